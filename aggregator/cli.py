@@ -1,0 +1,417 @@
+"""The ``aggregator`` command: load settings, call the library, print, map errors to exit codes.
+
+Exit status: 0 success; 1 a command-level failure (bad config, bad argument, a feed that failed in
+``poll``, a file that failed in ``import``); 2 a usage error (click's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, opml, pipeline, store
+from .config import Config, load_config
+from .errors import AggregatorError
+from .fetch import HostLimiter, build_client
+from .logs import setup_logging
+from .models import PollResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    config_path: str | None
+    db_path: str | None
+    verbosity: int
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, database=self.db_path)
+        return self._config
+
+    def open_db(self) -> Any:
+        return store.open_db(self.config.database)
+
+    def setup_logging(self) -> None:
+        if self.verbosity > 0:
+            level = "DEBUG" if self.verbosity > 1 else "INFO"
+        elif self.verbosity < 0:
+            level = "ERROR"
+        else:
+            level = "ERROR"  # one-shot commands print their own results; -v shows the log
+        setup_logging(level, stream=sys.stderr)
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into a one-line message and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AggregatorError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="aggregator")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="AGGREGATOR_CONFIG",
+    help="Configuration file (TOML). Default: $AGGREGATOR_CONFIG, else the shipped config/aggregator.toml.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    envvar="AGGREGATOR_DB",
+    help="SQLite archive. Default: $AGGREGATOR_DB, else general.database from the configuration.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, db_path: str | None, verbose: int, quiet: bool) -> None:
+    """Poll AWS announcement and community feeds into SQLite and draft weekly notes.
+
+    Options of this group come before the command: aggregator --config my.toml --db my.db poll
+    """
+    ctx.obj = AppContext(config_path=config_path, db_path=db_path, verbosity=-1 if quiet else verbose)
+    ctx.obj.setup_logging()
+
+
+def main() -> None:
+    cli(prog_name="aggregator")
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^(\d+)([hdw])$")
+
+
+def parse_when(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """``2024-05-01``, ``2024-05-01T12:00``, ``2024-05-01T12:00+02:00`` or ``7d``/``12h``/``2w`` ago -> aware UTC."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    text = value.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - dt.timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date: use YYYY-MM-DD, an ISO date-time, or an age such as 7d, 12h, 2w"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc)
+
+
+def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+    return parse_when(value) if value else None
+
+
+def _emit_json(rows: Iterable[dict[str, Any]]) -> None:
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False, default=str))
+
+
+def _ago(when: str | None, now: dt.datetime) -> str:
+    if not when:
+        return "never"
+    delta = now - dt.datetime.fromisoformat(when)
+    seconds = delta.total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds / size:.0f}{unit}"
+            break
+    else:
+        text = f"{seconds:.0f}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _print_poll(results: list[PollResult], as_json: bool) -> None:
+    if as_json:
+        _emit_json(r.as_json() for r in results)
+        return
+    width = max((len(r.feed) for r in results), default=4)
+    for r in results:
+        status = str(r.status) if r.status is not None else "-"
+        line = f"{r.feed:<{width}}  {status:>4}  {r.outcome:<12}  new={r.new:<4} updated={r.updated:<4} {r.duration_ms:>6} ms"
+        if r.moved_to:
+            line += f"  moved to {r.moved_to}"
+        if r.error:
+            line += f"  {r.error}"
+        click.echo(line)
+    failed = sum(1 for r in results if r.outcome == "error")
+    total_new = sum(r.new for r in results)
+    summary = f"{len(results)} feeds, {total_new} new posts"
+    if failed:
+        summary += f", {failed} failed"
+    click.echo(summary, err=True)
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Poll only this feed (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
+@click.option("--force", is_flag=True, help="Poll even feeds that are gone (410) or asked us to wait (Retry-After).")
+@pass_app
+@handle_errors
+def poll(app: AppContext, feeds: tuple[str, ...], as_json: bool, force: bool) -> None:
+    """Poll feeds now, due or not, and store what is new.
+
+    One line per feed: name, HTTP status, outcome, new and updated posts, duration, error.
+    Exits 1 when any feed failed (the others are stored all the same).
+    """
+    config = app.config
+    selected = pipeline.select_feeds(config, feeds)
+    db = app.open_db()
+    with build_client(config.settings.http) as client:
+        results = pipeline.poll_feeds(
+            db, config, selected, client=client, limiter=HostLimiter(config.settings.http.per_host), force=force
+        )
+    _print_poll(results, as_json)
+    if any(r.outcome == "error" for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll every enabled feed that is due, then exit (for cron).")
+@pass_app
+@handle_errors
+def run(app: AppContext, once: bool) -> None:
+    """Run the service; with --once, poll the feeds that are due and exit.
+
+    --once exits 0 even when feeds fail: failures are logged and retried on the backoff schedule.
+    """
+    config = app.config
+    if not once:
+        raise click.UsageError("the long-running service is not available yet; use --once (e.g. from cron)")
+    setup_logging(config.settings.general.log_level if app.verbosity == 0 else ("DEBUG" if app.verbosity > 0 else "ERROR"), stream=sys.stdout)
+    db = app.open_db()
+    with build_client(config.settings.http) as client:
+        results = pipeline.poll_feeds(
+            db,
+            config,
+            pipeline.select_feeds(config),
+            client=client,
+            limiter=HostLimiter(config.settings.http.per_host),
+            only_due=True,
+        )
+    logging.getLogger("aggregator").info(
+        "run --once: %d feeds due, %d new posts, %d failed",
+        len(results),
+        sum(r.new for r in results),
+        sum(1 for r in results if r.outcome == "error"),
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
+@pass_app
+@handle_errors
+def feeds(app: AppContext, as_json: bool) -> None:
+    """Health of every configured feed: URL, last status, last success, failures, next check, posts."""
+    config = app.config
+    db = app.open_db()
+    stored = store.feed_rows(db)
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for feed in config.feeds:
+        row = stored.get(feed.name, {})
+        rows.append(
+            {
+                "name": feed.name,
+                "kind": feed.kind,
+                "enabled": feed.enabled,
+                "url": row.get("url") or feed.url,
+                "configured_url": feed.url,
+                "title": feed.title or row.get("title"),
+                "last_status": row.get("last_status"),
+                "last_outcome": row.get("last_outcome"),
+                "last_error": row.get("last_error"),
+                "last_polled": row.get("last_polled"),
+                "last_success": row.get("last_success"),
+                "consecutive_failures": row.get("consecutive_failures") or 0,
+                "next_check": row.get("next_check"),
+                "retry_after_until": row.get("retry_after_until"),
+                "gone": bool(row.get("gone")),
+                "posts": row.get("posts", 0),
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    click.echo(f"{'feed':<{width}}  status  {'last success':<12}  fails  {'next check':<10}  posts  url")
+    for r in rows:
+        status = "off" if not r["enabled"] else ("gone" if r["gone"] else str(r["last_status"] or "-"))
+        next_check = "-" if r["gone"] or not r["enabled"] else ("now" if not r["next_check"] else _ago(r["next_check"], now))
+        click.echo(
+            f"{r['name']:<{width}}  {status:>6}  {_ago(r['last_success'], now):<12}  {r['consecutive_failures']:>5}"
+            f"  {next_check:<10}  {r['posts']:>5}  {r['url']}"
+        )
+        if r["last_error"]:
+            click.echo(f"{'':<{width}}  ^ {r['last_error']}")
+
+
+@cli.command()
+@click.option("--since", callback=_when, metavar="DATE", help="Posts dated on or after DATE (YYYY-MM-DD, ISO time, or 7d/12h/2w ago).")
+@click.option("--until", callback=_when, metavar="DATE", help="Posts dated before DATE.")
+@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Posts delivered by this feed (repeatable).")
+@click.option("--search", metavar="TEXT", help="Full-text search in titles and summaries.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many posts.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
+@pass_app
+@handle_errors
+def posts(
+    app: AppContext,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    feeds: tuple[str, ...],
+    search: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Stored posts, newest first."""
+    config = app.config
+    for name in feeds:
+        config.feed(name)
+    db = app.open_db()
+    rows = store.query_posts(db, since=since, until=until, feeds=feeds, search=search, limit=limit)
+    if as_json:
+        _emit_json(
+            {
+                "id": r["id"],
+                "title": r["title"],
+                "url": r["url"],
+                "date": r["date"],
+                "published": r["published"],
+                "updated": r["updated"],
+                "first_seen": r["first_seen"],
+                "feeds": r["sources"],
+                "authors": r["authors"],
+                "categories": r["categories"],
+                "links": r["links"],
+                "summary": r["summary"],
+            }
+            for r in rows
+        )
+        return
+    for r in rows:
+        click.echo(f"{r['date'][:10]}  {','.join(r['sources']):<16}  {r['title']}")
+        if r["url"]:
+            click.echo(f"{'':<12}{r['url']}")
+
+
+@cli.command(name="import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--feed", "feed_name", required=True, metavar="NAME", help="The configured feed the files belong to.")
+@pass_app
+@handle_errors
+def import_(app: AppContext, paths: tuple[Path, ...], feed_name: str) -> None:
+    """Load RSS/Atom files into the archive as if fetched from feed NAME.
+
+    For history: imported posts count as first seen when they were published. A bad file is
+    reported by name and skipped; the others are imported (exit status 1 if any failed).
+    """
+    config = app.config
+    feed = config.feed(feed_name)
+    db = app.open_db()
+    failed = new = updated = 0
+    show_bar = sys.stderr.isatty() and len(paths) > 1
+    with click.progressbar(
+        pipeline.import_files(db, feed, paths),
+        length=len(paths),
+        label=f"importing into {feed.name}",
+        file=sys.stderr,
+        hidden=not show_bar,
+    ) as results:
+        for result in results:
+            if result.error:
+                failed += 1
+                click.echo(f"skipped {result.error}", err=True)
+            else:
+                new += result.new
+                updated += result.updated
+    click.echo(f"imported {len(paths) - failed} of {len(paths)} files into {feed.name}: {new} new, {updated} updated posts")
+    if failed:
+        sys.exit(1)
+
+
+@cli.group(name="opml")
+def opml_group() -> None:
+    """Trade feed lists with feed readers (OPML)."""
+
+
+@opml_group.command(name="import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file to append the new [[feeds]] to (default: the active feed list; '-' prints them).",
+)
+@pass_app
+@handle_errors
+def opml_import(app: AppContext, path: Path, output: Path | None) -> None:
+    """Add the feeds of an OPML file to the feed list (feeds already listed are skipped)."""
+    config = app.config
+    incoming = opml.read_opml(path.read_bytes(), source=str(path))
+    add, skipped = opml.merge_new(config.feeds, incoming)
+    text = opml.feeds_to_toml(add, comment=f"imported from {path.name}")
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    target = output or config.feeds_path
+    if output is None and config.feeds_path.resolve().is_relative_to(_shipped_dir()):
+        raise click.UsageError(
+            "the active feed list is the shipped default; give --output FILE (then point general.feeds_file at it) or --output -"
+        )
+    if add:
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    click.echo(f"added {len(add)} feeds to {target}; {len(skipped)} already listed")
+
+
+def _shipped_dir() -> Path:
+    from .config import default_config_dir
+
+    return default_config_dir().resolve()
+
+
+@opml_group.command(name="export")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@pass_app
+@handle_errors
+def opml_export(app: AppContext, output: Path | None) -> None:
+    """Print the configured feeds as OPML 2.0."""
+    text = opml.write_opml(app.config.feeds, now=dt.datetime.now(dt.timezone.utc))
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,424 @@
+"""Configuration: TOML files -> frozen dataclasses.
+
+Every setting is a field of one of the section dataclasses below, with its default and its help
+text in the field's metadata: that is the one table of settings (``aggregator settings`` prints
+it, the README documents it and a test checks both stay in step).
+
+A configuration file holds settings tables (``[general]``, ``[http]``, ``[poll]``, ...) and,
+optionally, ``[[feeds]]`` tables. Settings it omits keep their defaults. Without ``[[feeds]]``
+the feed list comes from ``general.feeds_file`` (relative to the configuration file), and
+without that from the shipped default list. Any mistake fails at load time with the file, the
+key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NewType
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+Seconds = NewType("Seconds", float)
+"""A duration. Written in TOML as a number of seconds or as a string: ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``."""
+
+FEED_KINDS = ("aws-whats-new", "aws-blog", "community", "other")
+FeedKind = Literal["aws-whats-new", "aws-blog", "community", "other"]
+
+ENV_CONFIG = "AGGREGATOR_CONFIG"
+ENV_DB = "AGGREGATOR_DB"
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def setting(default: Any, help: str) -> Any:
+    """A settings field: its default and the sentence that documents it."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneralSettings:
+    database: str = setting("aggregator.db", "SQLite archive path (relative to the working directory). `AGGREGATOR_DB` and `--db` override it.")
+    drafts_dir: str = setting("drafts", "Folder the weekly drafts are written to (relative to the working directory).")
+    timezone: str = setting("UTC", "IANA time zone of the author: publication dates, week numbers and the `Date` offset use it.")
+    feeds_file: str = setting("", "TOML file with the `[[feeds]]` list, relative to this configuration file. Empty: the `[[feeds]]` in this file, else the shipped default list.")
+    log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    user_agent: str = setting(
+        "aggregator/{version} (+https://github.com/aggregator-project/aggregator; AWS weekly notes feed poller)",
+        "User-Agent header sent with every request; `{version}` is replaced by the package version.",
+    )
+    connect_timeout: Seconds = setting(Seconds(10.0), "Time allowed to open a connection.")
+    read_timeout: Seconds = setting(Seconds(30.0), "Time allowed between two reads of the response.")
+    total_timeout: Seconds = setting(Seconds(60.0), "Time allowed for a whole request, redirects included; a server that trickles bytes is cut off here.")
+    max_bytes: int = setting(10 * 1024 * 1024, "Largest response body accepted, in bytes, as sent on the wire.")
+    max_decompressed_bytes: int = setting(50 * 1024 * 1024, "Largest body accepted after gzip/deflate decoding, in bytes.")
+    max_redirects: int = setting(5, "Redirects followed before a request fails.")
+    per_host: int = setting(2, "Requests in flight at once to one host (nearly every AWS feed lives on aws.amazon.com).")
+    max_workers: int = setting(8, "Feeds polled concurrently, across all hosts.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollSettings:
+    interval: Seconds = setting(Seconds(3600.0), "Poll interval of a feed whose kind has no entry in `kind_intervals` and that sets no `interval` itself.")
+    kind_intervals: dict[str, Seconds] = setting(
+        {"aws-whats-new": Seconds(900.0), "aws-blog": Seconds(3600.0), "community": Seconds(3600.0), "other": Seconds(7200.0)},
+        "Poll interval per feed kind.",
+    )
+    min_interval: Seconds = setting(Seconds(300.0), "No feed is polled more often than this, whatever its own `interval` says.")
+    jitter: float = setting(0.1, "Random spread added to every interval and backoff, as a fraction of it (0.1 = up to 10%).")
+    backoff_initial: Seconds = setting(Seconds(300.0), "Delay before retrying a feed after its first failure; doubled after each further failure.")
+    backoff_max: Seconds = setting(Seconds(86400.0), "Longest delay between two retries of a failing feed (a feed is never disabled by errors).")
+    retry_after_max: Seconds = setting(Seconds(86400.0), "Longest `Retry-After` honoured; a server asking for more is retried after this.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    poll: PollSettings = field(default_factory=PollSettings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feed:
+    """One entry of the feed list."""
+
+    name: str
+    url: str
+    kind: FeedKind
+    interval: Seconds | None = None
+    enabled: bool = True
+    tags: tuple[str, ...] = ()
+    title: str = ""
+
+    def poll_interval(self, poll: PollSettings) -> float:
+        interval = self.interval or poll.kind_intervals.get(self.kind, poll.interval)
+        return max(float(interval), float(poll.min_interval))
+
+
+FEED_KEYS: dict[str, str] = {
+    "name": "Short unique name: lowercase letters, digits, `.`, `_` and `-` (used with `--feed`).",
+    "url": "`http(s)://` URL, `file://` URL or local path (relative to the file that lists it).",
+    "kind": "One of `aws-whats-new`, `aws-blog`, `community`, `other`.",
+    "interval": "Poll interval of this feed (overrides `poll.kind_intervals`).",
+    "enabled": "`false` keeps the feed in the list without polling it.",
+    "tags": "Free-form labels for the feed (a list of strings).",
+    "title": "Human-readable title (shown by `aggregator feeds` and in OPML exports).",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    settings: Settings
+    feeds: tuple[Feed, ...]
+    path: Path
+    """The configuration file the settings came from."""
+    feeds_path: Path
+    """The file the feed list came from (may be ``path`` itself)."""
+    database: Path
+
+    def feed(self, name: str) -> Feed:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        known = ", ".join(f.name for f in self.feeds)
+        raise ConfigError(f"no feed named {name!r} in {self.feeds_path} (known: {known})")
+
+
+def default_config_dir() -> Path:
+    """The shipped ``config/`` folder: packaged with the wheel, or the source tree's."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_config", here.parent / "config"):
+        if (candidate / "aggregator.toml").is_file():
+            return candidate
+    raise ConfigError("the shipped configuration folder is missing from this installation")
+
+
+def parse_duration(value: object, *, where: str = "") -> Seconds:
+    """``900``, ``"15m"``, ``"1h30m"``, ``"2d"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 900 or \"15m\", got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
+        return Seconds(float(value))
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if text and _DURATION_RE.sub("", text) == "":
+            return Seconds(sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_RE.findall(text)))
+    raise ValueError(f"expected a duration such as 900, \"90s\", \"15m\", \"1h\" or \"2d\", got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    if tp is Seconds:
+        return "duration"
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(tp))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: object, tp: Any) -> Any:
+    """Check and convert one TOML value to the annotated type, or raise ValueError."""
+    if tp is Seconds:
+        return parse_duration(value)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError("; ".join(errors))
+    if origin is list or origin is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {type(value).__name__} {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        items = [_convert(v, item) for v in value]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table, got {type(value).__name__} {value!r}")
+        key_tp, value_tp = typing.get_args(tp)
+        out = {}
+        for k, v in value.items():
+            try:
+                out[_convert(k, key_tp)] = _convert(v, value_tp)
+            except ValueError as exc:
+                raise ValueError(f"{k}: {exc}") from None
+        return out
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(map(str, allowed))}; got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {type(value).__name__} {value!r}")
+        return value
+    raise TypeError(f"unsupported settings type {tp!r}")  # a bug in this module, not in the file
+
+
+def settings_table() -> list[tuple[str, str, Any, str]]:
+    """Every setting as ``(dotted.key, type, default, help)``, in declaration order."""
+    rows = []
+    for section in dataclasses.fields(Settings):
+        section_cls = typing.get_type_hints(Settings)[section.name]
+        hints = typing.get_type_hints(section_cls)
+        for f in dataclasses.fields(section_cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append((f"{section.name}.{f.name}", _type_name(hints[f.name]), default, f.metadata["help"]))
+    return rows
+
+
+def _load_section(cls: type[Any], data: object, *, path: str, section: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table [{section}], got {data!r}", path=path, key=section)
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting (known in [{section}]: {', '.join(sorted(known))})",
+                path=path,
+                key=f"{section}.{key}",
+            )
+        try:
+            values[key] = _convert(value, hints[key])
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=path, key=f"{section}.{key}") from None
+    return cls(**values)
+
+
+def _check_settings(settings: Settings, path: str) -> None:
+    checks: list[tuple[str, bool, str]] = [
+        ("http.connect_timeout", settings.http.connect_timeout > 0, "must be more than 0"),
+        ("http.read_timeout", settings.http.read_timeout > 0, "must be more than 0"),
+        ("http.total_timeout", settings.http.total_timeout > 0, "must be more than 0"),
+        ("http.max_bytes", settings.http.max_bytes > 0, "must be more than 0"),
+        ("http.max_decompressed_bytes", settings.http.max_decompressed_bytes > 0, "must be more than 0"),
+        ("http.max_redirects", 0 <= settings.http.max_redirects <= 20, "must be between 0 and 20"),
+        ("http.per_host", 1 <= settings.http.per_host <= 16, "must be between 1 and 16"),
+        ("http.max_workers", 1 <= settings.http.max_workers <= 64, "must be between 1 and 64"),
+        ("poll.jitter", 0 <= settings.poll.jitter <= 1, "must be between 0 and 1"),
+        ("poll.backoff_initial", settings.poll.backoff_initial > 0, "must be more than 0"),
+        ("poll.backoff_max", settings.poll.backoff_max >= settings.poll.backoff_initial, "must be at least poll.backoff_initial"),
+        ("general.log_level", settings.general.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"}, "must be DEBUG, INFO, WARNING or ERROR"),
+    ]
+    for key, ok, problem in checks:
+        if not ok:
+            raise ConfigError(problem, path=path, key=key)
+    for kind in settings.poll.kind_intervals:
+        if kind not in FEED_KINDS:
+            raise ConfigError(f"unknown feed kind {kind!r} (kinds: {', '.join(FEED_KINDS)})", path=path, key=f"poll.kind_intervals.{kind}")
+    try:
+        zoneinfo.ZoneInfo(settings.general.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {settings.general.timezone!r} (use an IANA name such as Europe/Amsterdam)", path=path, key="general.timezone") from None
+
+
+def parse_settings(data: dict[str, Any], *, path: str) -> Settings:
+    """Build ``Settings`` from the settings tables of a parsed TOML document."""
+    sections = {f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
+    values = {}
+    for key, value in data.items():
+        if key == "feeds":
+            continue
+        if key not in sections:
+            raise ConfigError(
+                f"unknown table or key (known: {', '.join(sorted(sections))}, [[feeds]])", path=path, key=key
+            )
+        values[key] = _load_section(sections[key], value, path=path, section=key)
+    settings = Settings(**values)
+    _check_settings(settings, path)
+    return settings
+
+
+def resolve_feed_url(url: str, *, base_dir: Path) -> str:
+    """Check a feed URL; local paths become absolute ``file://`` URLs. Raises ValueError."""
+    if not url or url != url.strip() or any(c.isspace() for c in url):
+        raise ValueError(f"{url!r} is not a URL: it is empty or contains spaces")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"{url!r} has no host name")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ValueError(f"{url!r} has an invalid port") from None
+        return url
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"{url!r}: file URLs must not name a host")
+        return url
+    if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
+        raise ValueError(f"{url!r} has the unsupported scheme {scheme!r} (use http, https, file or a local path)")
+    path = Path(url).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    first = url.split("/", 1)[0]
+    if not path.exists() and re.fullmatch(r"(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}", first.lower()):
+        raise ValueError(f"{url!r} looks like a web address without a scheme; did you mean https://{url}?")
+    return path.resolve().as_uri()
+
+
+def parse_feeds(items: object, *, path: str, base_dir: Path) -> tuple[Feed, ...]:
+    """Build the feed list from the ``[[feeds]]`` tables of a parsed TOML document."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError("expected [[feeds]] tables", path=path, key="feeds")
+    hints = typing.get_type_hints(Feed)
+    feeds: list[Feed] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        label = f"feeds[{index}]" + (f" ({item['name']})" if isinstance(item.get("name"), str) else "")
+        for required in ("name", "url", "kind"):
+            if required not in item:
+                raise ConfigError(f"missing required key {required!r}", path=path, key=label)
+        values: dict[str, Any] = {}
+        for key, value in item.items():
+            if key not in FEED_KEYS:
+                raise ConfigError(f"unknown key (known: {', '.join(FEED_KEYS)})", path=path, key=f"{label}.{key}")
+            try:
+                values[key] = _convert(value, hints[key])
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=path, key=f"{label}.{key}") from None
+        name = values["name"]
+        if not _NAME_RE.match(name):
+            raise ConfigError(
+                f"invalid feed name {name!r}: use lowercase letters, digits, '.', '_' and '-' (at most 64)",
+                path=path,
+                key=f"{label}.name",
+            )
+        if name in seen:
+            raise ConfigError(f"duplicate feed name {name!r} (also feeds[{seen[name]}])", path=path, key=f"{label}.name")
+        seen[name] = index
+        try:
+            values["url"] = resolve_feed_url(values["url"], base_dir=base_dir)
+        except ValueError as exc:
+            raise ConfigError(f"invalid URL: {exc}", path=path, key=f"{label}.url") from None
+        if "interval" in values and values["interval"] <= 0:
+            raise ConfigError("must be more than 0", path=path, key=f"{label}.interval")
+        feeds.append(Feed(**values))
+    return tuple(feeds)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a TOML file", path=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: {exc}", path=str(path)) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    database: str | Path | None = None,
+    environ: typing.Mapping[str, str] | None = None,
+) -> Config:
+    """Load the configuration.
+
+    The file is ``path``, else ``$AGGREGATOR_CONFIG``, else the shipped ``config/aggregator.toml``.
+    The database is ``database``, else ``$AGGREGATOR_DB``, else ``general.database``.
+    """
+    env = os.environ if environ is None else environ
+    chosen = path or env.get(ENV_CONFIG) or default_config_dir() / "aggregator.toml"
+    config_path = Path(chosen).expanduser()
+    data = read_toml(config_path)
+    settings = parse_settings(data, path=str(config_path))
+
+    if "feeds" in data:
+        feeds_path = config_path
+        feeds = parse_feeds(data["feeds"], path=str(config_path), base_dir=config_path.resolve().parent)
+    else:
+        if settings.general.feeds_file:
+            feeds_path = config_path.resolve().parent / Path(settings.general.feeds_file).expanduser()
+        else:
+            feeds_path = default_config_dir() / "feeds.toml"
+        feeds_data = read_toml(feeds_path)
+        for key in feeds_data:
+            if key != "feeds":
+                raise ConfigError("a feed list file holds only [[feeds]] tables", path=str(feeds_path), key=key)
+        feeds = parse_feeds(feeds_data.get("feeds", []), path=str(feeds_path), base_dir=feeds_path.resolve().parent)
+
+    db = database or env.get(ENV_DB) or settings.general.database
+    return Config(settings=settings, feeds=feeds, path=config_path, feeds_path=feeds_path, database=Path(db).expanduser())

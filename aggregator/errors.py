@@ -1,0 +1,64 @@
+"""The exceptions aggregator raises, in one tree.
+
+::
+
+    AggregatorError                 anything this package raises on purpose
+    ├── ConfigError (ValueError)    a configuration file or value is wrong; says file, key, problem
+    ├── FeedError                   one feed could not be polled; never stops the other feeds
+    │   ├── FetchError              transport trouble: refused, timed out, too big, too many redirects
+    │   │   └── HTTPStatusError     the server answered with a status the policy treats as a failure
+    │   └── ParseError              the body is not a feed (HTML, truncated XML, empty)
+    ├── ImportFileError             a file given to ``aggregator import`` could not be read as a feed
+    └── StoreError                  the archive cannot be opened or is locked by another service
+
+The CLI maps every ``AggregatorError`` to a one-line message and a non-zero exit status;
+anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Base class of every error aggregator raises on purpose."""
+
+
+class ConfigError(AggregatorError, ValueError):
+    """A configuration file or value is invalid.
+
+    The message names the file, the key and what is wrong with it.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ": ".join(part for part in (path, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class FeedError(AggregatorError):
+    """One feed could not be polled. Recorded on the feed; the other feeds carry on."""
+
+
+class FetchError(FeedError):
+    """The feed could not be fetched: network error, timeout, size cap, redirect trouble."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status the policy treats as a failure."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class ParseError(FeedError):
+    """The body is not a feed: an HTML page, truncated or malformed XML, an empty body."""
+
+
+class ImportFileError(AggregatorError):
+    """A file given to ``aggregator import`` could not be read as a feed."""
+
+
+class StoreError(AggregatorError):
+    """The archive cannot be opened, migrated or written."""

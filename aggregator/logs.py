@@ -1,0 +1,54 @@
+"""Logging set-up for the entry points: text on a terminal, JSON lines otherwise.
+
+The library only calls ``logging.getLogger(__name__)``; handlers are configured here, once, by
+the CLI. Structured fields passed as ``extra={"poll": {...}}`` become top-level JSON keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import IO
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                if isinstance(value, dict):
+                    out.update(value)
+                else:
+                    out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str, *, stream: IO[str] | None = None, json_lines: bool | None = None) -> None:
+    """Send log records to ``stream`` (stderr by default): JSON lines unless it is a terminal."""
+    stream = stream or sys.stderr
+    if json_lines is None:
+        json_lines = not stream.isatty()
+    handler = logging.StreamHandler(stream)
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Libraries are quiet unless asked.
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

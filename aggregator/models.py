@@ -1,0 +1,121 @@
+"""Values that cross stage boundaries. Frozen, keyword-only, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+Outcome = Literal["stored", "unchanged", "not-modified", "gone", "deferred", "error"]
+"""What a poll of one feed came to.
+
+``stored``: a body was parsed and stored (possibly with nothing new); ``unchanged``: a 200 whose
+body hash matches the last one, not parsed; ``not-modified``: a 304; ``gone``: a 410, the feed is
+no longer polled; ``deferred``: not polled, the server asked us to wait (Retry-After) or it is gone;
+``error``: fetching or parsing failed, the feed backs off.
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedState:
+    """What the archive remembers about a feed between polls."""
+
+    name: str
+    url: str
+    """Where the feed is fetched from now: the configured URL, or where a 301/308 moved it."""
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_status: int | None = None
+    last_outcome: str | None = None
+    last_error: str | None = None
+    last_polled: dt.datetime | None = None
+    last_success: dt.datetime | None = None
+    consecutive_failures: int = 0
+    next_check: dt.datetime | None = None
+    retry_after_until: dt.datetime | None = None
+    gone: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchResult:
+    """The answer of one fetch, after redirects, as the status policy classified it."""
+
+    status: int
+    """The final HTTP status (200 for a local file)."""
+    outcome: Literal["ok", "not-modified", "gone"]
+    url: str
+    """The URL to fetch next time (changed only by a permanent redirect)."""
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: str | None = None
+    """Where a 301/308 pointed, if one was met."""
+    bytes_received: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Post:
+    """One entry of a feed, normalized."""
+
+    id: str
+    """Stable id: from the canonical URL, else the feed's guid, else a hash of the content."""
+    url: str | None
+    guid: str | None
+    title: str
+    summary: str
+    """Plain text."""
+    summary_html: str
+    links: tuple[str, ...]
+    """Absolute http(s) links found in the summary, in order, without duplicates."""
+    published: dt.datetime | None
+    """Aware UTC; None when the feed gives none or an absurd one."""
+    updated: dt.datetime | None
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedFeed:
+    title: str
+    link: str | None
+    posts: tuple[Post, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollResult:
+    """One line of ``aggregator poll``: what happened to one feed."""
+
+    feed: str
+    outcome: Outcome
+    status: int | None
+    new: int = 0
+    updated: int = 0
+    duration_ms: int = 0
+    bytes: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    next_check: dt.datetime | None = None
+    moved_to: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in ("error",)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "feed": self.feed,
+            "status": self.status,
+            "outcome": self.outcome,
+            "new": self.new,
+            "updated": self.updated,
+            "duration_ms": self.duration_ms,
+            "bytes": self.bytes,
+            "error": self.error,
+            "warnings": list(self.warnings),
+            "next_check": self.next_check.isoformat(timespec="seconds") if self.next_check else None,
+            "moved_to": self.moved_to,
+        }

@@ -1,0 +1,426 @@
+"""The archive: SQLite through sqlite-utils.
+
+The schema is the list of migrations in ``MIGRATIONS``, applied in order and recorded in
+``_sqlite_migrations``. The database runs in WAL mode with a busy timeout, so the service, a
+one-shot command and Datasette can use the file at once. Every write batch (one feed's poll:
+its posts, its sources, its state and its fetch-log row) is one ``BEGIN IMMEDIATE`` transaction:
+a crash loses nothing already committed and leaves no half-written post.
+
+Times are stored as ISO-8601 UTC text (``2024-05-01T17:00:00+00:00``), which sorts correctly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .errors import StoreError
+from .models import FeedState, Post
+
+BUSY_TIMEOUT_S = 30.0
+_CHUNK = 500
+
+MIGRATIONS = Migrations("aggregator")
+
+
+@MIGRATIONS(name="0001_ingestion_core")
+def _m0001(db: Database) -> None:
+    db["feeds"].create(
+        {
+            "name": str,
+            "url": str,
+            "configured_url": str,
+            "kind": str,
+            "title": str,
+            "etag": str,
+            "last_modified": str,
+            "body_hash": str,
+            "last_status": int,
+            "last_outcome": str,
+            "last_error": str,
+            "last_polled": str,
+            "last_success": str,
+            "consecutive_failures": int,
+            "next_check": str,
+            "retry_after_until": str,
+            "gone": int,
+            "created": str,
+        },
+        pk="name",
+        not_null={"url", "kind"},
+        defaults={"consecutive_failures": 0, "gone": 0},
+    )
+    db["posts"].create(
+        {
+            "id": str,
+            "url": str,
+            "title": str,
+            "summary": str,
+            "summary_html": str,
+            "links": str,
+            "published": str,
+            "updated": str,
+            "date": str,
+            "first_seen": str,
+            "changed_at": str,
+            "authors": str,
+            "categories": str,
+            "content_hash": str,
+            "feed": str,
+        },
+        pk="id",
+        not_null={"title", "date", "first_seen", "feed"},
+    )
+    db["posts"].create_index(["url"])
+    db["posts"].create_index(["date"])
+    db["posts"].create_index(["first_seen"])
+    db["posts"].enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
+    db["post_sources"].create(
+        {"post_id": str, "feed": str, "guid": str, "first_seen": str, "last_seen": str},
+        pk=("post_id", "feed"),
+        not_null={"first_seen", "last_seen"},
+    )
+    db.execute("CREATE UNIQUE INDEX idx_post_sources_feed_guid ON post_sources (feed, guid) WHERE guid IS NOT NULL")
+    db.execute("CREATE INDEX idx_post_sources_feed ON post_sources (feed, first_seen)")
+    db["fetch_log"].create(
+        {
+            "id": int,
+            "feed": str,
+            "started": str,
+            "status": int,
+            "outcome": str,
+            "duration_ms": int,
+            "bytes": int,
+            "new": int,
+            "updated": int,
+            "error": str,
+            "url": str,
+        },
+        pk="id",
+        not_null={"feed", "started", "outcome"},
+    )
+    db["fetch_log"].create_index(["feed", "started"])
+    db["fetch_log"].create_index(["started"])
+
+
+def iso(when: dt.datetime | None) -> str | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r}: times in the archive are aware UTC")
+    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def from_iso(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def open_db(path: str | Path, *, readonly: bool = False) -> Database:
+    """Open (and create or migrate) the archive. WAL mode, busy timeout, migrations applied."""
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"no archive at {path}: poll or import something first")
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        return Database(conn)
+    if path.parent != Path("") and not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of the archive {path}: {exc.strerror or exc}") from None
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
+        db = Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        if MIGRATIONS.pending(db):
+            with write_transaction(db):
+                pass  # take the write lock first, so two processes never migrate at once
+            MIGRATIONS.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the archive {path}: {exc}") from None
+    return db
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """``BEGIN IMMEDIATE``: take the write lock up front, so concurrent writers wait (busy
+    timeout) instead of failing with "database is locked" half-way through."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    else:
+        db.conn.commit()
+
+
+# --- feeds -------------------------------------------------------------------------------------
+
+
+def feed_state(db: Database, name: str) -> FeedState | None:
+    rows = list(db.query("SELECT * FROM feeds WHERE name = ?", [name]))
+    if not rows:
+        return None
+    row = rows[0]
+    return FeedState(
+        name=row["name"],
+        url=row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        last_status=row["last_status"],
+        last_outcome=row["last_outcome"],
+        last_error=row["last_error"],
+        last_polled=from_iso(row["last_polled"]),
+        last_success=from_iso(row["last_success"]),
+        consecutive_failures=row["consecutive_failures"] or 0,
+        next_check=from_iso(row["next_check"]),
+        retry_after_until=from_iso(row["retry_after_until"]),
+        gone=bool(row["gone"]),
+    )
+
+
+def ensure_feed(db: Database, *, name: str, url: str, kind: str, title: str, now: dt.datetime) -> FeedState:
+    """The stored state of a configured feed, created on first sight.
+
+    When the configuration changes a feed's URL, the new URL wins over any stored redirect and the
+    validators are dropped (they belong to the old URL); a feed marked gone is polled again.
+    """
+    state = feed_state(db, name)
+    if state is not None:
+        row = next(iter(db.query("SELECT configured_url, kind, title FROM feeds WHERE name = ?", [name])))
+        if row["configured_url"] != url:
+            with write_transaction(db):
+                db.execute(
+                    "UPDATE feeds SET url = ?, configured_url = ?, etag = NULL, last_modified = NULL, body_hash = NULL,"
+                    " gone = 0, next_check = NULL, retry_after_until = NULL, consecutive_failures = 0 WHERE name = ?",
+                    [url, url, name],
+                )
+            state = feed_state(db, name)
+        elif row["kind"] != kind or (title and row["title"] != title):
+            with write_transaction(db):
+                db.execute("UPDATE feeds SET kind = ?, title = coalesce(nullif(?, ''), title) WHERE name = ?", [kind, title, name])
+        assert state is not None
+        return state
+    with write_transaction(db):
+        db["feeds"].insert(
+            {"name": name, "url": url, "configured_url": url, "kind": kind, "title": title or None, "created": iso(now)},
+            ignore=True,
+        )
+    state = feed_state(db, name)
+    assert state is not None
+    return state
+
+
+def save_feed_state(db: Database, state: FeedState, *, title: str | None = None) -> None:
+    """Write a feed's fetch state; call inside the poll's transaction."""
+    db.execute(
+        "UPDATE feeds SET url = ?, etag = ?, last_modified = ?, body_hash = ?, last_status = ?, last_outcome = ?,"
+        " last_error = ?, last_polled = ?, last_success = ?, consecutive_failures = ?, next_check = ?,"
+        " retry_after_until = ?, gone = ?, title = coalesce(nullif(?, ''), title) WHERE name = ?",
+        [
+            state.url,
+            state.etag,
+            state.last_modified,
+            state.body_hash,
+            state.last_status,
+            state.last_outcome,
+            state.last_error,
+            iso(state.last_polled),
+            iso(state.last_success),
+            state.consecutive_failures,
+            iso(state.next_check),
+            iso(state.retry_after_until),
+            int(state.gone),
+            title or "",
+            state.name,
+        ],
+    )
+
+
+def log_fetch(db: Database, row: dict[str, Any]) -> None:
+    db["fetch_log"].insert(row)
+
+
+# --- posts -------------------------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _existing_by_id(db: Database, ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(f"SELECT id, content_hash FROM posts WHERE id IN ({marks})", list(chunk)):
+            found[row[0]] = row[1]
+    return found
+
+
+def _existing_by_guid(db: Database, feed: str, guids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(guids):
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            f"SELECT guid, post_id FROM post_sources WHERE feed = ? AND guid IN ({marks})", [feed, *chunk]
+        ):
+            found[row[0]] = row[1]
+    return found
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    new: int
+    updated: int
+    new_ids: tuple[str, ...] = ()
+    updated_ids: tuple[str, ...] = ()
+
+
+def store_posts(
+    db: Database,
+    feed: str,
+    posts: Iterable[Post],
+    *,
+    now: dt.datetime,
+    history: bool = False,
+) -> StoreCounts:
+    """Insert new posts, update changed ones in place, record this feed as a source of each.
+
+    A post is matched by its id (derived from the canonical URL: the same URL from another feed,
+    or under a changed guid, is the same post), then by its guid within this feed (a post whose
+    URL changed). ``history``: imported history, first seen when it was published.
+    Call inside a transaction.
+    """
+    posts = list(posts)
+    if not posts:
+        return StoreCounts(0, 0)
+    now_s = iso(now)
+    by_id = _existing_by_id(db, [p.id for p in posts])
+    unmatched_guids = [p.guid for p in posts if p.guid and p.id not in by_id]
+    by_guid = _existing_by_guid(db, feed, unmatched_guids) if unmatched_guids else {}
+    if by_guid:
+        by_id.update(_existing_by_id(db, list(set(by_guid.values()))))
+
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    sources: list[tuple[Any, ...]] = []
+    new_ids: list[str] = []
+    updated_ids: list[str] = []
+    for post in posts:
+        post_id = post.id if post.id in by_id else by_guid.get(post.guid or "", post.id)
+        date = post.published or now
+        fields = (
+            post.url,
+            post.title,
+            post.summary,
+            post.summary_html,
+            json.dumps(list(post.links)),
+            iso(post.published),
+            iso(post.updated),
+            iso(date),
+            json.dumps(list(post.authors)),
+            json.dumps(list(post.categories)),
+            post.content_hash,
+        )
+        if post_id not in by_id:
+            first_seen = iso(post.published) if history and post.published else now_s
+            inserts.append((post_id, *fields, first_seen, feed))
+            by_id[post_id] = post.content_hash
+            new_ids.append(post_id)
+        elif by_id[post_id] != post.content_hash:
+            # An updated entry keeps its date unless the feed now gives one.
+            updates.append((*fields[:7], iso(post.published), *fields[8:], now_s, post_id))
+            by_id[post_id] = post.content_hash
+            updated_ids.append(post_id)
+        sources.append((post_id, feed, post.guid, now_s, now_s))
+
+    db.conn.executemany(
+        "INSERT INTO posts (id, url, title, summary, summary_html, links, published, updated, date, authors,"
+        " categories, content_hash, first_seen, feed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        inserts,
+    )
+    db.conn.executemany(
+        "UPDATE posts SET url = ?, title = ?, summary = ?, summary_html = ?, links = ?, published = ?, updated = ?,"
+        " date = coalesce(?, date), authors = ?, categories = ?, content_hash = ?, changed_at = ? WHERE id = ?",
+        updates,
+    )
+    # A guid this feed gave to another post before now belongs to this one: free it first.
+    db.conn.executemany(
+        "UPDATE post_sources SET guid = NULL WHERE feed = ? AND guid = ? AND post_id != ?",
+        [(feed, s[2], s[0]) for s in sources if s[2]],
+    )
+    db.conn.executemany(
+        "INSERT INTO post_sources (post_id, feed, guid, first_seen, last_seen) VALUES (?,?,?,?,?)"
+        " ON CONFLICT (post_id, feed) DO UPDATE SET guid = coalesce(excluded.guid, guid), last_seen = excluded.last_seen",
+        sources,
+    )
+    return StoreCounts(len(inserts), len(updates), tuple(new_ids), tuple(updated_ids))
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def feed_rows(db: Database) -> dict[str, dict[str, Any]]:
+    """Every stored feed with its state and the number of posts it delivered, by name."""
+    sql = """
+        SELECT feeds.*, coalesce(counts.posts, 0) AS posts
+        FROM feeds LEFT JOIN (
+            SELECT feed, count(*) AS posts FROM post_sources GROUP BY feed
+        ) AS counts ON counts.feed = feeds.name
+    """
+    return {row["name"]: row for row in db.query(sql)}
+
+
+def query_posts(
+    db: Database,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    feeds: Sequence[str] = (),
+    search: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Posts newest first (by date, then first seen), with the feeds that delivered each."""
+    where: list[str] = []
+    params: list[Any] = []
+    if since:
+        where.append("posts.date >= ?")
+        params.append(iso(since))
+    if until:
+        where.append("posts.date < ?")
+        params.append(iso(until))
+    if feeds:
+        where.append(f"posts.id IN (SELECT post_id FROM post_sources WHERE feed IN ({','.join('?' * len(feeds))}))")
+        params.extend(feeds)
+    if search:
+        where.append("posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
+        params.append(db.quote_fts(search))
+    sql = (
+        "SELECT posts.*, (SELECT json_group_array(feed) FROM post_sources WHERE post_id = posts.id) AS sources"
+        " FROM posts"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY posts.date DESC, posts.first_seen DESC, posts.id"
+        + (" LIMIT ?" if limit else "")
+    )
+    if limit:
+        params.append(limit)
+    rows = []
+    for row in db.query(sql, params):
+        for key in ("links", "authors", "categories", "sources"):
+            row[key] = json.loads(row[key]) if row[key] else []
+        rows.append(row)
+    return rows
