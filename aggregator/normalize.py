@@ -145,7 +145,9 @@ def split_categories(terms: Iterable[str]) -> tuple[str, ...]:
 
 def _time(entry: Any, *keys: str, now: dt.datetime) -> dt.datetime | None:
     for key in keys:
-        parsed = entry.get(key)
+        # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed
+        # with a DeprecationWarning; we want exactly what the feed said.
+        parsed = dict.get(entry, key)
         if not isinstance(parsed, time.struct_time):
             continue
         try:
