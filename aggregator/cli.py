@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, opml, pipeline, store
-from .config import Config, load_config
+from .config import Config, format_duration, load_config, settings_table
 from .errors import AggregatorError
 from .fetch import HostLimiter, build_client
 from .logs import setup_logging
@@ -415,3 +415,41 @@ def opml_export(app: AppContext, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True, help="Print the table of every setting as Markdown (for the README).")
+@pass_app
+@handle_errors
+def settings(app: AppContext, markdown: bool) -> None:
+    """Every setting: its value in the active configuration, its default and what it does."""
+    rows = settings_table()
+    if markdown:
+        click.echo("| setting | default | what it does |")
+        click.echo("| --- | --- | --- |")
+        for key, type_name, default, help_text in rows:
+            click.echo(f"| `{key}` | `{_toml_value(default, type_name)}` ({type_name}) | {help_text} |")
+        return
+    config = app.config
+    click.echo(f"# configuration: {config.path}\n# feed list: {config.feeds_path} ({len(config.feeds)} feeds)\n# archive: {config.database}")
+    for key, type_name, default, _help in rows:
+        section, name = key.split(".")
+        value = getattr(getattr(config.settings, section), name)
+        marker = "" if value == default else "   # changed"
+        click.echo(f"{key} = {_toml_value(value, type_name)}{marker}")
+
+
+def _toml_value(value: object, type_name: str = "") -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v, type_name)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, type_name) for v in value) + "]"
+    if "duration" in type_name and isinstance(value, (int, float)):
+        return json.dumps(format_duration(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)

@@ -60,8 +60,8 @@ class GeneralSettings:
 @dataclass(frozen=True, kw_only=True)
 class HttpSettings:
     user_agent: str = setting(
-        "aggregator/{version} (+https://github.com/aggregator-project/aggregator; AWS weekly notes feed poller)",
-        "User-Agent header sent with every request; `{version}` is replaced by the package version.",
+        "aggregator/{version} (AWS weekly-notes feed poller)",
+        "User-Agent header sent with every request; `{version}` becomes the package version. Add a contact address, e.g. `aggregator/{version} (+mailto:you@example.com)`.",
     )
     connect_timeout: Seconds = setting(Seconds(10.0), "Time allowed to open a connection.")
     read_timeout: Seconds = setting(Seconds(30.0), "Time allowed between two reads of the response.")
@@ -162,6 +162,20 @@ def parse_duration(value: object, *, where: str = "") -> Seconds:
         if text and _DURATION_RE.sub("", text) == "":
             return Seconds(sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_RE.findall(text)))
     raise ValueError(f"expected a duration such as 900, \"90s\", \"15m\", \"1h\" or \"2d\", got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """900 -> "15m", 5400 -> "1h30m", 0.25 -> "250ms": the inverse of ``parse_duration``."""
+    if seconds < 1 and seconds != 0:
+        return f"{round(seconds * 1000)}ms"
+    remaining = round(seconds)
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        size = _DURATION_UNITS[unit]
+        if remaining >= size:
+            count, remaining = divmod(remaining, int(size))
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def _type_name(tp: Any) -> str:
