@@ -116,7 +116,7 @@ def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -171,10 +171,14 @@ class _Decoder:
             yield self._count(self._z.flush())
 
 
-def _read_body(response: httpx.Response, settings: HttpSettings, deadline: float, clock: Callable[[], float]) -> tuple[bytes, int]:
+def _read_body(
+    response: httpx.Response, settings: HttpSettings, deadline: float, clock: Callable[[], float]
+) -> tuple[bytes, int]:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_bytes:
-        raise FetchError(f"response of {declared} bytes is larger than the {settings.max_bytes}-byte cap (http.max_bytes)")
+        raise FetchError(
+            f"response of {declared} bytes is larger than the {settings.max_bytes}-byte cap (http.max_bytes)"
+        )
     decoder = _Decoder(response.headers.get("content-encoding", "").strip().lower(), settings.max_decompressed_bytes)
     parts: list[bytes] = []
     received = 0
@@ -183,10 +187,22 @@ def _read_body(response: httpx.Response, settings: HttpSettings, deadline: float
         if received > settings.max_bytes:
             raise FetchError(f"response larger than the {settings.max_bytes}-byte cap (http.max_bytes)")
         if clock() > deadline:
-            raise FetchError(f"gave up after {settings.total_timeout:g} s: the server is sending too slowly (http.total_timeout)")
+            raise FetchError(
+                f"gave up after {settings.total_timeout:g} s: the server is sending too slowly (http.total_timeout)"
+            )
         parts.extend(decoder.feed(chunk))
     parts.extend(decoder.finish())
     return b"".join(parts), received
+
+
+def _drain(response: httpx.Response, deadline: float, clock: Callable[[], float], limit: int = 64 * 1024) -> None:
+    """Read a small non-feed body (304, redirect, error page) so the connection can be reused;
+    a large or slow one is not worth it: closing the response drops the connection instead."""
+    received = 0
+    for chunk in response.iter_raw():
+        received += len(chunk)
+        if received > limit or clock() > deadline:
+            return
 
 
 def _fetch_file(url: str, settings: HttpSettings) -> FetchResult:
@@ -221,6 +237,16 @@ def _transport_error(exc: httpx.TransportError, settings: HttpSettings) -> Fetch
     return FetchError(f"{type(exc).__name__}: {exc}")
 
 
+def _invalid_url(url: str, exc: httpx.InvalidURL) -> str:
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return f"invalid URL {url!r}: {exc}"
+    # httpx prepares the request a redirect points to even when it does not follow it, so a
+    # Location such as ``javascript:...`` or ``mailto:...`` fails inside the request, not above.
+    return f"{url} redirected to a non-HTTP or invalid URL: {exc}"
+
+
 def fetch(
     client: httpx.Client,
     url: str,
@@ -229,7 +255,7 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     limiter: HostLimiter | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     clock: Callable[[], float] = time.monotonic,
 ) -> FetchResult:
     """Fetch a feed once, following redirects by the policy table.
@@ -258,10 +284,14 @@ def fetch(
             try:
                 with client.stream("GET", current, headers=headers) as response:
                     action = action_for(response.status_code)
+                    if action is not Action.OK:
+                        _drain(response, deadline, clock)
                     if action in (Action.MOVED, Action.REDIRECT):
                         location = response.headers.get("location")
                         if not location:
-                            raise HTTPStatusError(f"HTTP {response.status_code} without a Location header", status=response.status_code)
+                            raise HTTPStatusError(
+                                f"HTTP {response.status_code} without a Location header", status=response.status_code
+                            )
                         target = urljoin(current, location.strip())
                         if urlsplit(target).scheme.lower() not in ("http", "https"):
                             raise FetchError(f"redirected to a non-HTTP URL: {target}")
@@ -311,5 +341,5 @@ def fetch(
             except httpx.TransportError as exc:
                 raise _transport_error(exc, settings) from None
             except httpx.InvalidURL as exc:
-                raise FetchError(f"invalid URL {current!r}: {exc}") from None
+                raise FetchError(_invalid_url(current, exc)) from None
     raise FetchError(f"more than {settings.max_redirects} redirects: " + " -> ".join(visited))

@@ -5,7 +5,11 @@
 - a feed with recoverable problems (feedparser's "bozo" flag with entries, or a well-formed feed
   with a wrong declared encoding) is accepted and the problem returned as a warning;
 - external entities are never resolved: feedparser drops unsafe ``<!ENTITY>`` declarations and
-  turns off external general entities in its SAX parser (the hostile-input tests check both).
+  turns off external general entities in its SAX parser (the hostile-input tests check both);
+- internal entities cannot amplify: every entity declaration but a character reference is
+  dropped before feedparser parses (``_replace_doctype``), whatever the document's encoding;
+- a document cut off inside an entry loses that entry (a fragment would be stored as a post of
+  its own), and entries with no title, link, id or text are left out, with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +27,60 @@ _BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 """Bozo reasons that say nothing about the document's structure: fine even for an empty feed."""
 
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html)", re.IGNORECASE | re.DOTALL)
+
+_DECLARATION_OR_SKIPPED = re.compile(
+    # Each construct also ends at the end of the data, and nothing backtracks: a document full of
+    # unterminated "<!--" or "<!ENTITY" is scanned once, not once per occurrence.
+    rb"<!--.*?(?:-->|\Z)"
+    rb"|<!\[CDATA\[.*?(?:\]\]>|\Z)"
+    rb"|(<!ENTITY\s(?:[^>\"']++|\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z))*+(?:>|\Z))",
+    re.DOTALL,
+)
+_CHAR_REF_ENTITY = re.compile(rb"<!ENTITY\s+[\w.:-]+\s+([\"'])&#(?:[0-9]+|x[0-9a-fA-F]+);\1\s*>")
+_ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)(?:\s[^>]*+)?(?:>|\Z)")
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+_FEED_END = re.compile(rb"</(?:[\w.-]+:)?(?:channel|feed|rss|RDF)\s*>")
+
+
+def _keep_char_refs(match: re.Match[bytes]) -> bytes:
+    declaration = match.group(1)
+    if declaration is None or _CHAR_REF_ENTITY.fullmatch(declaration):
+        return match.group(0)  # a comment, a CDATA section or a harmless declaration
+    return b""
+
+
+_feedparser_replace_doctype = feedparser.api.replace_doctype
+
+
+def _replace_doctype(data: bytes) -> Any:
+    """feedparser's DOCTYPE filter, after dropping every entity declaration but character references.
+
+    feedparser keeps plain-text entities, which its lenient parser then expands without limit (a
+    50 kB entity referenced 20,000 times is a gigabyte of text), and passes declarations that do
+    not start a line straight to expat, whose amplification limit is a ratio to the input (100
+    times a 10 MB body). ``<!ENTITY nbsp "&#160;">`` cannot amplify; nothing else is kept. It runs
+    on the body feedparser has already decoded to UTF-8, so no encoding slips past it.
+    """
+    if b"<!ENTITY" in data:
+        data = _DECLARATION_OR_SKIPPED.sub(_keep_char_refs, data)
+    return _feedparser_replace_doctype(data)
+
+
+feedparser.api.replace_doctype = _replace_doctype
+
+
+def _ends_inside_entry(body: bytes) -> bool:
+    """Whether the document stops after an entry opened, before it and the feed closed."""
+    last_end = 0
+    for match in _ENTRY_END.finditer(body):
+        last_end = match.end()
+    start = _ENTRY_START.search(body, last_end)
+    return start is not None and _FEED_END.search(body, start.end()) is None
+
+
+def _readable(entry: Any) -> bool:
+    """An entry with nothing to show or identify it by would be stored as "(untitled)"."""
+    return any(dict.get(entry, key) for key in ("title", "link", "id", "summary", "content"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,13 +113,21 @@ def parse_bytes(body: bytes, *, content_type: str | None = None, url: str | None
     entries = list(result.get("entries") or [])
     bozo = bool(result.get("bozo"))
     problem = _describe(result.get("bozo_exception")) if bozo else ""
+    benign = isinstance(result.get("bozo_exception"), _BENIGN)
+    notes = []
+    if bozo and not benign and entries and _ends_inside_entry(body):
+        entries.pop()
+        notes.append("the document ends inside an entry (cut off?): that entry was left out")
+    readable = [entry for entry in entries if _readable(entry)]
+    if len(readable) < len(entries):
+        notes.append(f"left out {len(entries) - len(readable)} entries with no title, link, id or text")
+    entries = readable
 
     if not version and not entries:
         if _HTML_START.match(body[:2048]):
             raise ParseError("got an HTML page, not a feed" + (f" (from {url})" if url else ""))
         raise ParseError(f"not a feed: {problem}" if problem else "not a feed: no RSS, Atom or RDF document found")
-    benign = isinstance(result.get("bozo_exception"), _BENIGN)
     if bozo and not entries and not benign:
         raise ParseError(f"malformed feed with no readable entries: {problem}")
-    warnings = (f"recovered from a malformed feed: {problem}",) if bozo else ()
+    warnings = ((f"recovered from a malformed feed: {problem}",) if bozo else ()) + tuple(notes)
     return RawFeed(feed=result.get("feed") or {}, entries=entries, version=version, warnings=warnings)

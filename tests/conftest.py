@@ -62,7 +62,9 @@ class LoopbackServer:
                 pass
 
             def do_GET(self) -> None:
-                request = Request(path=self.path, headers={k.lower(): v for k, v in self.headers.items()}, time=time.monotonic())
+                request = Request(
+                    path=self.path, headers={k.lower(): v for k, v in self.headers.items()}, time=time.monotonic()
+                )
                 with server._lock:
                     server.requests.append(request)
                     server.in_flight += 1
@@ -92,7 +94,7 @@ class LoopbackServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base(self) -> str:
@@ -134,7 +136,9 @@ def server() -> Iterator[LoopbackServer]:
     srv.stop()
 
 
-def rss(*items: str, title: str = "Recent Announcements", link: str = "https://aws.amazon.com/about-aws/whats-new/recent/") -> bytes:
+def rss(
+    *items: str, title: str = "Recent Announcements", link: str = "https://aws.amazon.com/about-aws/whats-new/recent/"
+) -> bytes:
     """A What's New-shaped RSS document around the given ``<item>`` strings."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
@@ -190,7 +194,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 class FakeClock:
     """A settable clock for pipeline tests: ``clock()`` returns the current aware UTC time."""
 
-    def __init__(self, start: dt.datetime = dt.datetime(2024, 5, 6, 9, 0, tzinfo=dt.timezone.utc)) -> None:
+    def __init__(self, start: dt.datetime = dt.datetime(2024, 5, 6, 9, 0, tzinfo=dt.UTC)) -> None:
         self.now = start
 
     def __call__(self) -> dt.datetime:
