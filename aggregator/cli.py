@@ -110,7 +110,7 @@ _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 
 def parse_when(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """``2024-05-01``, ``2024-05-01T12:00``, ``2024-05-01T12:00+02:00`` or ``7d``/``12h``/``2w`` ago -> aware UTC."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     text = value.strip()
     match = _RELATIVE.match(text)
     if match:
@@ -123,8 +123,8 @@ def parse_when(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
             f"{value!r} is not a date: use YYYY-MM-DD, an ISO date-time, or an age such as 7d, 12h, 2w"
         ) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC)
 
 
 def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
@@ -212,7 +212,10 @@ def run(app: AppContext, once: bool) -> None:
     config = app.config
     if not once:
         raise click.UsageError("the long-running service is not available yet; use --once (e.g. from cron)")
-    setup_logging(config.settings.general.log_level if app.verbosity == 0 else ("DEBUG" if app.verbosity > 0 else "ERROR"), stream=sys.stdout)
+    setup_logging(
+        config.settings.general.log_level if app.verbosity == 0 else ("DEBUG" if app.verbosity > 0 else "ERROR"),
+        stream=sys.stdout,
+    )
     db = app.open_db()
     with build_client(config.settings.http) as client:
         results = pipeline.poll_feeds(
@@ -240,7 +243,7 @@ def feeds(app: AppContext, as_json: bool) -> None:
     config = app.config
     db = app.open_db()
     stored = store.feed_rows(db)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for feed in config.feeds:
         row = stored.get(feed.name, {})
@@ -271,7 +274,9 @@ def feeds(app: AppContext, as_json: bool) -> None:
     click.echo(f"{'feed':<{width}}  status  {'last success':<12}  fails  {'next check':<10}  posts  url")
     for r in rows:
         status = "off" if not r["enabled"] else ("gone" if r["gone"] else str(r["last_status"] or "-"))
-        next_check = "-" if r["gone"] or not r["enabled"] else ("now" if not r["next_check"] else _ago(r["next_check"], now))
+        next_check = (
+            "-" if r["gone"] or not r["enabled"] else ("now" if not r["next_check"] else _ago(r["next_check"], now))
+        )
         click.echo(
             f"{r['name']:<{width}}  {status:>6}  {_ago(r['last_success'], now):<12}  {r['consecutive_failures']:>5}"
             f"  {next_check:<10}  {r['posts']:>5}  {r['url']}"
@@ -281,7 +286,12 @@ def feeds(app: AppContext, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--since", callback=_when, metavar="DATE", help="Posts dated on or after DATE (YYYY-MM-DD, ISO time, or 7d/12h/2w ago).")
+@click.option(
+    "--since",
+    callback=_when,
+    metavar="DATE",
+    help="Posts dated on or after DATE (YYYY-MM-DD, ISO time, or 7d/12h/2w ago).",
+)
 @click.option("--until", callback=_when, metavar="DATE", help="Posts dated before DATE.")
 @click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Posts delivered by this feed (repeatable).")
 @click.option("--search", metavar="TEXT", help="Full-text search in titles and summaries.")
@@ -359,7 +369,9 @@ def import_(app: AppContext, paths: tuple[Path, ...], feed_name: str) -> None:
             else:
                 new += result.new
                 updated += result.updated
-    click.echo(f"imported {len(paths) - failed} of {len(paths)} files into {feed.name}: {new} new, {updated} updated posts")
+    click.echo(
+        f"imported {len(paths) - failed} of {len(paths)} files into {feed.name}: {new} new, {updated} updated posts"
+    )
     if failed:
         sys.exit(1)
 
@@ -410,7 +422,7 @@ def _shipped_dir() -> Path:
 @handle_errors
 def opml_export(app: AppContext, output: Path | None) -> None:
     """Print the configured feeds as OPML 2.0."""
-    text = opml.write_opml(app.config.feeds, now=dt.datetime.now(dt.timezone.utc))
+    text = opml.write_opml(app.config.feeds, now=dt.datetime.now(dt.UTC))
     if output:
         output.write_text(text, encoding="utf-8")
     else:
@@ -431,7 +443,9 @@ def settings(app: AppContext, markdown: bool) -> None:
             click.echo(f"| `{key}` | `{_toml_value(default, type_name)}` ({type_name}) | {help_text} |")
         return
     config = app.config
-    click.echo(f"# configuration: {config.path}\n# feed list: {config.feeds_path} ({len(config.feeds)} feeds)\n# archive: {config.database}")
+    click.echo(
+        f"# configuration: {config.path}\n# feed list: {config.feeds_path} ({len(config.feeds)} feeds)\n# archive: {config.database}"
+    )
     for key, type_name, default, _help in rows:
         section, name = key.split(".")
         value = getattr(getattr(config.settings, section), name)

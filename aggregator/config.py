@@ -50,10 +50,18 @@ def setting(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class GeneralSettings:
-    database: str = setting("aggregator.db", "SQLite archive path (relative to the working directory). `AGGREGATOR_DB` and `--db` override it.")
+    database: str = setting(
+        "aggregator.db",
+        "SQLite archive path (relative to the working directory). `AGGREGATOR_DB` and `--db` override it.",
+    )
     drafts_dir: str = setting("drafts", "Folder the weekly drafts are written to (relative to the working directory).")
-    timezone: str = setting("UTC", "IANA time zone of the author: publication dates, week numbers and the `Date` offset use it.")
-    feeds_file: str = setting("", "TOML file with the `[[feeds]]` list, relative to this configuration file. Empty: the `[[feeds]]` in this file, else the shipped default list.")
+    timezone: str = setting(
+        "UTC", "IANA time zone of the author: publication dates, week numbers and the `Date` offset use it."
+    )
+    feeds_file: str = setting(
+        "",
+        "TOML file with the `[[feeds]]` list, relative to this configuration file. Empty: the `[[feeds]]` in this file, else the shipped default list.",
+    )
     log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
 
 
@@ -65,26 +73,55 @@ class HttpSettings:
     )
     connect_timeout: Seconds = setting(Seconds(10.0), "Time allowed to open a connection.")
     read_timeout: Seconds = setting(Seconds(30.0), "Time allowed between two reads of the response.")
-    total_timeout: Seconds = setting(Seconds(60.0), "Time allowed for a whole request, redirects included; a server that trickles bytes is cut off here.")
+    total_timeout: Seconds = setting(
+        Seconds(60.0),
+        "Time allowed for a whole request, redirects included; a server that trickles bytes is cut off here.",
+    )
     max_bytes: int = setting(10 * 1024 * 1024, "Largest response body accepted, in bytes, as sent on the wire.")
-    max_decompressed_bytes: int = setting(50 * 1024 * 1024, "Largest body accepted after gzip/deflate decoding, in bytes.")
+    max_decompressed_bytes: int = setting(
+        50 * 1024 * 1024, "Largest body accepted after gzip/deflate decoding, in bytes."
+    )
     max_redirects: int = setting(5, "Redirects followed before a request fails.")
-    per_host: int = setting(2, "Requests in flight at once to one host (nearly every AWS feed lives on aws.amazon.com).")
+    per_host: int = setting(
+        2, "Requests in flight at once to one host (nearly every AWS feed lives on aws.amazon.com)."
+    )
     max_workers: int = setting(8, "Feeds polled concurrently, across all hosts.")
 
 
 @dataclass(frozen=True, kw_only=True)
 class PollSettings:
-    interval: Seconds = setting(Seconds(3600.0), "Poll interval of a feed whose kind has no entry in `kind_intervals` and that sets no `interval` itself.")
+    interval: Seconds = setting(
+        Seconds(3600.0),
+        "Poll interval of a feed whose kind has no entry in `kind_intervals` and that sets no `interval` itself.",
+    )
     kind_intervals: dict[str, Seconds] = setting(
-        {"aws-whats-new": Seconds(900.0), "aws-blog": Seconds(3600.0), "community": Seconds(3600.0), "other": Seconds(7200.0)},
+        {
+            "aws-whats-new": Seconds(900.0),
+            "aws-blog": Seconds(3600.0),
+            "community": Seconds(3600.0),
+            "other": Seconds(7200.0),
+        },
         "Poll interval per feed kind.",
     )
-    min_interval: Seconds = setting(Seconds(300.0), "No feed is polled more often than this, whatever its own `interval` says.")
-    jitter: float = setting(0.1, "Random spread added to every interval and backoff, as a fraction of it (0.1 = up to 10%).")
-    backoff_initial: Seconds = setting(Seconds(300.0), "Delay before retrying a feed after its first failure; doubled after each further failure.")
-    backoff_max: Seconds = setting(Seconds(86400.0), "Longest delay between two retries of a failing feed (a feed is never disabled by errors).")
-    retry_after_max: Seconds = setting(Seconds(86400.0), "Longest `Retry-After` honoured; a server asking for more is retried after this.")
+    min_interval: Seconds = setting(
+        Seconds(300.0), "No feed is polled more often than this, whatever its own `interval` says."
+    )
+    jitter: float = setting(
+        0.1, "Random spread added to every interval and backoff, as a fraction of it (0.1 = up to 10%)."
+    )
+    backoff_initial: Seconds = setting(
+        Seconds(300.0), "Delay before retrying a feed after its first failure; doubled after each further failure."
+    )
+    backoff_max: Seconds = setting(
+        Seconds(86400.0), "Longest delay between two retries of a failing feed (a feed is never disabled by errors)."
+    )
+    parse_processes: int = setting(
+        2,
+        "Worker processes that parse feeds when a poll fetches many at once (a first poll, a long list); 0 parses in the polling threads.",
+    )
+    retry_after_max: Seconds = setting(
+        Seconds(86400.0), "Longest `Retry-After` honoured; a server asking for more is retried after this."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +189,7 @@ def default_config_dir() -> Path:
 def parse_duration(value: object, *, where: str = "") -> Seconds:
     """``900``, ``"15m"``, ``"1h30m"``, ``"2d"`` -> seconds."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 900 or \"15m\", got {value!r}")
+        raise ValueError(f'expected a duration such as 900 or "15m", got {value!r}')
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
@@ -161,7 +198,7 @@ def parse_duration(value: object, *, where: str = "") -> Seconds:
         text = value.strip().lower().replace(" ", "")
         if text and _DURATION_RE.sub("", text) == "":
             return Seconds(sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_RE.findall(text)))
-    raise ValueError(f"expected a duration such as 900, \"90s\", \"15m\", \"1h\" or \"2d\", got {value!r}")
+    raise ValueError(f'expected a duration such as 900, "90s", "15m", "1h" or "2d", got {value!r}')
 
 
 def format_duration(seconds: float) -> str:
@@ -251,7 +288,12 @@ def settings_table() -> list[tuple[str, str, Any, str]]:
         section_cls = typing.get_type_hints(Settings)[section.name]
         hints = typing.get_type_hints(section_cls)
         for f in dataclasses.fields(section_cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:  # every setting has a default: a bug in this module
+                raise TypeError(f"setting {section.name}.{f.name} has no default")
             rows.append((f"{section.name}.{f.name}", _type_name(hints[f.name]), default, f.metadata["help"]))
     return rows
 
@@ -288,19 +330,35 @@ def _check_settings(settings: Settings, path: str) -> None:
         ("http.max_workers", 1 <= settings.http.max_workers <= 64, "must be between 1 and 64"),
         ("poll.jitter", 0 <= settings.poll.jitter <= 1, "must be between 0 and 1"),
         ("poll.backoff_initial", settings.poll.backoff_initial > 0, "must be more than 0"),
-        ("poll.backoff_max", settings.poll.backoff_max >= settings.poll.backoff_initial, "must be at least poll.backoff_initial"),
-        ("general.log_level", settings.general.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"}, "must be DEBUG, INFO, WARNING or ERROR"),
+        (
+            "poll.backoff_max",
+            settings.poll.backoff_max >= settings.poll.backoff_initial,
+            "must be at least poll.backoff_initial",
+        ),
+        (
+            "general.log_level",
+            settings.general.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
+            "must be DEBUG, INFO, WARNING or ERROR",
+        ),
     ]
     for key, ok, problem in checks:
         if not ok:
             raise ConfigError(problem, path=path, key=key)
     for kind in settings.poll.kind_intervals:
         if kind not in FEED_KINDS:
-            raise ConfigError(f"unknown feed kind {kind!r} (kinds: {', '.join(FEED_KINDS)})", path=path, key=f"poll.kind_intervals.{kind}")
+            raise ConfigError(
+                f"unknown feed kind {kind!r} (kinds: {', '.join(FEED_KINDS)})",
+                path=path,
+                key=f"poll.kind_intervals.{kind}",
+            )
     try:
         zoneinfo.ZoneInfo(settings.general.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {settings.general.timezone!r} (use an IANA name such as Europe/Amsterdam)", path=path, key="general.timezone") from None
+        raise ConfigError(
+            f"unknown time zone {settings.general.timezone!r} (use an IANA name such as Europe/Amsterdam)",
+            path=path,
+            key="general.timezone",
+        ) from None
 
 
 def parse_settings(data: dict[str, Any], *, path: str) -> Settings:
@@ -377,7 +435,9 @@ def parse_feeds(items: object, *, path: str, base_dir: Path) -> tuple[Feed, ...]
                 key=f"{label}.name",
             )
         if name in seen:
-            raise ConfigError(f"duplicate feed name {name!r} (also feeds[{seen[name]}])", path=path, key=f"{label}.name")
+            raise ConfigError(
+                f"duplicate feed name {name!r} (also feeds[{seen[name]}])", path=path, key=f"{label}.name"
+            )
         seen[name] = index
         try:
             values["url"] = resolve_feed_url(values["url"], base_dir=base_dir)
@@ -435,4 +495,6 @@ def load_config(
         feeds = parse_feeds(feeds_data.get("feeds", []), path=str(feeds_path), base_dir=feeds_path.resolve().parent)
 
     db = database or env.get(ENV_DB) or settings.general.database
-    return Config(settings=settings, feeds=feeds, path=config_path, feeds_path=feeds_path, database=Path(db).expanduser())
+    return Config(
+        settings=settings, feeds=feeds, path=config_path, feeds_path=feeds_path, database=Path(db).expanduser()
+    )

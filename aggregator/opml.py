@@ -85,7 +85,9 @@ def merge_new(existing: Iterable[Feed], incoming: Iterable[OpmlFeed]) -> tuple[l
     skipped: list[OpmlFeed] = []
     for feed in incoming:
         if not feed.url.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"feed {feed.title or feed.url!r}: only http(s) feed URLs can be imported, got {feed.url!r}")
+            raise ConfigError(
+                f"feed {feed.title or feed.url!r}: only http(s) feed URLs can be imported, got {feed.url!r}"
+            )
         try:
             resolve_feed_url(feed.url, base_dir=Path("."))
         except ValueError as exc:
@@ -109,7 +111,13 @@ def _toml_str(value: str) -> str:
 def feeds_to_toml(feeds: Iterable[OpmlFeed], *, comment: str = "") -> str:
     lines = [f"\n# {comment}"] if comment else []
     for feed in feeds:
-        lines += ["", "[[feeds]]", f"name = {_toml_str(feed.name)}", f"url = {_toml_str(feed.url)}", f"kind = {_toml_str(feed.kind)}"]
+        lines += [
+            "",
+            "[[feeds]]",
+            f"name = {_toml_str(feed.name)}",
+            f"url = {_toml_str(feed.url)}",
+            f"kind = {_toml_str(feed.kind)}",
+        ]
         if feed.title:
             lines.append(f"title = {_toml_str(feed.title)}")
         if feed.category:

@@ -8,16 +8,19 @@ parsing and normalizing run in worker threads (at most ``http.per_host`` request
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import multiprocessing
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlite_utils import Database
@@ -27,7 +30,7 @@ from .config import Config, Feed, PollSettings
 from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
 from .fetch import HostLimiter, fetch
 from .models import FeedState, FetchResult, ParsedFeed, PollResult
-from .normalize import normalize_feed
+from .normalize import normalize_feed, parse_document
 from .parse import parse_bytes
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ Clock = Callable[[], dt.datetime]
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 # --- schedule ----------------------------------------------------------------------------------
@@ -50,7 +53,7 @@ def jittered(seconds: float, jitter: float, rng: random.Random) -> float:
 def backoff_delay(failures: int, poll: PollSettings, rng: random.Random) -> float:
     """Exponential backoff after ``failures`` consecutive failures, with jitter, capped."""
     exponent = min(max(failures - 1, 0), 32)
-    delay = min(poll.backoff_max, poll.backoff_initial * 2**exponent)
+    delay = min(poll.backoff_max, poll.backoff_initial * 2.0**exponent)
     return min(poll.backoff_max, delay * (1 - rng.uniform(0, poll.jitter)))
 
 
@@ -77,6 +80,13 @@ class Fetched:
     error: FeedError | None = None
 
 
+Parser = Callable[..., ParsedFeed]
+
+PROCESS_POOL_MIN_FEEDS = 16
+"""A poll of at least this many feeds parses in worker processes (``poll.parse_processes``):
+starting them costs a few hundred milliseconds, worth it only for a burst such as a first poll."""
+
+
 def fetch_and_parse(
     feed: Feed,
     state: FeedState,
@@ -85,6 +95,7 @@ def fetch_and_parse(
     config: Config,
     limiter: HostLimiter,
     now: Clock,
+    parse: Parser | None = None,
 ) -> Fetched:
     """Fetch one feed and, when the body is new, parse and normalize it. Never raises FeedError."""
     started = now()
@@ -105,8 +116,9 @@ def fetch_and_parse(
         if result.outcome == "ok" and result.body is not None:
             body_hash = hashlib.sha256(result.body).hexdigest()
             if body_hash != state.body_hash:
-                raw = parse_bytes(result.body, content_type=result.headers.get("content-type"), url=result.url)
-                parsed = normalize_feed(raw, url=result.url, now=started)
+                parsed = (parse or parse_document)(
+                    result.body, content_type=result.headers.get("content-type"), url=result.url, now=started
+                )
         return Fetched(
             feed=feed,
             state=state,
@@ -165,7 +177,7 @@ def record(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: r
     else:
         assert result is not None
         error_text = None
-        common = dict(
+        common: dict[str, Any] = dict(
             url=result.url,
             last_status=result.status,
             last_error=None,
@@ -189,7 +201,9 @@ def record(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: r
                 state,
                 **common,
                 etag=result.etag if result.outcome == "ok" else (result.etag or state.etag),
-                last_modified=result.last_modified if result.outcome == "ok" else (result.last_modified or state.last_modified),
+                last_modified=result.last_modified
+                if result.outcome == "ok"
+                else (result.last_modified or state.last_modified),
                 body_hash=fetched.body_hash or state.body_hash,
                 last_outcome=outcome,
                 last_success=finished,
@@ -312,9 +326,11 @@ def poll_feeds(
     order: list[str] = []
     work: list[tuple[Feed, FeedState]] = []
     start = now()
+    feeds = list(feeds)
+    states = store.ensure_feeds(db, feeds, now=start)
     for feed in feeds:
         order.append(feed.name)
-        state = store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=start)
+        state = states[feed.name]
         if only_due and not is_due(state, start):
             continue
         if not force:
@@ -343,28 +359,56 @@ def _fetch_concurrently(
     limiter: HostLimiter,
     now: Clock,
 ) -> Iterator[Fetched]:
+    """Fetch (and parse) in worker threads, yielding each feed as it is ready.
+
+    At most two feeds per worker are in flight or waiting for the writer, so a slow writer never
+    makes every feed's body and posts pile up in memory.
+    """
     if not work:
         return
     workers = min(config.settings.http.max_workers, len(work))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-        futures: dict[Future[Fetched], Feed] = {
-            pool.submit(fetch_and_parse, feed, state, client=client, config=config, limiter=limiter, now=now): feed
-            for feed, state in work
-        }
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as exc:  # a bug in a stage must not take the other feeds down
-                feed = futures[future]
-                log.exception("feed=%s: unexpected error while fetching", feed.name)
-                state = next(s for f, s in work if f.name == feed.name)
-                yield Fetched(
-                    feed=feed,
-                    state=state,
-                    started=now(),
-                    duration_ms=0,
-                    error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll"))
+        parse: Parser = parse_document
+        processes = config.settings.poll.parse_processes
+        if processes and len(work) >= PROCESS_POOL_MIN_FEEDS:
+            parsers = stack.enter_context(
+                ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
+            )
+
+            def parse(body: bytes, **kwargs: Any) -> ParsedFeed:
+                return parsers.submit(parse_document, body, **kwargs).result()
+
+        queue = iter(work)
+        futures: dict[Future[Fetched], tuple[Feed, FeedState]] = {}
+
+        def submit_next() -> None:
+            for feed, state in queue:
+                future = pool.submit(
+                    fetch_and_parse, feed, state, client=client, config=config, limiter=limiter, now=now, parse=parse
                 )
+                futures[future] = (feed, state)
+                return
+
+        for _ in range(workers * 2):
+            submit_next()
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                feed, state = futures.pop(future)
+                submit_next()
+                try:
+                    fetched = future.result()
+                except Exception as exc:  # a bug in a stage must not take the other feeds down
+                    log.exception("feed=%s: unexpected error while fetching", feed.name)
+                    fetched = Fetched(
+                        feed=feed,
+                        state=state,
+                        started=now(),
+                        duration_ms=0,
+                        error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
+                    )
+                yield fetched
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -399,9 +443,7 @@ def import_file(db: Database, feed: Feed, path: Path, *, now: dt.datetime) -> Im
     )
 
 
-def import_files(
-    db: Database, feed: Feed, paths: Iterable[Path], *, now: Clock = utcnow
-) -> Iterator[ImportResult]:
+def import_files(db: Database, feed: Feed, paths: Iterable[Path], *, now: Clock = utcnow) -> Iterator[ImportResult]:
     """Import files one by one; a bad file is reported by name and the others still imported."""
     for path in paths:
         try:

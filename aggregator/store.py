@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -34,7 +34,7 @@ MIGRATIONS = Migrations("aggregator")
 
 @MIGRATIONS(name="0001_ingestion_core")
 def _m0001(db: Database) -> None:
-    db["feeds"].create(
+    db.table("feeds").create(
         {
             "name": str,
             "url": str,
@@ -59,7 +59,7 @@ def _m0001(db: Database) -> None:
         not_null={"url", "kind"},
         defaults={"consecutive_failures": 0, "gone": 0},
     )
-    db["posts"].create(
+    db.table("posts").create(
         {
             "id": str,
             "url": str,
@@ -80,18 +80,18 @@ def _m0001(db: Database) -> None:
         pk="id",
         not_null={"title", "date", "first_seen", "feed"},
     )
-    db["posts"].create_index(["url"])
-    db["posts"].create_index(["date"])
-    db["posts"].create_index(["first_seen"])
-    db["posts"].enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
-    db["post_sources"].create(
+    db.table("posts").create_index(["url"])
+    db.table("posts").create_index(["date"])
+    db.table("posts").create_index(["first_seen"])
+    db.table("posts").enable_fts(["title", "summary"], create_triggers=True, tokenize="porter")
+    db.table("post_sources").create(
         {"post_id": str, "feed": str, "guid": str, "first_seen": str, "last_seen": str},
         pk=("post_id", "feed"),
         not_null={"first_seen", "last_seen"},
     )
     db.execute("CREATE UNIQUE INDEX idx_post_sources_feed_guid ON post_sources (feed, guid) WHERE guid IS NOT NULL")
     db.execute("CREATE INDEX idx_post_sources_feed ON post_sources (feed, first_seen)")
-    db["fetch_log"].create(
+    db.table("fetch_log").create(
         {
             "id": int,
             "feed": str,
@@ -108,8 +108,8 @@ def _m0001(db: Database) -> None:
         pk="id",
         not_null={"feed", "started", "outcome"},
     )
-    db["fetch_log"].create_index(["feed", "started"])
-    db["fetch_log"].create_index(["started"])
+    db.table("fetch_log").create_index(["feed", "started"])
+    db.table("fetch_log").create_index(["started"])
 
 
 def iso(when: dt.datetime | None) -> str | None:
@@ -117,7 +117,7 @@ def iso(when: dt.datetime | None) -> str | None:
         return None
     if when.tzinfo is None:
         raise ValueError(f"naive datetime {when!r}: times in the archive are aware UTC")
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def from_iso(text: str | None) -> dt.datetime | None:
@@ -173,7 +173,10 @@ def feed_state(db: Database, name: str) -> FeedState | None:
     rows = list(db.query("SELECT * FROM feeds WHERE name = ?", [name]))
     if not rows:
         return None
-    row = rows[0]
+    return _state_from_row(rows[0])
+
+
+def _state_from_row(row: dict[str, Any]) -> FeedState:
     return FeedState(
         name=row["name"],
         url=row["url"],
@@ -192,6 +195,16 @@ def feed_state(db: Database, name: str) -> FeedState | None:
     )
 
 
+_RESET_FEED_SQL = (
+    "UPDATE feeds SET url = ?, configured_url = ?, etag = NULL, last_modified = NULL, body_hash = NULL,"
+    " gone = 0, next_check = NULL, retry_after_until = NULL, consecutive_failures = 0 WHERE name = ?"
+)
+_RENAME_FEED_SQL = "UPDATE feeds SET kind = ?, title = coalesce(nullif(?, ''), title) WHERE name = ?"
+_INSERT_FEED_SQL = (
+    "INSERT OR IGNORE INTO feeds (name, url, configured_url, kind, title, created) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def ensure_feed(db: Database, *, name: str, url: str, kind: str, title: str, now: dt.datetime) -> FeedState:
     """The stored state of a configured feed, created on first sight.
 
@@ -203,25 +216,55 @@ def ensure_feed(db: Database, *, name: str, url: str, kind: str, title: str, now
         row = next(iter(db.query("SELECT configured_url, kind, title FROM feeds WHERE name = ?", [name])))
         if row["configured_url"] != url:
             with write_transaction(db):
-                db.execute(
-                    "UPDATE feeds SET url = ?, configured_url = ?, etag = NULL, last_modified = NULL, body_hash = NULL,"
-                    " gone = 0, next_check = NULL, retry_after_until = NULL, consecutive_failures = 0 WHERE name = ?",
-                    [url, url, name],
-                )
+                db.execute(_RESET_FEED_SQL, [url, url, name])
             state = feed_state(db, name)
         elif row["kind"] != kind or (title and row["title"] != title):
             with write_transaction(db):
-                db.execute("UPDATE feeds SET kind = ?, title = coalesce(nullif(?, ''), title) WHERE name = ?", [kind, title, name])
+                db.execute(_RENAME_FEED_SQL, [kind, title, name])
         assert state is not None
         return state
     with write_transaction(db):
-        db["feeds"].insert(
-            {"name": name, "url": url, "configured_url": url, "kind": kind, "title": title or None, "created": iso(now)},
-            ignore=True,
-        )
+        db.execute(_INSERT_FEED_SQL, [name, url, url, kind, title or None, iso(now)])
     state = feed_state(db, name)
     assert state is not None
     return state
+
+
+class FeedSpec(Protocol):
+    """What ``ensure_feeds`` needs of a configured feed (``config.Feed`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+
+
+def ensure_feeds(db: Database, feeds: Iterable[FeedSpec], *, now: dt.datetime) -> dict[str, FeedState]:
+    """``ensure_feed`` for many feeds at once, by name: one read of the feed table and at most one
+    write transaction for all of them, instead of a query or two and a transaction each."""
+    feeds = list(feeds)
+    if len({f.name for f in feeds}) != len(feeds):  # a name twice: each sees the one before, as in ensure_feed
+        return {f.name: ensure_feed(db, name=f.name, url=f.url, kind=f.kind, title=f.title, now=now) for f in feeds}
+    rows = {row["name"]: row for row in db.query("SELECT * FROM feeds")}
+    writes: list[tuple[str, list[Any]]] = []
+    for f in feeds:
+        row = rows.get(f.name)
+        if row is None:
+            writes.append((_INSERT_FEED_SQL, [f.name, f.url, f.url, f.kind, f.title or None, iso(now)]))
+        elif row["configured_url"] != f.url:
+            writes.append((_RESET_FEED_SQL, [f.url, f.url, f.name]))
+        elif row["kind"] != f.kind or (f.title and row["title"] != f.title):
+            writes.append((_RENAME_FEED_SQL, [f.kind, f.title, f.name]))
+    if writes:
+        with write_transaction(db):
+            for sql, params in writes:
+                db.execute(sql, params)
+        rows = {row["name"]: row for row in db.query("SELECT * FROM feeds")}
+    return {f.name: _state_from_row(rows[f.name]) for f in feeds}
 
 
 def save_feed_state(db: Database, state: FeedState, *, title: str | None = None) -> None:
@@ -251,7 +294,13 @@ def save_feed_state(db: Database, state: FeedState, *, title: str | None = None)
 
 
 def log_fetch(db: Database, row: dict[str, Any]) -> None:
-    db["fetch_log"].insert(row)
+    """Append one row (column -> SQLite value) to the fetch log; call inside the poll's transaction.
+
+    Plain SQL: ``Table.insert`` looks the table up in the schema on every call, which cost more
+    than the rest of a 304's bookkeeping.
+    """
+    columns = ", ".join(f"[{column}]" for column in row)
+    db.execute(f"INSERT INTO fetch_log ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
 # --- posts -------------------------------------------------------------------------------------
@@ -310,8 +359,9 @@ def store_posts(
         return StoreCounts(0, 0)
     now_s = iso(now)
     by_id = _existing_by_id(db, [p.id for p in posts])
-    unmatched_guids = [p.guid for p in posts if p.guid and p.id not in by_id]
-    by_guid = _existing_by_guid(db, feed, unmatched_guids) if unmatched_guids else {}
+    guids = [p.guid for p in posts if p.guid]
+    guid_owners = _existing_by_guid(db, feed, guids) if guids else {}
+    by_guid = {p.guid: guid_owners[p.guid] for p in posts if p.guid in guid_owners and p.id not in by_id}
     if by_guid:
         by_id.update(_existing_by_id(db, list(set(by_guid.values()))))
 
@@ -360,8 +410,8 @@ def store_posts(
     )
     # A guid this feed gave to another post before now belongs to this one: free it first.
     db.conn.executemany(
-        "UPDATE post_sources SET guid = NULL WHERE feed = ? AND guid = ? AND post_id != ?",
-        [(feed, s[2], s[0]) for s in sources if s[2]],
+        "UPDATE post_sources SET guid = NULL WHERE feed = ? AND guid = ?",
+        [(feed, s[2]) for s in sources if s[2] in guid_owners and guid_owners[s[2]] != s[0]],
     )
     db.conn.executemany(
         "INSERT INTO post_sources (post_id, feed, guid, first_seen, last_seen) VALUES (?,?,?,?,?)"

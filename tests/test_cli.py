@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import Response, item, rss
 
 from aggregator import store
 from aggregator.cli import cli
-from conftest import Response, item, rss
 
 
 @pytest.fixture
@@ -28,12 +28,19 @@ def setup(tmp_path: Path, write_config):
     (tmp_path / "wn.xml").write_bytes(
         rss(
             item("s3-feature", "Amazon S3 adds a feature", date="Mon, 06 May 2024 10:00:00 +0000", guid="g1"),
-            item("lambda-runtime", "AWS Lambda supports a new runtime", date="Tue, 07 May 2024 10:00:00 +0000", guid="g2"),
+            item(
+                "lambda-runtime", "AWS Lambda supports a new runtime", date="Tue, 07 May 2024 10:00:00 +0000", guid="g2"
+            ),
         )
     )
     (tmp_path / "blog.xml").write_bytes(
         rss(
-            item("x", "Step Functions dynamic parallelism", link="https://aws.amazon.com/blogs/aws/new-step-functions-parallel/", date="Wed, 08 May 2024 10:00:00 +0000"),
+            item(
+                "x",
+                "Step Functions dynamic parallelism",
+                link="https://aws.amazon.com/blogs/aws/new-step-functions-parallel/",
+                date="Wed, 08 May 2024 10:00:00 +0000",
+            ),
             title="AWS News Blog",
             link="https://aws.amazon.com/blogs/aws/",
         )
@@ -154,7 +161,10 @@ def test_posts_filters_and_json(runner, setup) -> None:
         return [json.loads(line)["title"] for line in out.splitlines()]
 
     assert titles("--feed", "wn") == ["AWS Lambda supports a new runtime", "Amazon S3 adds a feature"]
-    assert titles("--since", "2024-05-07") == ["Step Functions dynamic parallelism", "AWS Lambda supports a new runtime"]
+    assert titles("--since", "2024-05-07") == [
+        "Step Functions dynamic parallelism",
+        "AWS Lambda supports a new runtime",
+    ]
     assert titles("--until", "2024-05-07") == ["Amazon S3 adds a feature"]
     assert titles("--search", "runtime") == ["AWS Lambda supports a new runtime"]
     assert titles("--limit", "1") == ["Step Functions dynamic parallelism"]
@@ -178,7 +188,9 @@ def test_import_loads_history_and_skips_a_bad_file(runner, setup, tmp_path) -> N
     week2.write_bytes(rss(item("old-two", date="Mon, 11 Mar 2019 17:00:00 +0000")))
     broken = tmp_path / "broken.xml"
     broken.write_bytes(b"<html><body>Service Unavailable</body></html>")
-    result = invoke(runner, "--config", str(config), "--db", str(db), "import", str(week1), str(broken), str(week2), "--feed", "wn")
+    result = invoke(
+        runner, "--config", str(config), "--db", str(db), "import", str(week1), str(broken), str(week2), "--feed", "wn"
+    )
     assert result.exit_code == 1
     assert "broken.xml" in result.stderr and "HTML page" in result.stderr
     assert "imported 2 of 3 files into wn: 2 new" in result.stdout
@@ -204,7 +216,12 @@ def test_opml_round_trip(runner, setup, tmp_path) -> None:
     result = invoke(runner, "--config", str(config), "opml", "import", str(reader_export))
     assert result.exit_code == 0, result.output
     assert "added 2 feeds" in result.stdout
-    names = {f["name"]: f for f in map(json.loads, invoke(runner, "--config", str(config), "--db", str(db), "feeds", "--json").stdout.splitlines())}
+    names = {
+        f["name"]: f
+        for f in map(
+            json.loads, invoke(runner, "--config", str(config), "--db", str(db), "feeds", "--json").stdout.splitlines()
+        )
+    }
     assert names["aws-containers-blog"]["kind"] == "aws-blog"
     assert names["someone-s-blog"]["kind"] == "community"
     # Importing the same file again adds nothing.
@@ -220,18 +237,22 @@ def test_opml_import_refuses_to_write_into_the_shipped_feed_list(runner, tmp_pat
     assert result.exit_code == 2
     assert "shipped default" in result.stderr
     printed = invoke(runner, "--config", str(settings_only), "opml", "import", str(opml_file), "--output", "-")
-    assert '[[feeds]]' in printed.stdout and 'url = "https://x.example/feed"' in printed.stdout
+    assert "[[feeds]]" in printed.stdout and 'url = "https://x.example/feed"' in printed.stdout
 
 
 def test_opml_import_rejects_a_hostile_file(runner, setup, tmp_path) -> None:
     config, _db = setup
     hostile = tmp_path / "evil.opml"
-    hostile.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><opml><body/></opml>')
+    hostile.write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><opml><body/></opml>'
+    )
     result = invoke(runner, "--config", str(config), "opml", "import", str(hostile))
     assert result.exit_code == 1
     assert "DOCTYPE" in result.stderr
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "aggregator", "--version"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--version"], capture_output=True, text=True, check=True
+    )
     assert result.stdout.startswith("aggregator, version")

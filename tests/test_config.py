@@ -105,20 +105,48 @@ def test_local_paths_resolve_against_the_file_that_lists_them(write_config, tmp_
         ([], '[general]\ntimezone = "Mars/Olympus"', "general.timezone", "unknown time zone"),
         ([], '[poll]\nkind_intervals = { podcasts = "1h" }', "poll.kind_intervals.podcasts", "unknown feed kind"),
         (
-            [{"name": "a", "url": "https://x.test/a", "kind": "other"}, {"name": "a", "url": "https://x.test/b", "kind": "other"}],
+            [
+                {"name": "a", "url": "https://x.test/a", "kind": "other"},
+                {"name": "a", "url": "https://x.test/b", "kind": "other"},
+            ],
             "",
             "feeds[1] (a).name",
             "duplicate feed name 'a'",
         ),
-        ([{"name": "a", "url": "ftp://x.test/feed", "kind": "other"}], "", "feeds[0] (a).url", "unsupported scheme 'ftp'"),
+        (
+            [{"name": "a", "url": "ftp://x.test/feed", "kind": "other"}],
+            "",
+            "feeds[0] (a).url",
+            "unsupported scheme 'ftp'",
+        ),
         ([{"name": "a", "url": "https:///feed", "kind": "other"}], "", "feeds[0] (a).url", "no host"),
-        ([{"name": "a", "url": "aws.amazon.com/blogs/aws/feed/", "kind": "other"}], "", "feeds[0] (a).url", "did you mean https://"),
+        (
+            [{"name": "a", "url": "aws.amazon.com/blogs/aws/feed/", "kind": "other"}],
+            "",
+            "feeds[0] (a).url",
+            "did you mean https://",
+        ),
         ([{"name": "a", "url": "https://x.test/a b", "kind": "other"}], "", "feeds[0] (a).url", "contains spaces"),
         ([{"name": "a", "url": "https://x.test/a", "kind": "podcast"}], "", "feeds[0] (a).kind", "expected one of"),
-        ([{"name": "a", "url": "https://x.test/a", "kind": "other", "colour": "red"}], "", "feeds[0] (a).colour", "unknown key"),
+        (
+            [{"name": "a", "url": "https://x.test/a", "kind": "other", "colour": "red"}],
+            "",
+            "feeds[0] (a).colour",
+            "unknown key",
+        ),
         ([{"name": "a", "kind": "other"}], "", "feeds[0] (a)", "missing required key 'url'"),
-        ([{"name": "Has Spaces", "url": "https://x.test/a", "kind": "other"}], "", "feeds[0] (Has Spaces).name", "invalid feed name"),
-        ([{"name": "a", "url": "https://x.test/a", "kind": "other", "enabled": "yes"}], "", "feeds[0] (a).enabled", "true or false"),
+        (
+            [{"name": "Has Spaces", "url": "https://x.test/a", "kind": "other"}],
+            "",
+            "feeds[0] (Has Spaces).name",
+            "invalid feed name",
+        ),
+        (
+            [{"name": "a", "url": "https://x.test/a", "kind": "other", "enabled": "yes"}],
+            "",
+            "feeds[0] (a).enabled",
+            "true or false",
+        ),
     ],
 )
 def test_bad_configuration_names_file_key_and_problem(write_config, feeds, extra, key, fragment) -> None:
@@ -134,12 +162,12 @@ def test_bad_configuration_names_file_key_and_problem(write_config, feeds, extra
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[http\nmax_bytes = 1\n")
-    with pytest.raises(ConfigError, match="broken.toml: invalid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml: invalid TOML"):
         load(path)
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.toml: file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: file not found"):
         load(tmp_path / "nope.toml")
 
 
@@ -149,13 +177,24 @@ def test_environment_overrides_config_and_database(write_config, tmp_path: Path)
     assert config.path == path
     assert config.database == tmp_path / "env.db"
     # An explicit database beats the environment.
-    config = load_config(None, database=tmp_path / "arg.db", environ={"AGGREGATOR_CONFIG": str(path), "AGGREGATOR_DB": "x.db"})
+    config = load_config(
+        None, database=tmp_path / "arg.db", environ={"AGGREGATOR_CONFIG": str(path), "AGGREGATOR_DB": "x.db"}
+    )
     assert config.database == tmp_path / "arg.db"
 
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [(900, 900.0), (1.5, 1.5), ("90s", 90.0), ("15m", 900.0), ("1h30m", 5400.0), ("2d", 172800.0), ("1w", 604800.0), ("250ms", 0.25)],
+    [
+        (900, 900.0),
+        (1.5, 1.5),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("1h30m", 5400.0),
+        ("2d", 172800.0),
+        ("1w", 604800.0),
+        ("250ms", 0.25),
+    ],
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds

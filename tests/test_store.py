@@ -15,11 +15,18 @@ from aggregator import store
 from aggregator.models import Post
 from aggregator.normalize import post_id_for
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
-def make_post(slug: str, *, guid: str | None = None, title: str | None = None, published: dt.datetime | None = NOW, url: str | None = "") -> Post:
+def make_post(
+    slug: str,
+    *,
+    guid: str | None = None,
+    title: str | None = None,
+    published: dt.datetime | None = NOW,
+    url: str | None = "",
+) -> Post:
     if url == "":
         url = f"https://aws.amazon.com/about-aws/whats-new/2024/05/{slug}/"
     title = title or slug.replace("-", " ")
@@ -141,17 +148,37 @@ def test_a_failed_batch_leaves_nothing_half_written(db) -> None:
         raise RuntimeError("crash in the middle of a poll")
     assert [r["title"] for r in db["posts"].rows] == ["kept"]
     assert db["post_sources"].count == 1
-    assert list(db.query("SELECT count(*) AS n FROM posts_fts"))[0]["n"] == 1
+    assert next(iter(db.query("SELECT count(*) AS n FROM posts_fts")))["n"] == 1
 
 
 def test_full_text_search_and_filters(db) -> None:
-    save(db, "wn", [make_post("step-functions-parallel", title="Step Functions adds dynamic parallelism", published=NOW - dt.timedelta(days=3))])
-    save(db, "blog", [make_post("s3-replication", title="S3 same-region replication", published=NOW - dt.timedelta(days=1))])
-    assert [r["title"] for r in store.query_posts(db, search="parallelism")] == ["Step Functions adds dynamic parallelism"]
+    save(
+        db,
+        "wn",
+        [
+            make_post(
+                "step-functions-parallel",
+                title="Step Functions adds dynamic parallelism",
+                published=NOW - dt.timedelta(days=3),
+            )
+        ],
+    )
+    save(
+        db,
+        "blog",
+        [make_post("s3-replication", title="S3 same-region replication", published=NOW - dt.timedelta(days=1))],
+    )
+    assert [r["title"] for r in store.query_posts(db, search="parallelism")] == [
+        "Step Functions adds dynamic parallelism"
+    ]
     assert [r["title"] for r in store.query_posts(db, search='"replication')] == ["S3 same-region replication"]
     assert [r["title"] for r in store.query_posts(db, feeds=["wn"])] == ["Step Functions adds dynamic parallelism"]
-    assert [r["title"] for r in store.query_posts(db, since=NOW - dt.timedelta(days=2))] == ["S3 same-region replication"]
-    assert [r["title"] for r in store.query_posts(db, until=NOW - dt.timedelta(days=2))] == ["Step Functions adds dynamic parallelism"]
+    assert [r["title"] for r in store.query_posts(db, since=NOW - dt.timedelta(days=2))] == [
+        "S3 same-region replication"
+    ]
+    assert [r["title"] for r in store.query_posts(db, until=NOW - dt.timedelta(days=2))] == [
+        "Step Functions adds dynamic parallelism"
+    ]
     newest_first = [r["title"] for r in store.query_posts(db)]
     assert newest_first == ["S3 same-region replication", "Step Functions adds dynamic parallelism"]
     assert store.query_posts(db, limit=1)[0]["sources"] == ["blog"]
