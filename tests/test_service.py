@@ -400,6 +400,7 @@ def test_the_weekly_job_drafts_the_week_logs_the_path_and_exports_it(quiet_servi
 
 
 def test_without_the_digest_builder_the_weekly_job_warns_and_skips(quiet_service, monkeypatch, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="aggregator")
     monkeypatch.setitem(sys.modules, "aggregator.digest", None)  # as if not installed
     svc = quiet_service()
     assert svc.write_weekly_draft() is None
@@ -421,6 +422,7 @@ def test_at_start_the_last_digest_is_the_newest_draft_on_disk(quiet_service, tmp
 
 
 def test_a_job_that_fails_unexpectedly_is_logged_counted_and_runs_again(write_config, tmp_path, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="aggregator")
     calls: list[float] = []
 
     def broken(request: httpx.Request) -> httpx.Response:
@@ -479,7 +481,9 @@ def test_feeds_are_polled_on_their_own_intervals_and_retry_after_moves_the_sched
     assert len(lines) == len(fast)
     assert {"feed", "status", "outcome", "new", "updated", "duration_ms", "error"} <= set(lines[0])
     assert lines[0]["outcome"] == "stored" and lines[-1]["outcome"] == "unchanged"
-    assert sum(line["new"] for name in ("fast", "slow", "limited") for line in proc.polls(name)) == 2  # the same two items
+    assert (
+        sum(line["new"] for name in ("fast", "slow", "limited") for line in proc.polls(name)) == 2
+    )  # the same two items
     # What the next check in the archive says is what the service did.
     last_polled, next_check = read_db(proc.db, "SELECT last_polled, next_check FROM feeds WHERE name = 'slow'")[0]
     assert (dt.datetime.fromisoformat(next_check) - dt.datetime.fromisoformat(last_polled)).total_seconds() in (2, 3, 4)
