@@ -108,8 +108,7 @@ def next_run_time(state: FeedState, now: dt.datetime) -> dt.datetime | None:
     """
     if state.gone:
         return None
-    when = max(t for t in (state.next_check, state.retry_after_until, now) if t is not None)
-    return when
+    return max(t for t in (state.next_check, state.retry_after_until, now) if t is not None)
 
 
 def weekly_trigger(settings: ServiceSettings, timezone: str) -> CronTrigger:
@@ -452,8 +451,10 @@ class Service:
         if self._endpoint is not None:
             self._endpoint.shutdown()
             self._endpoint.server_close()
+            self._endpoint = None
         if self._client is not None and not abandoned:
             self._client.close()
+            self._client = None
         if self._main_db is not None:
             self._main_db.close()
             self._main_db = None
