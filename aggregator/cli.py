@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, opml, pipeline, store
+from . import __version__, opml, pipeline, service, store
 from .config import Config, format_duration, load_config, settings_table
 from .errors import AggregatorError
 from .fetch import HostLimiter, build_client
@@ -44,6 +44,12 @@ class AppContext:
 
     def open_db(self) -> Any:
         return store.open_db(self.config.database)
+
+    def service_log_level(self) -> str:
+        """The level of ``run``: ``general.log_level``, unless -v or -q says otherwise."""
+        if self.verbosity == 0:
+            return self.config.settings.general.log_level
+        return "DEBUG" if self.verbosity > 0 else "ERROR"
 
     def setup_logging(self) -> None:
         if self.verbosity > 0:
@@ -205,17 +211,20 @@ def poll(app: AppContext, feeds: tuple[str, ...], as_json: bool, force: bool) ->
 @pass_app
 @handle_errors
 def run(app: AppContext, once: bool) -> None:
-    """Run the service; with --once, poll the feeds that are due and exit.
+    """Run the service: poll each feed on its schedule, write the weekly draft, serve /healthz and
+    /metrics on service.listen, log one line per poll to stdout (JSON lines when not a terminal).
 
-    --once exits 0 even when feeds fail: failures are logged and retried on the backoff schedule.
+    SIGTERM or SIGINT stops it (exit 0); SIGHUP reloads the feed list. One service per archive:
+    a second one refuses to start, while one-shot commands keep working beside it.
+
+    With --once, poll the feeds that are due and exit (for cron); it exits 0 even when feeds fail:
+    failures are logged and retried on the backoff schedule.
     """
     config = app.config
+    setup_logging(app.service_log_level(), stream=sys.stdout)
     if not once:
-        raise click.UsageError("the long-running service is not available yet; use --once (e.g. from cron)")
-    setup_logging(
-        config.settings.general.log_level if app.verbosity == 0 else ("DEBUG" if app.verbosity > 0 else "ERROR"),
-        stream=sys.stdout,
-    )
+        service.run_service(config)
+        return
     db = app.open_db()
     with build_client(config.settings.http) as client:
         results = pipeline.poll_feeds(
@@ -232,6 +241,30 @@ def run(app: AppContext, once: bool) -> None:
         sum(r.new for r in results),
         sum(1 for r in results if r.outcome == "error"),
     )
+
+
+@cli.command()
+@click.option(
+    "--url", metavar="URL", help="Health URL to ask. Default: /healthz on service.listen (or $AGGREGATOR_LISTEN)."
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds to wait for the answer."
+)
+@pass_app
+@handle_errors
+def healthcheck(app: AppContext, url: str | None, timeout: float) -> None:
+    """Exit 0 when the running service answers healthy, 1 otherwise (for container health checks).
+
+    Healthy: the scheduler runs and the archive can be written; failing feeds are listed but do
+    not make the service unhealthy (see `aggregator feeds`).
+    """
+    healthy, reason = service.check_health(
+        url or service.health_url(app.config.settings.service.listen), timeout=timeout
+    )
+    if not healthy:
+        click.echo(f"unhealthy: {reason}", err=True)
+        sys.exit(1)
+    click.echo(reason)
 
 
 @cli.command()

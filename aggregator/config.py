@@ -35,6 +35,9 @@ FeedKind = Literal["aws-whats-new", "aws-blog", "community", "other"]
 
 ENV_CONFIG = "AGGREGATOR_CONFIG"
 ENV_DB = "AGGREGATOR_DB"
+ENV_LISTEN = "AGGREGATOR_LISTEN"
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -125,10 +128,35 @@ class PollSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    listen: str = setting(
+        "127.0.0.1:8080",
+        "Address (`host:port`) of the health and metrics endpoint of `aggregator run` (`/healthz`, `/metrics`); empty turns it off. `AGGREGATOR_LISTEN` overrides it (the container sets `0.0.0.0:8080`).",
+    )
+    shutdown_grace: Seconds = setting(
+        Seconds(8.0),
+        "On SIGTERM or SIGINT, how long polls in flight may take to finish; those still running then are abandoned, nothing of them written. Keep it under the 10 s a container runtime waits before SIGKILL.",
+    )
+    misfire_grace_time: Seconds = setting(
+        Seconds(3600.0),
+        "A scheduled poll or weekly draft that could not start on time still runs if it is at most this late; a later one is logged as missed.",
+    )
+    digest_enabled: bool = setting(
+        True,
+        "Write the weekly draft from `aggregator run` (into `general.drafts_dir`, never overwriting a draft that exists).",
+    )
+    digest_weekday: str = setting(
+        "monday", "Day of the week the weekly draft is written, by name (`monday` to `sunday`), in `general.timezone`."
+    )
+    digest_hour: int = setting(9, "Hour (0-23) the weekly draft is written on `digest_weekday`, in `general.timezone`.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,6 +368,13 @@ def _check_settings(settings: Settings, path: str) -> None:
             settings.general.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
             "must be DEBUG, INFO, WARNING or ERROR",
         ),
+        ("service.misfire_grace_time", settings.service.misfire_grace_time > 0, "must be more than 0"),
+        (
+            "service.digest_weekday",
+            settings.service.digest_weekday.lower() in WEEKDAYS,
+            f"must be a day of the week: {', '.join(WEEKDAYS)}",
+        ),
+        ("service.digest_hour", 0 <= settings.service.digest_hour <= 23, "must be an hour between 0 and 23"),
     ]
     for key, ok, problem in checks:
         if not ok:
@@ -351,6 +386,11 @@ def _check_settings(settings: Settings, path: str) -> None:
                 path=path,
                 key=f"poll.kind_intervals.{kind}",
             )
+    if settings.service.listen:
+        try:
+            parse_listen(settings.service.listen)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=path, key="service.listen") from None
     try:
         zoneinfo.ZoneInfo(settings.general.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -376,6 +416,21 @@ def parse_settings(data: dict[str, Any], *, path: str) -> Settings:
     settings = Settings(**values)
     _check_settings(settings, path)
     return settings
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"``, ``"0.0.0.0:8080"``, ``"[::1]:8080"`` -> (host, port). Raises ValueError.
+
+    Port 0 lets the system pick a free port (the service logs the one it got).
+    """
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or (":" in host and not text.strip().startswith("[")):
+        raise ValueError(f"expected host:port such as 127.0.0.1:8080 or [::1]:8080, got {text!r}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid port in {text!r}: expected a number from 0 to 65535")
+    return host, int(port)
 
 
 def resolve_feed_url(url: str, *, base_dir: Path) -> str:
@@ -473,12 +528,21 @@ def load_config(
 
     The file is ``path``, else ``$AGGREGATOR_CONFIG``, else the shipped ``config/aggregator.toml``.
     The database is ``database``, else ``$AGGREGATOR_DB``, else ``general.database``.
+    ``$AGGREGATOR_LISTEN`` overrides ``service.listen``.
     """
     env = os.environ if environ is None else environ
     chosen = path or env.get(ENV_CONFIG) or default_config_dir() / "aggregator.toml"
     config_path = Path(chosen).expanduser()
     data = read_toml(config_path)
     settings = parse_settings(data, path=str(config_path))
+    if ENV_LISTEN in env:
+        listen = env[ENV_LISTEN]
+        if listen:
+            try:
+                parse_listen(listen)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=f"${ENV_LISTEN}") from None
+        settings = dataclasses.replace(settings, service=dataclasses.replace(settings.service, listen=listen))
 
     if "feeds" in data:
         feeds_path = config_path

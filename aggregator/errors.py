@@ -9,6 +9,7 @@
     │   │   └── HTTPStatusError     the server answered with a status the policy treats as a failure
     │   └── ParseError              the body is not a feed (HTML, truncated XML, empty)
     ├── ImportFileError             a file given to ``aggregator import`` could not be read as a feed
+    ├── DraftExistsError            the weekly draft file exists already: it is never overwritten
     └── StoreError                  the archive cannot be opened or is locked by another service
 
 The CLI maps every ``AggregatorError`` to a one-line message and a non-zero exit status;
@@ -58,6 +59,10 @@ class ParseError(FeedError):
 
 class ImportFileError(AggregatorError):
     """A file given to ``aggregator import`` could not be read as a feed."""
+
+
+class DraftExistsError(AggregatorError):
+    """The weekly draft for that week exists already; it is never overwritten (unless forced)."""
 
 
 class StoreError(AggregatorError):

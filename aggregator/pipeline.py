@@ -341,14 +341,47 @@ def poll_feeds(
         work.append((feed, state))
 
     for fetched in _fetch_concurrently(work, client=client, config=config, limiter=limiter, now=now):
-        try:
-            results[fetched.feed.name] = record(db, fetched, config=config, now=now, rng=rng)
-        except Exception:
-            log.exception("feed=%s: storing the poll failed; nothing of it was written", fetched.feed.name)
-            results[fetched.feed.name] = PollResult(
-                feed=fetched.feed.name, outcome="error", status=None, error="internal error while storing (see log)"
-            )
+        results[fetched.feed.name] = _record_safely(db, fetched, config=config, now=now, rng=rng)
     return [results[name] for name in order if name in results]
+
+
+def poll_feed(
+    db: Database,
+    config: Config,
+    feed: Feed,
+    *,
+    client: httpx.Client,
+    limiter: HostLimiter,
+    may_write: Callable[[], bool] = lambda: True,
+    now: Clock = utcnow,
+    rng: random.Random | None = None,
+) -> PollResult | None:
+    """Poll one feed on the calling thread, due or not (the caller keeps the schedule): the service's job.
+
+    A feed that is gone or under a Retry-After is not fetched. ``may_write`` is asked once the fetch
+    is done, right before storing: when it says no (the service is shutting down), the result is
+    dropped unwritten and None returned; the feed is polled again after the restart.
+    """
+    rng = rng or random.Random()
+    state = store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now())
+    skip = deferred(feed, state, now())
+    if skip is not None:
+        return skip
+    fetched = fetch_and_parse(feed, state, client=client, config=config, limiter=limiter, now=now)
+    if not may_write():
+        return None
+    return _record_safely(db, fetched, config=config, now=now, rng=rng)
+
+
+def _record_safely(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> PollResult:
+    """``record``, where an unexpected failure is logged and reported for this feed only."""
+    try:
+        return record(db, fetched, config=config, now=now, rng=rng)
+    except Exception:
+        log.exception("feed=%s: storing the poll failed; nothing of it was written", fetched.feed.name)
+        return PollResult(
+            feed=fetched.feed.name, outcome="error", status=None, error="internal error while storing (see log)"
+        )
 
 
 def _fetch_concurrently(

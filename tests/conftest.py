@@ -45,9 +45,10 @@ class LoopbackServer:
     ``route(path, response)`` always answers the same; ``route(path, [r1, r2])`` answers in turn
     (the last one repeats); ``route(path, callable)`` computes the answer from the request.
     ``requests`` records every request, for assertions on conditional headers and politeness.
+    ``port``: listen on this port (a server that "comes back" where a feed was down); 0 picks one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.routes: dict[str, Handler] = {}
         self.requests: list[Request] = []
         self.in_flight = 0
@@ -92,7 +93,7 @@ class LoopbackServer:
                     with server._lock:
                         server.in_flight -= 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
