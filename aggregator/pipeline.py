@@ -15,6 +15,7 @@ import hashlib
 import logging
 import multiprocessing
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -29,7 +30,7 @@ from . import store
 from .config import Config, Feed, PollSettings
 from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
 from .fetch import HostLimiter, fetch
-from .models import FeedState, FetchResult, ParsedFeed, PollResult
+from .models import FeedState, FetchResult, Outcome, ParsedFeed, PollResult
 from .normalize import normalize_feed, parse_document
 from .parse import parse_bytes
 
@@ -139,15 +140,21 @@ def fetch_and_parse(
         )
 
 
-def record(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> PollResult:
-    """Store what a fetch brought and the feed's new state, in one transaction."""
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """What a poll does to its feed's state, decided before anything is written."""
+
+    state: FeedState
+    outcome: Outcome
+    error: str | None
+    finished: dt.datetime
+
+
+def _plan(fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> _Plan:
+    """The feed's next state after this poll: validators, failures, backoff, Retry-After, gone."""
     feed, state, result = fetched.feed, fetched.state, fetched.result
     poll = config.settings.poll
     finished = now()
-    interval = feed.poll_interval(poll)
-    new = updated = 0
-    warnings: tuple[str, ...] = ()
-    title = None
     moved_to = result.permanent_redirect if result else None
 
     if fetched.error is not None:
@@ -172,87 +179,109 @@ def record(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: r
             next_check=finished + dt.timedelta(seconds=delay),
             retry_after_until=retry_until,
         )
-        outcome: str = "error"
-        error_text: str | None = str(error)
+        return _Plan(state=new_state, outcome="error", error=str(error), finished=finished)
+
+    assert result is not None
+    common: dict[str, Any] = dict(
+        url=result.url,
+        last_status=result.status,
+        last_error=None,
+        last_polled=fetched.started,
+        retry_after_until=None,
+    )
+    if result.outcome == "gone":
+        return _Plan(
+            state=dataclasses.replace(
+                state, **common, last_outcome="gone", gone=True, next_check=None, consecutive_failures=0
+            ),
+            outcome="gone",
+            error="HTTP 410 Gone: the feed no longer exists and is not polled again (change its URL to resume)",
+            finished=finished,
+        )
+    outcome: Outcome
+    if result.outcome == "not-modified":
+        outcome = "not-modified"
+    elif fetched.parsed is None:
+        outcome = "unchanged"
     else:
-        assert result is not None
-        error_text = None
-        common: dict[str, Any] = dict(
-            url=result.url,
-            last_status=result.status,
-            last_error=None,
-            last_polled=fetched.started,
-            retry_after_until=None,
-        )
-        if result.outcome == "gone":
-            outcome = "gone"
-            new_state = dataclasses.replace(
-                state, **common, last_outcome=outcome, gone=True, next_check=None, consecutive_failures=0
-            )
-            error_text = "HTTP 410 Gone: the feed no longer exists and is not polled again (change its URL to resume)"
-        else:
-            if result.outcome == "not-modified":
-                outcome = "not-modified"
-            elif fetched.parsed is None:
-                outcome = "unchanged"
-            else:
-                outcome = "stored"
-            new_state = dataclasses.replace(
-                state,
-                **common,
-                etag=result.etag if result.outcome == "ok" else (result.etag or state.etag),
-                last_modified=result.last_modified
-                if result.outcome == "ok"
-                else (result.last_modified or state.last_modified),
-                body_hash=fetched.body_hash or state.body_hash,
-                last_outcome=outcome,
-                last_success=finished,
-                consecutive_failures=0,
-                next_check=finished + dt.timedelta(seconds=jittered(interval, poll.jitter, rng)),
-                gone=False,
-            )
-        if fetched.parsed is not None:
-            warnings = fetched.parsed.warnings
-            title = fetched.parsed.title
+        outcome = "stored"
+    fresh = result.outcome == "ok"
+    new_state = dataclasses.replace(
+        state,
+        **common,
+        etag=result.etag if fresh else (result.etag or state.etag),
+        last_modified=result.last_modified if fresh else (result.last_modified or state.last_modified),
+        body_hash=fetched.body_hash or state.body_hash,
+        last_outcome=outcome,
+        last_success=finished,
+        consecutive_failures=0,
+        next_check=finished + dt.timedelta(seconds=jittered(feed.poll_interval(poll), poll.jitter, rng)),
+        gone=False,
+    )
+    return _Plan(state=new_state, outcome=outcome, error=None, finished=finished)
 
-    with store.write_transaction(db):
-        if fetched.parsed is not None:
-            counts = store.store_posts(db, feed.name, fetched.parsed.posts, now=finished)
-            new, updated = counts.new, counts.updated
-        store.save_feed_state(db, new_state, title=title)
-        store.log_fetch(
-            db,
-            {
-                "feed": feed.name,
-                "started": store.iso(fetched.started),
-                "status": new_state.last_status,
-                "outcome": outcome,
-                "duration_ms": fetched.duration_ms,
-                "bytes": result.bytes_received if result else 0,
-                "new": new,
-                "updated": updated,
-                "error": error_text,
-                "url": state.url,
-            },
-        )
 
+def _write(db: Database, fetched: Fetched, plan: _Plan) -> store.StoreCounts:
+    """Write one poll: its posts, its feed's state, its fetch-log row. Inside a transaction."""
+    feed, result = fetched.feed, fetched.result
+    counts = store.StoreCounts(0, 0)
+    if fetched.parsed is not None:
+        counts = store.store_posts(db, feed.name, fetched.parsed.posts, now=plan.finished)
+    store.save_feed_state(db, plan.state, title=fetched.parsed.title if fetched.parsed else None)
+    store.log_fetch(
+        db,
+        {
+            "feed": feed.name,
+            "started": store.iso(fetched.started),
+            "status": plan.state.last_status,
+            "outcome": plan.outcome,
+            "duration_ms": fetched.duration_ms,
+            "bytes": result.bytes_received if result else 0,
+            "new": counts.new,
+            "updated": counts.updated,
+            "error": plan.error,
+            "url": fetched.state.url,
+        },
+    )
+    return counts
+
+
+def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts) -> PollResult:
+    result = fetched.result
+    moved_to = result.permanent_redirect if result else None
     if moved_to:
-        log.warning("feed %s moved permanently to %s; polling the new URL from now on", feed.name, moved_to)
+        log.warning("feed %s moved permanently to %s; polling the new URL from now on", fetched.feed.name, moved_to)
     poll_result = PollResult(
-        feed=feed.name,
-        outcome=outcome,  # type: ignore[arg-type]
-        status=new_state.last_status,
-        new=new,
-        updated=updated,
+        feed=fetched.feed.name,
+        outcome=plan.outcome,
+        status=plan.state.last_status,
+        new=counts.new,
+        updated=counts.updated,
         duration_ms=fetched.duration_ms,
         bytes=result.bytes_received if result else 0,
-        error=error_text,
-        warnings=warnings,
-        next_check=new_state.next_check,
+        error=plan.error,
+        warnings=fetched.parsed.warnings if fetched.parsed else (),
+        next_check=plan.state.next_check,
         moved_to=moved_to,
     )
     log_poll(poll_result)
     return poll_result
+
+
+def record(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> PollResult:
+    """Store what a fetch brought and the feed's new state, in one transaction."""
+    return record_batch(db, [fetched], config=config, now=now, rng=rng)[0]
+
+
+def record_batch(
+    db: Database, batch: Sequence[Fetched], *, config: Config, now: Clock, rng: random.Random
+) -> list[PollResult]:
+    """Store several polls in one transaction: a burst of feeds costs one commit, not one each
+    (group commit). A crash still leaves each poll either wholly written or not at all."""
+    plans = [_plan(fetched, config=config, now=now, rng=rng) for fetched in batch]
+    with store.write_transaction(db):
+        counts = [_write(db, fetched, plan) for fetched, plan in zip(batch, plans, strict=True)]
+    return [_result(f, p, c) for f, p, c in zip(batch, plans, counts, strict=True)]
 
 
 def log_poll(result: PollResult) -> None:
@@ -340,8 +369,9 @@ def poll_feeds(
                 continue
         work.append((feed, state))
 
-    for fetched in _fetch_concurrently(work, client=client, config=config, limiter=limiter, now=now):
-        results[fetched.feed.name] = _record_safely(db, fetched, config=config, now=now, rng=rng)
+    for batch in _fetch_concurrently(work, client=client, config=config, limiter=limiter, now=now):
+        for result in _record_safely(db, batch, config=config, now=now, rng=rng):
+            results[result.feed] = result
     return [results[name] for name in order if name in results]
 
 
@@ -370,18 +400,49 @@ def poll_feed(
     fetched = fetch_and_parse(feed, state, client=client, config=config, limiter=limiter, now=now)
     if not may_write():
         return None
-    return _record_safely(db, fetched, config=config, now=now, rng=rng)
+    return _record_safely(db, [fetched], config=config, now=now, rng=rng)[0]
 
 
-def _record_safely(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> PollResult:
-    """``record``, where an unexpected failure is logged and reported for this feed only."""
+def _record_safely(
+    db: Database, batch: Sequence[Fetched], *, config: Config, now: Clock, rng: random.Random
+) -> list[PollResult]:
+    """``record_batch``, where an unexpected failure is logged and reported for its feed only:
+    a batch that fails is stored again feed by feed, so one bad feed never loses the others."""
     try:
-        return record(db, fetched, config=config, now=now, rng=rng)
+        return record_batch(db, batch, config=config, now=now, rng=rng)
     except Exception:
-        log.exception("feed=%s: storing the poll failed; nothing of it was written", fetched.feed.name)
-        return PollResult(
-            feed=fetched.feed.name, outcome="error", status=None, error="internal error while storing (see log)"
-        )
+        if len(batch) > 1:
+            return [r for fetched in batch for r in _record_safely(db, [fetched], config=config, now=now, rng=rng)]
+        log.exception("feed=%s: storing the poll failed; nothing of it was written", batch[0].feed.name)
+        return [
+            PollResult(
+                feed=batch[0].feed.name, outcome="error", status=None, error="internal error while storing (see log)"
+            )
+        ]
+
+
+class _ProcessParser:
+    """``parse_document`` in worker processes, started when the first body needs parsing (a poll
+    answered by 304s starts none). Spawned, not forked: the parent has threads."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, body: bytes, **kwargs: Any) -> ParsedFeed:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
+        return pool.submit(parse_document, body, **kwargs).result()
+
+    def __enter__(self) -> _ProcessParser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 def _fetch_concurrently(
@@ -391,8 +452,8 @@ def _fetch_concurrently(
     config: Config,
     limiter: HostLimiter,
     now: Clock,
-) -> Iterator[Fetched]:
-    """Fetch (and parse) in worker threads, yielding each feed as it is ready.
+) -> Iterator[list[Fetched]]:
+    """Fetch (and parse) in worker threads, yielding the feeds ready at once as one batch.
 
     At most two feeds per worker are in flight or waiting for the writer, so a slow writer never
     makes every feed's body and posts pile up in memory.
@@ -401,17 +462,12 @@ def _fetch_concurrently(
         return
     workers = min(config.settings.http.max_workers, len(work))
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll"))
         parse: Parser = parse_document
         processes = config.settings.poll.parse_processes
         if processes and len(work) >= PROCESS_POOL_MIN_FEEDS:
-            parsers = stack.enter_context(
-                ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
-            )
-
-            def parse(body: bytes, **kwargs: Any) -> ParsedFeed:
-                return parsers.submit(parse_document, body, **kwargs).result()
-
+            parse = stack.enter_context(_ProcessParser(processes))
+        # Entered last, left first: every polling thread is done before the parsers stop.
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll"))
         queue = iter(work)
         futures: dict[Future[Fetched], tuple[Feed, FeedState]] = {}
 
@@ -427,6 +483,7 @@ def _fetch_concurrently(
             submit_next()
         while futures:
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            batch: list[Fetched] = []
             for future in done:
                 feed, state = futures.pop(future)
                 submit_next()
@@ -441,7 +498,8 @@ def _fetch_concurrently(
                         duration_ms=0,
                         error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
                     )
-                yield fetched
+                batch.append(fetched)
+            yield batch
 
 
 # --- import ------------------------------------------------------------------------------------

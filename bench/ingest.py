@@ -269,6 +269,45 @@ def peak_rss_mb() -> tuple[float, str]:
     return (maxrss / 1024 / 1024 if sys.platform == "darwin" else maxrss / 1024), "ru_maxrss"
 
 
+class ChildMemory:
+    """Samples the peak RSS (``VmHWM``) of this process's children, e.g. parse worker processes.
+
+    ``ru_maxrss`` of a child cannot be used: across fork+exec it keeps the parent's peak at the
+    moment of the fork, so every worker would look as big as its parent."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peaks: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _children(self) -> list[int]:
+        pids: list[int] = []
+        for task in Path("/proc/self/task").iterdir():
+            with contextlib.suppress(OSError):
+                pids += [int(pid) for pid in (task / "children").read_text().split()]
+        return pids
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._children():
+                with contextlib.suppress(OSError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peaks[pid] = max(self.peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> ChildMemory:
+        if Path("/proc/self/status").exists():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 def poll_aggregator(config_path: Path, db_path: Path) -> dict[str, Any]:
     t_import = time.perf_counter()
     from aggregator import pipeline, store
@@ -278,7 +317,7 @@ def poll_aggregator(config_path: Path, db_path: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     config = load_config(config_path, database=db_path)
     db = store.open_db(config.database)
-    with build_client(config.settings.http) as client:
+    with ChildMemory() as children, build_client(config.settings.http) as client:
         results = pipeline.poll_feeds(
             db,
             config,
@@ -299,6 +338,7 @@ def poll_aggregator(config_path: Path, db_path: Path) -> dict[str, Any]:
         "errors": errors[:5],
         "error_count": len(errors),
         "items": items,
+        "children_peak_mb": sorted(children.peaks.values(), reverse=True),
     }
 
 
@@ -348,21 +388,16 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--urls", type=Path, help="reader: a file with one feed URL a line")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cold", action="store_true")
-    parser.add_argument("--parse-processes", type=int, default=2)
     args = parser.parse_args(argv)
     if args.tool == "aggregator":
         out = poll_aggregator(args.config, args.db)
     else:
         out = poll_reader(args.urls.read_text().split(), args.db, args.workers, args.cold)
     out["peak_mb"], out["peak_source"] = peak_rss_mb()
-    # Parse worker processes (aggregator's poll.parse_processes) have memory of their own: add
-    # the largest one's peak once per worker, an upper bound of what they held at once.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / (
-        1024 * 1024 if sys.platform == "darwin" else 1024
-    )
-    out["worker_processes"] = args.parse_processes if args.tool == "aggregator" and children else 0
-    out["worker_peak_mb"] = children
-    out["peak_mb"] += out["worker_processes"] * children
+    # Parse worker processes (aggregator's poll.parse_processes) have memory of their own: the sum
+    # of every child's peak is added, an upper bound of what they all held at once.
+    out["own_peak_mb"] = out["peak_mb"]
+    out["peak_mb"] += sum(out.get("children_peak_mb", []))
     print(json.dumps(out))
 
 
@@ -398,7 +433,7 @@ def write_aggregator_config(
 def run_poll(tool: str, work: Path, *, cold: bool, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "_poll", tool, "--db", str(work / f"{tool}.db")]
     if tool == "aggregator":
-        cmd += ["--config", str(work / "aggregator.toml"), "--parse-processes", str(args.parse_processes)]
+        cmd += ["--config", str(work / "aggregator.toml")]
     else:
         cmd += ["--urls", str(work / "urls.txt"), "--workers", str(args.reader_workers)]
     if cold:
@@ -550,8 +585,8 @@ def render_table(report: dict[str, Any]) -> str:
         f"Concurrency: aggregator http.per_host={report['per_host']} (max_workers={report['max_workers']}),"
         f" reader update_feeds(workers={report['reader_workers']}): at most {report['per_host']} and"
         f" {report['reader_workers']} requests in flight to the one host.",
-        f"Parsing: aggregator poll.parse_processes={report['parse_processes']} worker processes (their memory is"
-        " counted in its peak RSS); reader parses in its worker threads.",
+        f"Parsing: aggregator poll.parse_processes={report['parse_processes']} worker processes (the sum of their"
+        " peaks is added to its peak RSS); reader parses in its worker threads.",
         "",
     ]
     for i, row in enumerate([header, *rows]):

@@ -1,0 +1,94 @@
+"""The pipeline's own machinery: parse worker processes, group commits, one bad feed in a batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Response, item, rss
+
+from aggregator import pipeline, store
+from aggregator.config import load_config
+from aggregator.fetch import build_client
+
+
+def many_feeds(server, write_config, tmp_path: Path, count: int, extra: str = ""):
+    for i in range(count):
+        server.route(
+            f"/feed-{i}",
+            Response(
+                200,
+                rss(*(item(f"feed-{i}-post-{j}", guid=f"g-{i}-{j}") for j in range(3))),
+                {"ETag": f'"v{i}"'},
+            ),
+        )
+    feeds = [{"name": f"feed-{i}", "url": server.url(f"/feed-{i}"), "kind": "other"} for i in range(count)]
+    return load_config(write_config(feeds, extra), database=tmp_path / "archive.db", environ={})
+
+
+def archive_snapshot(db) -> list[tuple]:
+    return sorted(
+        (row["id"], row["url"], row["title"], row["summary"], row["categories"], row["date"])
+        for row in db["posts"].rows
+    )
+
+
+@pytest.mark.slow
+def test_parsing_in_worker_processes_stores_exactly_what_threads_store(server, write_config, tmp_path, clock) -> None:
+    count = pipeline.PROCESS_POOL_MIN_FEEDS + 4
+    snapshots = []
+    for processes in (0, 2):
+        folder = tmp_path / f"p{processes}"
+        folder.mkdir()
+        config = many_feeds(server, write_config, folder, count, extra=f"[poll]\nparse_processes = {processes}")
+        db = store.open_db(config.database)
+        with build_client(config.settings.http) as client:
+            results = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
+        assert [r.outcome for r in results] == ["stored"] * count
+        assert sum(r.new for r in results) == 3 * count
+        snapshots.append(archive_snapshot(db))
+    assert snapshots[0] == snapshots[1]
+
+
+def test_a_poll_answered_by_304s_starts_no_worker_process(server, write_config, tmp_path, clock, monkeypatch) -> None:
+    count = pipeline.PROCESS_POOL_MIN_FEEDS + 1
+    config = many_feeds(server, write_config, tmp_path, count)
+    db = store.open_db(config.database)
+    with build_client(config.settings.http) as client:
+        pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
+        for i in range(count):
+            server.route(f"/feed-{i}", Response(304, b"", {"ETag": f'"v{i}"'}))
+        started: list[int] = []
+        monkeypatch.setattr(pipeline.ProcessPoolExecutor, "__init__", lambda *a, **k: started.append(1))
+        clock.advance(hours=2)
+        results = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
+    assert {r.outcome for r in results} == {"not-modified"}
+    assert started == []
+
+
+def test_one_feed_failing_to_store_does_not_lose_the_rest_of_its_batch(
+    server, write_config, tmp_path, clock, monkeypatch
+) -> None:
+    config = many_feeds(server, write_config, tmp_path, 3, extra="[poll]\nparse_processes = 0")
+    db = store.open_db(config.database)
+    states = store.ensure_feeds(db, list(config.feeds), now=clock())
+    with build_client(config.settings.http) as client:
+        batch = [
+            pipeline.fetch_and_parse(
+                feed, states[feed.name], client=client, config=config, limiter=pipeline.HostLimiter(2), now=clock
+            )
+            for feed in config.feeds
+        ]
+    original = store.store_posts
+
+    def broken_for_feed_1(db, feed, posts, **kwargs):
+        if feed == "feed-1":
+            raise RuntimeError("disk on fire")
+        return original(db, feed, posts, **kwargs)
+
+    monkeypatch.setattr(store, "store_posts", broken_for_feed_1)
+    results = pipeline._record_safely(db, batch, config=config, now=clock, rng=pipeline.random.Random(1))
+    assert [(r.feed, r.outcome) for r in results] == [("feed-0", "stored"), ("feed-1", "error"), ("feed-2", "stored")]
+    assert {row["feed"] for row in db["post_sources"].rows} == {"feed-0", "feed-2"}
+    assert store.feed_state(db, "feed-1").last_outcome is None  # nothing of it written
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
