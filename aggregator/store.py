@@ -112,6 +112,30 @@ def _m0001(db: Database) -> None:
     db.table("fetch_log").create_index(["started"])
 
 
+@MIGRATIONS(name="0002_tagging")
+def _m0002(db: Database) -> None:
+    """What each post is about: its tags with provenance, its kind, primary service and regions."""
+    posts = db.table("posts")
+    posts.add_column("kind", str)
+    posts.add_column("primary_service", str)
+    posts.add_column("regions", str)
+    posts.add_column("tagged_with", str)
+    posts.create_index(["kind"])
+    posts.create_index(["primary_service"])
+    db.table("post_tags").create(
+        {"post_id": str, "tag": str, "type": str, "source": str, "confidence": float},
+        pk=("post_id", "tag"),
+        not_null={"type", "source", "confidence"},
+    )
+    db.execute("CREATE INDEX idx_post_tags_tag ON post_tags (tag, post_id)")
+    db.table("unknown_tokens").create(
+        {"token": str, "first_seen": str, "last_seen": str, "posts": int, "example_post_id": str},
+        pk="token",
+        not_null={"first_seen", "last_seen"},
+        defaults={"posts": 0},
+    )
+
+
 def iso(when: dt.datetime | None) -> str | None:
     if when is None:
         return None
