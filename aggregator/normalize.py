@@ -333,6 +333,28 @@ def _summary_html(entry: Any) -> tuple[str, str]:
     return str(summary)[:SUMMARY_HTML_MAX], str((detail or {}).get("base") or "")
 
 
+def _content_links(entry: Any, summary_html: str, *, base: str | None) -> tuple[str, ...]:
+    """Links in the full content when the feed also sends an excerpt (a blog's content:encoded
+    beside its description): the links to the announcements a post is about are often only there."""
+    found: list[str] = []
+    for content in entry.get("content") or []:
+        value = str(content.get("value") or "")
+        if value and value != summary_html:
+            content_base = canonical_url(str(content.get("base") or "")) or base
+            found.extend(html_to_text_and_links(value[:SUMMARY_HTML_MAX], base=content_base)[1])
+    return tuple(found)
+
+
+def _own_links_removed(links: tuple[str, ...], own: str | None) -> tuple[str, ...]:
+    """Links without duplicates and without the post's own page (in-page anchors such as ``#setup``)."""
+    own_key = url_key(own) if own else None
+    out: list[str] = []
+    for link in links:
+        if link not in out and (own_key is None or url_key(link) != own_key):
+            out.append(link)
+    return tuple(out)
+
+
 def _title_text(value: object, detail: Any) -> str:
     """A title as plain text: decoded as HTML when feedparser says it is HTML, kept as it is when plain."""
     text = str(value or "")
@@ -349,6 +371,7 @@ def normalize_entry(entry: Any, *, base: str | None, now: dt.datetime) -> Post:
     # Relative links in the text are relative to the xml:base in scope (Atom), else to the entry's page.
     summary, links = html_to_text_and_links(summary_html, base=canonical_url(xml_base) or link or base)
     summary = summary[:SUMMARY_TEXT_MAX]
+    links = _own_links_removed(links + _content_links(entry, summary_html, base=link or base), link)
     categories = split_categories(str(t.get("term") or t.get("label") or "") for t in entry.get("tags") or [])
     published = _time(entry, "published_parsed", "updated_parsed", "created_parsed", now=now)
     updated = _time(entry, "updated_parsed", now=now)
@@ -364,7 +387,7 @@ def normalize_entry(entry: Any, *, base: str | None, now: dt.datetime) -> Post:
         updated=updated,
         authors=_authors(entry),
         categories=categories,
-        content_hash=_hash(title, link or "", summary_html, "\x1f".join(categories))[:16],
+        content_hash=_hash(title, link or "", summary_html, "\x1f".join(categories), "\x1f".join(links))[:16],
     )
 
 

@@ -501,3 +501,25 @@ def test_html_links_are_always_absolute_web_addresses(anchors: list[tuple[str, s
     for link in links:
         assert canonical_url(link) == link
     assert text == " ".join(" ".join(label for _, label in anchors).split())
+
+
+def test_links_in_the_full_content_are_kept_beside_the_excerpt() -> None:
+    """A blog sends an excerpt in <description> and the article in <content:encoded>: the links to
+    the announcements it is about are often only in the article."""
+    from aggregator.normalize import parse_document
+
+    body = b"""<?xml version="1.0"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
+<title>AWS News Blog</title><link>https://aws.amazon.com/blogs/aws/</link>
+<item><title>New: queues that are fair</title>
+<link>https://aws.amazon.com/blogs/aws/new-fair-queues/</link>
+<description>&lt;p&gt;An excerpt with no links.&lt;/p&gt;</description>
+<content:encoded>&lt;p&gt;Today we &lt;a href="https://aws.amazon.com/about-aws/whats-new/2025/02/amazon-sqs-fair-queues/"&gt;announced&lt;/a&gt;
+fair queues. &lt;a href="#how"&gt;How it works&lt;/a&gt;, &lt;a href="/sqs/pricing/"&gt;pricing&lt;/a&gt;.&lt;/p&gt;</content:encoded>
+<pubDate>Tue, 18 Feb 2025 10:00:00 +0000</pubDate></item></channel></rss>"""
+    post = parse_document(body, content_type=None, url="https://aws.amazon.com/blogs/aws/feed/", now=NOW).posts[0]
+    assert post.summary == "An excerpt with no links."
+    assert post.links == (
+        "https://aws.amazon.com/about-aws/whats-new/2025/02/amazon-sqs-fair-queues/",
+        "https://aws.amazon.com/sqs/pricing/",
+    )
