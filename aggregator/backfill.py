@@ -295,7 +295,9 @@ def parse_page(body: bytes, *, label: str, site_url: str, now: dt.datetime) -> P
             continue
         assert url is not None and headline is not None
         items.append(
-            ApiItem(date=date, post=_post(url=rss_link(url), headline=headline, body_html=body_html, date=date, tags=tags))
+            ApiItem(
+                date=date, post=_post(url=rss_link(url), headline=headline, body_html=body_html, date=date, tags=tags)
+            )
         )
     return Page(items=tuple(items), total_hits=total_hits)
 
@@ -494,13 +496,19 @@ def backfill(
         row = store.backfill_row(db, backfill_id)
         assert row is not None
     else:
-        log.info("backfill %d of %s: resuming at query %d, page %d", row["id"], feed.name, row["query_index"], row["next_page"])
+        log.info(
+            "backfill %d of %s: resuming at query %d, page %d",
+            row["id"],
+            feed.name,
+            row["query_index"],
+            row["next_page"],
+        )
     run = _Run(db, config, feed, row, client=client, limiter=limiter, now=now, sleep=sleep, should_stop=should_stop)
     try:
         status = run.go(on_page)
     except BackfillError as exc:
         run.set_status("failed", error=str(exc))
-        raise BackfillError(f"{exc}; run it again to continue from there") from None
+        raise type(exc)(f"{exc}; run it again to continue from there") from None
     except BaseException as exc:  # KeyboardInterrupt, a bug: the cursor is where it was
         run.set_status("interrupted", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -587,7 +595,9 @@ class _Run:
             if body is None or self.should_stop():
                 self.set_status("interrupted")
                 return "interrupted"
-            report = self._store(query, page, parse_page(body, label=label, site_url=self.settings.site_url, now=self.now()))
+            report = self._store(
+                query, page, parse_page(body, label=label, site_url=self.settings.site_url, now=self.now())
+            )
             if on_page is not None:
                 on_page(report)
         self.set_status("done")
@@ -604,7 +614,9 @@ class _Run:
     def _store(self, query: Query, page: int, content: Page) -> PageReport:
         """Store one page's items in the window and move the cursor past it, in one transaction."""
         dated = [i for i in content.items if i.date is not None]
-        in_window = [i.post for i in content.items if i.post is not None and i.date and self.since <= i.date < self.until]
+        in_window = [
+            i.post for i in content.items if i.post is not None and i.date and self.since <= i.date < self.until
+        ]
         for item in content.items:
             if item.why_skipped:
                 log.warning("backfill: page %d of %s: skipped %s", page, query.label(), item.why_skipped)
@@ -643,7 +655,14 @@ class _Run:
             }
             store.update_backfill(self.db, self.row["id"], **cursor, **totals, updated_at=store.iso(self.now()))
         self.row.update(cursor, **totals)
-        log.debug("backfill: page %d of %s: %d items, %d in the window, %d new", page, query.label(), len(content.items), len(posts), counts.new)
+        log.debug(
+            "backfill: page %d of %s: %d items, %d in the window, %d new",
+            page,
+            query.label(),
+            len(content.items),
+            len(posts),
+            counts.new,
+        )
         return PageReport(
             query=query.label(),
             page=page,

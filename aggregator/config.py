@@ -176,7 +176,8 @@ class BackfillSettings:
     )
     pause: Seconds = setting(Seconds(1.0), "Pause between two pages: one request at a time, never faster than this.")
     max_retries: int = setting(
-        5, "Tries of a page after a 429, a 5xx or a network error before the backfill stops (it resumes from that page)."
+        5,
+        "Tries of a page after a 429, a 5xx or a network error before the backfill stops (it resumes from that page).",
     )
     backoff_initial: Seconds = setting(
         Seconds(5.0),

@@ -680,9 +680,7 @@ def feed_gaps(
 def insert_backfill(db: Database, row: dict[str, Any]) -> int:
     """A new backfill run (column -> value); returns its id."""
     columns = ", ".join(f"[{column}]" for column in row)
-    cursor = db.execute(
-        f"INSERT INTO backfills ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values())
-    )
+    cursor = db.execute(f"INSERT INTO backfills ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     return int(cursor.lastrowid or 0)
 
 
