@@ -747,7 +747,7 @@ def repair_gap(
         store.iso(gap.start),
         store.iso(gap.end),
         result.new,
-        extra={"gap": repaired.as_json()},
+        extra={"event": {"gap": repaired.as_json()}},
     )
     return RepairResult(gap=repaired, recovered=result.new - new_before)
 

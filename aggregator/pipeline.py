@@ -302,7 +302,7 @@ def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedG
             store.iso(gap.end),
             store.iso(gap.start),
             gap.status,
-            extra={"gap": gap.as_json()},
+            extra={"event": {"gap": gap.as_json()}},
         )
     return poll_result
 
