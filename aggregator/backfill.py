@@ -85,6 +85,7 @@ from .normalize import (
     canonical_url,
     content_hash_for,
     html_to_text_and_links,
+    own_links_removed,
     post_id_for,
     split_categories,
 )
@@ -307,6 +308,7 @@ def _post(*, url: str, headline: str, body_html: str, date: dt.datetime | None, 
     title = html_to_text_and_links(headline, base=None)[0]
     summary_html = body_html[:SUMMARY_HTML_MAX]
     summary, links = html_to_text_and_links(summary_html, base=url)
+    links = own_links_removed(links, url)
     summary = summary[:SUMMARY_TEXT_MAX]
     categories = categories_from_tags(tags)
     return Post(
@@ -321,7 +323,9 @@ def _post(*, url: str, headline: str, body_html: str, date: dt.datetime | None, 
         updated=None,
         authors=(),
         categories=categories,
-        content_hash=content_hash_for(title=title, url=url, summary_html=summary_html, categories=categories),
+        content_hash=content_hash_for(
+            title=title, url=url, summary_html=summary_html, categories=categories, links=links
+        ),
     )
 
 

@@ -7,6 +7,7 @@ server; sleeping is injected, so retries and pauses are recorded, never waited f
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import LoopbackServer, Response, rss
-from whatsnew_api import API_PATH, FakeApi, api_item, rss_item, timeline
+from conftest import LoopbackServer, Response, item, rss
+from whatsnew_api import API_PATH, FakeApi, api_item, rfc822, rss_item, timeline
 
 from aggregator import pipeline, store
 from aggregator.backfill import (
@@ -32,6 +33,7 @@ from aggregator.cli import cli
 from aggregator.config import BackfillSettings, Config, load_config
 from aggregator.errors import BackfillError, ConfigError, MalformedPageError
 from aggregator.fetch import build_client
+from aggregator.normalize import parse_document
 
 UTC = dt.UTC
 START = dt.datetime(2023, 12, 25, 9, 0, tzinfo=UTC)
@@ -150,8 +152,6 @@ def page_of(*items: dict[str, Any], total: int | None = None) -> bytes:
 
 def test_an_item_becomes_the_post_the_rss_would_have_made() -> None:
     when = dt.datetime(2024, 5, 6, 17, 0, tzinfo=UTC)
-    from aggregator.normalize import parse_document
-
     from_rss = parse_document(
         rss(rss_item(7, when)),
         content_type=None,
@@ -174,6 +174,30 @@ def test_an_item_becomes_the_post_the_rss_would_have_made() -> None:
             from_rss.categories,
         )
         assert post.content_hash == from_rss.content_hash  # a later RSS poll finds nothing changed
+
+
+def test_a_link_to_the_item_itself_is_dropped_as_the_rss_path_drops_it() -> None:
+    when = dt.datetime(2024, 5, 6, 17, 0, tzinfo=UTC)
+    body = '<p>See <a href="https://aws.amazon.com/about-aws/whats-new/2024/05/announcement-00007/#more">more</a>.</p>'
+    entry = api_item(7, when)
+    entry["item"]["additionalFields"]["postBody"] = body
+    from_rss = parse_document(
+        rss(
+            item(
+                "announcement-00007",
+                "Amazon S3 announcement 7",
+                link="https://aws.amazon.com/about-aws/whats-new/2024/05/announcement-00007/",
+                description=html.escape(body),
+                date=rfc822(when),
+            )
+        ),
+        content_type=None,
+        url="https://aws.amazon.com/about-aws/whats-new/recent/feed/",
+        now=NOW,
+    ).posts[0]
+    post = parse_page(page_of(entry), label="p", site_url="https://aws.amazon.com", now=NOW).items[0].post
+    assert post is not None and post.links == from_rss.links == ()
+    assert post.content_hash == from_rss.content_hash
 
 
 def test_items_without_headline_link_or_date_are_skipped_not_fatal() -> None:
