@@ -15,16 +15,19 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, opml, pipeline, service, store
+from . import __version__, backfill, opml, pipeline, service, store
 from .config import Config, format_duration, load_config, settings_table
 from .errors import AggregatorError
 from .fetch import HostLimiter, build_client
 from .logs import setup_logging
-from .models import PollResult
+from .models import FeedGap, PollResult
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -276,6 +279,9 @@ def feeds(app: AppContext, as_json: bool) -> None:
     config = app.config
     db = app.open_db()
     stored = store.feed_rows(db)
+    gaps: dict[str, list[FeedGap]] = {}
+    for gap in store.gaps(db):
+        gaps.setdefault(gap.feed, []).append(gap)
     now = dt.datetime.now(dt.UTC)
     rows = []
     for feed in config.feeds:
@@ -298,6 +304,7 @@ def feeds(app: AppContext, as_json: bool) -> None:
                 "retry_after_until": row.get("retry_after_until"),
                 "gone": bool(row.get("gone")),
                 "posts": row.get("posts", 0),
+                "gaps": [g.as_json() for g in gaps.get(feed.name, [])],
             }
         )
     if as_json:
@@ -316,6 +323,21 @@ def feeds(app: AppContext, as_json: bool) -> None:
         )
         if r["last_error"]:
             click.echo(f"{'':<{width}}  ^ {r['last_error']}")
+        for gap in gaps.get(r["name"], []):
+            click.echo(f"{'':<{width}}  ^ {_gap_line(gap)}")
+
+
+def _gap_line(gap: FeedGap) -> str:
+    line = (
+        f"gap: nothing seen between {gap.start:%Y-%m-%d %H:%M} and {gap.end:%Y-%m-%d %H:%M} UTC"
+        f" (detected {gap.detected_at:%Y-%m-%d %H:%M}; {gap.status}"
+    )
+    if gap.attempts:
+        line += f" after {gap.attempts} repair attempt{'s' if gap.attempts > 1 else ''}"
+    line += ")"
+    if gap.error:
+        line += f": {gap.error}"
+    return line
 
 
 @cli.command()
@@ -370,6 +392,102 @@ def posts(
         click.echo(f"{r['date'][:10]}  {','.join(r['sources']):<16}  {r['title']}")
         if r["url"]:
             click.echo(f"{'':<12}{r['url']}")
+
+
+@cli.command(name="backfill")
+@click.option(
+    "--since", callback=_when, metavar="DATE", help="Load announcements published on or after DATE (YYYY-MM-DD, ...)."
+)
+@click.option("--until", callback=_when, metavar="DATE", help="... and before DATE (default: now).")
+@click.option(
+    "--feed", "feed_name", metavar="NAME", help="The What's New feed to store into (default: the enabled one)."
+)
+@click.option(
+    "--gaps",
+    "repair",
+    is_flag=True,
+    help="Instead of a window, repair the feed's open gaps (what `aggregator run` does by itself).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object (a list with --gaps).")
+@pass_app
+@handle_errors
+def backfill_(
+    app: AppContext,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    feed_name: str | None,
+    repair: bool,
+    as_json: bool,
+) -> None:
+    """Load What's New history from the directory API behind the What's New pages.
+
+    The items become posts of the What's New feed exactly as if its RSS had delivered them (an
+    item delivered by both is stored once). One request at a time with backfill.pause between
+    pages; an interrupted backfill continues where it stopped when run again with the same
+    --since and --until. A progress bar shows on a terminal; a summary line at the end.
+    """
+    config = app.config
+    feed = backfill.backfill_feed(config, feed_name)
+    if repair:
+        if since or until:
+            raise click.UsageError("--gaps repairs the recorded gaps: it takes no --since or --until")
+        _repair_gaps(app, feed, as_json)
+        return
+    if since is None:
+        raise click.UsageError("give --since DATE (or --gaps)")
+    now = dt.datetime.now(dt.UTC)
+    end = until or now
+    if end <= since:
+        raise click.BadParameter("--until must be after --since", param_hint="--until")
+    db = app.open_db()
+    span = max(1, round((end - since).total_seconds()))
+    covered = [end]
+    progress: ProgressBar[int] = click.progressbar(
+        length=span,
+        label=f"backfilling {feed.name}",
+        file=sys.stderr,
+        hidden=not sys.stderr.isatty(),
+        item_show_func=lambda _: f"{covered[0]:%Y-%m-%d}",
+    )
+    with build_client(config.settings.http) as client, progress as bar:
+
+        def on_page(report: backfill.PageReport) -> None:
+            if report.oldest is not None and report.oldest < covered[0]:
+                step = round((covered[0] - max(report.oldest, since)).total_seconds())
+                covered[0] = max(report.oldest, since)
+                bar.update(max(0, step))
+
+        result = backfill.backfill(db, config, feed, since=since, until=until, client=client, on_page=on_page)
+        bar.update(span)
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+        return
+    for note in result.truncated:
+        click.echo(f"warning: {note}", err=True)
+    click.echo(
+        f"backfilled {feed.name} from {result.since:%Y-%m-%d %H:%M} to {result.until:%Y-%m-%d %H:%M} UTC"
+        f"{' (resumed)' if result.resumed else ''}: {result.items} items in {result.pages} pages,"
+        f" {result.new} new, {result.updated} updated, {result.already} already stored, {result.skipped} skipped"
+        f" ({result.seconds:.1f} s)"
+    )
+
+
+def _repair_gaps(app: AppContext, feed: Any, as_json: bool) -> None:
+    config = app.config
+    db = app.open_db()
+    gaps = store.gaps(db, feed=feed.name, statuses=("open",))
+    results = []
+    with build_client(config.settings.http) as client:
+        for gap in gaps:
+            results.append(backfill.repair_gap(db, config, gap, client=client))
+    if as_json:
+        click.echo(json.dumps([{**r.gap.as_json(), "recovered_now": r.recovered} for r in results]))
+        return
+    for r in results:
+        click.echo(f"{r.gap.feed}: {_gap_line(r.gap)}; {r.recovered} posts recovered now")
+    click.echo(f"{len(results)} open gaps of {feed.name} tried, {sum(r.recovered for r in results)} posts recovered")
+    if any(r.gap.status != "repaired" for r in results):
+        sys.exit(1)
 
 
 @cli.command(name="import")

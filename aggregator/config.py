@@ -152,11 +152,57 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BackfillSettings:
+    api_url: str = setting(
+        "https://aws.amazon.com/api/dirs/items/search",
+        "The JSON directory API behind the What's New pages, read by `aggregator backfill` and by gap repairs.",
+    )
+    site_url: str = setting(
+        "https://aws.amazon.com",
+        "Base the API's site-relative `headlineUrl` is resolved against (the host of the What's New pages).",
+    )
+    directory_id: str = setting("whats-new-v2", "`item.directoryId` of the What's New directory.")
+    locale: str = setting("en_US", "`item.locale` asked of the API.")
+    page_size: int = setting(
+        100, "Items asked per page (`size`, 1-2000). Public clients use 100; 2000 is the largest seen to work."
+    )
+    max_pages: int = setting(
+        100,
+        "Pages read per query at most: the API serves nothing past the 100th page, which is why history is read one year at a time.",
+    )
+    year_tag: str = setting(
+        "whats-new-v2#year#{year}",
+        "`tags.id` that splits the history by year (`{year}` is replaced); empty reads one query, newest first, up to `max_pages`.",
+    )
+    pause: Seconds = setting(Seconds(1.0), "Pause between two pages: one request at a time, never faster than this.")
+    max_retries: int = setting(
+        5,
+        "Tries of a page after a 429, a 5xx or a network error before the backfill stops (it resumes from that page).",
+    )
+    backoff_initial: Seconds = setting(
+        Seconds(5.0),
+        "Wait before retrying a page that failed without `Retry-After`; doubled after each failure, up to `backoff_max`.",
+    )
+    backoff_max: Seconds = setting(
+        Seconds(300.0), "Longest wait between two tries of a page (also caps the `Retry-After` honoured)."
+    )
+    auto_repair: bool = setting(
+        True,
+        "`aggregator run` repairs a gap detected in the What's New feed by itself, with a backfill of the gap from the API.",
+    )
+    repair_attempts: int = setting(
+        3, "Failed repairs of a gap before it is marked unrepairable (it stays visible, and the digest names it)."
+    )
+    repair_retry: Seconds = setting(Seconds(3600.0), "Wait before trying a failed gap repair again.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     poll: PollSettings = field(default_factory=PollSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    backfill: BackfillSettings = field(default_factory=BackfillSettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -375,6 +421,21 @@ def _check_settings(settings: Settings, path: str) -> None:
             f"must be a day of the week: {', '.join(WEEKDAYS)}",
         ),
         ("service.digest_hour", 0 <= settings.service.digest_hour <= 23, "must be an hour between 0 and 23"),
+        ("backfill.page_size", 1 <= settings.backfill.page_size <= 2000, "must be between 1 and 2000"),
+        ("backfill.max_pages", settings.backfill.max_pages >= 1, "must be at least 1"),
+        ("backfill.max_retries", settings.backfill.max_retries >= 0, "must be 0 or more"),
+        ("backfill.backoff_initial", settings.backfill.backoff_initial > 0, "must be more than 0"),
+        (
+            "backfill.backoff_max",
+            settings.backfill.backoff_max >= settings.backfill.backoff_initial,
+            "must be at least backfill.backoff_initial",
+        ),
+        ("backfill.repair_attempts", settings.backfill.repair_attempts >= 1, "must be at least 1"),
+        (
+            "backfill.year_tag",
+            not settings.backfill.year_tag or "{year}" in settings.backfill.year_tag,
+            "must contain {year}, or be empty",
+        ),
     ]
     for key, ok, problem in checks:
         if not ok:
@@ -386,6 +447,10 @@ def _check_settings(settings: Settings, path: str) -> None:
                 path=path,
                 key=f"poll.kind_intervals.{kind}",
             )
+    for key in ("api_url", "site_url"):
+        url = getattr(settings.backfill, key)
+        if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).hostname:
+            raise ConfigError(f"expected an http(s) URL, got {url!r}", path=path, key=f"backfill.{key}")
     if settings.service.listen:
         try:
             parse_listen(settings.service.listen)

@@ -10,6 +10,8 @@
     │   └── ParseError              the body is not a feed (HTML, truncated XML, empty)
     ├── ImportFileError             a file given to ``aggregator import`` could not be read as a feed
     ├── DraftExistsError            the weekly draft file exists already: it is never overwritten
+    ├── BackfillError               a history backfill stopped; it resumes from the page that failed
+    │   └── MalformedPageError      an API page is not what the API sends (names the page); nothing of it stored
     └── StoreError                  the archive cannot be opened or is locked by another service
 
 The CLI maps every ``AggregatorError`` to a one-line message and a non-zero exit status;
@@ -63,6 +65,19 @@ class ImportFileError(AggregatorError):
 
 class DraftExistsError(AggregatorError):
     """The weekly draft for that week exists already; it is never overwritten (unless forced)."""
+
+
+class BackfillError(AggregatorError):
+    """A backfill stopped before its end: the API kept failing, or answered something unusable.
+
+    Everything before the failed page is stored and the cursor points at that page, so the same
+    command (or the next gap repair) continues from there.
+    """
+
+
+class MalformedPageError(BackfillError):
+    """An API page is not JSON of the directory API's shape; the message names the page and the
+    first problem found. Nothing of that page is stored."""
 
 
 class StoreError(AggregatorError):

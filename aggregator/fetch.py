@@ -255,6 +255,7 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     limiter: HostLimiter | None = None,
+    accept: str | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     clock: Callable[[], float] = time.monotonic,
 ) -> FetchResult:
@@ -262,13 +263,14 @@ def fetch(
 
     Returns the body for a 200, nothing for a 304 or a 410. Raises ``HTTPStatusError`` for the
     statuses the policy treats as failures (with Retry-After when the server sent one) and
-    ``FetchError`` for transport trouble and caps.
+    ``FetchError`` for transport trouble and caps. ``accept``: the Accept header, when the answer
+    wanted is not a feed (the What's New directory API answers JSON).
     """
     if urlsplit(url).scheme.lower() == "file":
         return _fetch_file(url, settings)
 
     deadline = clock() + settings.total_timeout
-    headers = {}
+    headers = {"Accept": accept} if accept else {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:

@@ -85,6 +85,46 @@ class ParsedFeed:
     warnings: tuple[str, ...] = ()
 
 
+GapStatus = Literal["open", "repaired", "unrepairable"]
+"""``open``: detected, not (yet) repaired; ``repaired``: backfilled from the API; ``unrepairable``:
+the repair failed ``backfill.repair_attempts`` times (or the feed has no history to read)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedGap:
+    """A stretch of time in which a feed may have carried items we never saw.
+
+    Detected when a poll of a fixed-window feed shares no item with what we stored from it and
+    its oldest item is newer than our newest: the items published between ``start`` (our newest)
+    and ``end`` (the document's oldest) may have scrolled out of the feed while we were not looking.
+    """
+
+    id: int
+    feed: str
+    start: dt.datetime
+    end: dt.datetime
+    detected_at: dt.datetime
+    status: GapStatus
+    items_recovered: int = 0
+    attempts: int = 0
+    error: str | None = None
+    repaired_at: dt.datetime | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "feed": self.feed,
+            "from": self.start.isoformat(timespec="seconds"),
+            "until": self.end.isoformat(timespec="seconds"),
+            "detected_at": self.detected_at.isoformat(timespec="seconds"),
+            "status": self.status,
+            "items_recovered": self.items_recovered,
+            "attempts": self.attempts,
+            "error": self.error,
+            "repaired_at": self.repaired_at.isoformat(timespec="seconds") if self.repaired_at else None,
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class PollResult:
     """One line of ``aggregator poll``: what happened to one feed."""
@@ -100,6 +140,8 @@ class PollResult:
     warnings: tuple[str, ...] = ()
     next_check: dt.datetime | None = None
     moved_to: str | None = None
+    gap: FeedGap | None = None
+    """A gap this poll revealed (see ``FeedGap``), recorded on the feed."""
 
     @property
     def ok(self) -> bool:
@@ -118,4 +160,5 @@ class PollResult:
             "warnings": list(self.warnings),
             "next_check": self.next_check.isoformat(timespec="seconds") if self.next_check else None,
             "moved_to": self.moved_to,
+            "gap": self.gap.as_json() if self.gap else None,
         }

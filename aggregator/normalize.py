@@ -148,6 +148,13 @@ def post_id_for(*, url: str | None, guid: str | None, title: str, summary: str) 
     return _hash("content", title, summary)[:16]
 
 
+def content_hash_for(
+    *, title: str, url: str | None, summary_html: str, categories: Iterable[str], links: Iterable[str]
+) -> str:
+    """What changes when a post's content changes: the same for a post from RSS and from the API."""
+    return _hash(title, url or "", summary_html, "\x1f".join(categories), "\x1f".join(links))[:16]
+
+
 class _Unsupported(Exception):
     """Markup that ``_TextAndLinks`` leaves to BeautifulSoup."""
 
@@ -345,7 +352,7 @@ def _content_links(entry: Any, summary_html: str, *, base: str | None) -> tuple[
     return tuple(found)
 
 
-def _own_links_removed(links: tuple[str, ...], own: str | None) -> tuple[str, ...]:
+def own_links_removed(links: tuple[str, ...], own: str | None) -> tuple[str, ...]:
     """Links without duplicates and without the post's own page (in-page anchors such as ``#setup``)."""
     own_key = url_key(own) if own else None
     out: list[str] = []
@@ -371,7 +378,7 @@ def normalize_entry(entry: Any, *, base: str | None, now: dt.datetime) -> Post:
     # Relative links in the text are relative to the xml:base in scope (Atom), else to the entry's page.
     summary, links = html_to_text_and_links(summary_html, base=canonical_url(xml_base) or link or base)
     summary = summary[:SUMMARY_TEXT_MAX]
-    links = _own_links_removed(links + _content_links(entry, summary_html, base=link or base), link)
+    links = own_links_removed(links + _content_links(entry, summary_html, base=link or base), link)
     categories = split_categories(str(t.get("term") or t.get("label") or "") for t in entry.get("tags") or [])
     published = _time(entry, "published_parsed", "updated_parsed", "created_parsed", now=now)
     updated = _time(entry, "updated_parsed", now=now)
@@ -387,7 +394,9 @@ def normalize_entry(entry: Any, *, base: str | None, now: dt.datetime) -> Post:
         updated=updated,
         authors=_authors(entry),
         categories=categories,
-        content_hash=_hash(title, link or "", summary_html, "\x1f".join(categories), "\x1f".join(links))[:16],
+        content_hash=content_hash_for(
+            title=title, url=link, summary_html=summary_html, categories=categories, links=links
+        ),
     )
 
 

@@ -30,7 +30,7 @@ from . import store
 from .config import Config, Feed, PollSettings
 from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
 from .fetch import HostLimiter, fetch
-from .models import FeedState, FetchResult, Outcome, ParsedFeed, PollResult
+from .models import FeedGap, FeedState, FetchResult, Outcome, ParsedFeed, PollResult, Post
 from .normalize import normalize_feed, parse_document
 from .parse import parse_bytes
 
@@ -221,12 +221,39 @@ def _plan(fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -
     return _Plan(state=new_state, outcome=outcome, error=None, finished=finished)
 
 
-def _write(db: Database, fetched: Fetched, plan: _Plan) -> store.StoreCounts:
-    """Write one poll: its posts, its feed's state, its fetch-log row. Inside a transaction."""
+GAP_KINDS = {"aws-whats-new": True, "aws-blog": False}
+"""Feed kinds that keep a fixed window of their newest items, where a gap can be seen, and
+whether the What's New directory API can repair it."""
+
+
+def find_gap(check: store.WindowCheck, posts: Sequence[Post]) -> tuple[dt.datetime, dt.datetime] | None:
+    """(our newest, the document's oldest) when a fresh document of a fixed-window feed shares no
+    item with what we stored from it and starts after our newest item: what was published in
+    between may have scrolled out of the feed unseen. Pure."""
+    if not check.stored or check.known or check.newest is None:
+        return None
+    oldest = min((p.published for p in posts if p.published is not None), default=None)
+    if oldest is None or oldest <= check.newest:
+        return None
+    return check.newest, oldest
+
+
+def _write(db: Database, fetched: Fetched, plan: _Plan) -> tuple[store.StoreCounts, FeedGap | None]:
+    """Write one poll: its posts, a gap it reveals, its feed's state, its fetch-log row. Inside a transaction."""
     feed, result = fetched.feed, fetched.result
     counts = store.StoreCounts(0, 0)
+    gap: FeedGap | None = None
     if fetched.parsed is not None:
-        counts = store.store_posts(db, feed.name, fetched.parsed.posts, now=plan.finished)
+        posts = fetched.parsed.posts
+        check = store.window_check(db, feed.name, posts) if feed.kind in GAP_KINDS and posts else None
+        counts = store.store_posts(db, feed.name, posts, now=plan.finished)
+        window = find_gap(check, posts) if check is not None else None
+        if window is not None:
+            gap = store.record_gap(db, feed.name, start=window[0], end=window[1], now=plan.finished)
+            if not GAP_KINDS[feed.kind]:
+                reason = f"feeds of kind {feed.kind} have no history to read it back from"
+                store.update_gap(db, gap.id, status="unrepairable", items_recovered=0, attempts=0, error=reason)
+                gap = dataclasses.replace(gap, status="unrepairable", error=reason)
     store.save_feed_state(db, plan.state, title=fetched.parsed.title if fetched.parsed else None)
     store.log_fetch(
         db,
@@ -243,10 +270,10 @@ def _write(db: Database, fetched: Fetched, plan: _Plan) -> store.StoreCounts:
             "url": fetched.state.url,
         },
     )
-    return counts
+    return counts, gap
 
 
-def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts) -> PollResult:
+def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedGap | None = None) -> PollResult:
     result = fetched.result
     moved_to = result.permanent_redirect if result else None
     if moved_to:
@@ -263,8 +290,20 @@ def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts) -> PollRes
         warnings=fetched.parsed.warnings if fetched.parsed else (),
         next_check=plan.state.next_check,
         moved_to=moved_to,
+        gap=gap,
     )
     log_poll(poll_result)
+    if gap is not None:
+        log.warning(
+            "feed=%s gap: none of its %d items were seen before and its oldest (%s) is newer than our newest (%s):"
+            " announcements in between may be missing (%s)",
+            gap.feed,
+            len(fetched.parsed.posts) if fetched.parsed else 0,
+            store.iso(gap.end),
+            store.iso(gap.start),
+            gap.status,
+            extra={"event": {"gap": gap.as_json()}},
+        )
     return poll_result
 
 
@@ -280,8 +319,8 @@ def record_batch(
     (group commit). A crash still leaves each poll either wholly written or not at all."""
     plans = [_plan(fetched, config=config, now=now, rng=rng) for fetched in batch]
     with store.write_transaction(db):
-        counts = [_write(db, fetched, plan) for fetched, plan in zip(batch, plans, strict=True)]
-    return [_result(f, p, c) for f, p, c in zip(batch, plans, counts, strict=True)]
+        written = [_write(db, fetched, plan) for fetched, plan in zip(batch, plans, strict=True)]
+    return [_result(f, p, c, g) for f, p, (c, g) in zip(batch, plans, written, strict=True)]
 
 
 def log_poll(result: PollResult) -> None:

@@ -22,6 +22,12 @@
   never take it and keep working beside the service (WAL, ``BEGIN IMMEDIATE``).
 - **Operations.** ``/healthz`` (JSON; 503 when the scheduler is not running or the archive cannot
   be written) and ``/metrics`` (Prometheus text) on ``service.listen``.
+- **Gaps.** A poll that reveals a gap in the What's New feed (see ``pipeline.find_gap``) schedules
+  a one-off repair job (``backfill.auto_repair``), as does a start with open gaps left from before.
+  The job repairs every due open gap, one at a time, on a thread of its own: never two repairs at
+  once, none started during shutdown, and one in progress stops between two pages when the
+  service stops (the cursor is stored; the repair continues after the restart). A repair that
+  fails is tried again after ``backfill.repair_retry``, ``backfill.repair_attempts`` times.
 """
 
 from __future__ import annotations
@@ -55,13 +61,14 @@ from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlite_utils import Database
 
-from . import __version__, pipeline, store
+from . import __version__, backfill, pipeline, store
 from .config import WEEKDAYS, Config, Feed, ServiceSettings, format_duration, load_config, parse_listen
 from .errors import AggregatorError, ConfigError, DraftExistsError, StoreError
 from .fetch import HostLimiter, build_client
@@ -70,6 +77,7 @@ from .models import FeedState, PollResult
 log = logging.getLogger(__name__)
 
 DIGEST_JOB = "weekly-draft"
+REPAIR_JOB = "repair-gaps"
 FEED_JOB_PREFIX = "feed:"
 WRITABLE_TIMEOUT_S = 2.0
 """How long the health check waits for the write lock before calling the archive not writable."""
@@ -250,6 +258,18 @@ class Metrics:
             ["job", "reason"],
             registry=self.registry,
         )
+        self.gaps_detected = Counter(
+            "aggregator_gaps_detected",
+            "Gaps detected in a feed: a poll that shared no item with what was stored and started after our newest.",
+            ["feed"],
+            registry=self.registry,
+        )
+        self.gap_items_recovered = Counter(
+            "aggregator_gap_items_recovered",
+            "Posts recovered by gap repairs from the What's New directory API, by feed.",
+            ["feed"],
+            registry=self.registry,
+        )
         self.last_digest = Gauge(
             "aggregator_last_digest_timestamp_seconds",
             "When the last weekly draft was written (Unix time), and its path; at start, the newest draft in the drafts folder.",
@@ -264,6 +284,8 @@ class Metrics:
             self.fetch_duration.labels(feed=result.feed).observe(result.duration_ms / 1000)
         self.posts_stored.labels(feed=result.feed).inc(result.new)
         self.posts_updated.labels(feed=result.feed).inc(result.updated)
+        if result.gap is not None:
+            self.gaps_detected.labels(feed=result.feed).inc()
 
     def digest_written(self, path: Path, when: float) -> None:
         self.last_digest.clear()
@@ -302,12 +324,18 @@ class _StateCollector(Collector):
             "When a feed is polled next (Unix time): interval, backoff or Retry-After.",
             labels=["feed"],
         )
+        gaps_open = GaugeMetricFamily(
+            "aggregator_feed_gaps_open",
+            "Gaps of a feed not repaired: open (a repair may follow) or unrepairable.",
+            labels=["feed"],
+        )
         for name, status in feeds.items():
             failures.add_metric([name], status["consecutive_failures"])
+            gaps_open.add_metric([name], len(status["gaps"]))
             for family, key in ((last_success, "last_success"), (next_check, "next_check")):
                 if status[key]:
                     family.add_metric([name], dt.datetime.fromisoformat(status[key]).timestamp())
-        yield from (failing, failures, last_success, next_check)
+        yield from (failing, failures, last_success, next_check, gaps_open)
 
 
 # --- the service -------------------------------------------------------------------------------
@@ -350,6 +378,10 @@ class Service:
         self._abandoned = threading.Event()
         self._busy = 0
         self._idle = threading.Condition()
+        # Gap repairs: one at a time; a request while one runs makes it look again when done.
+        self._repair_lock = threading.Lock()
+        self._repair_running = False
+        self._repair_again = False
 
     # --- requests (signal-handler safe) --------------------------------------------------------
 
@@ -392,6 +424,7 @@ class Service:
             executors={
                 "default": _DaemonThreadExecutor(config.settings.http.max_workers, "poll"),
                 "digest": _DaemonThreadExecutor(1, "digest"),
+                "backfill": _DaemonThreadExecutor(1, "backfill"),
             },
             job_defaults={
                 "coalesce": True,
@@ -405,6 +438,8 @@ class Service:
             self._schedule_feed(feed)
         self._schedule_digest(config)
         self._scheduler.start()
+        if config.settings.backfill.auto_repair and backfill.repairable_gaps(self._main_db, config, now=self._clock()):
+            self.request_repair()
         endpoint = self.endpoint_address
         log.info(
             "service started (aggregator %s, pid %d): %d feeds, archive %s, endpoint %s, weekly draft %s",
@@ -625,6 +660,8 @@ class Service:
                 return
             self.metrics.count_poll(result)
         self._reschedule(result)
+        if result.gap is not None and result.gap.status == "open" and self.config.settings.backfill.auto_repair:
+            self.request_repair()
 
     def _reschedule(self, result: PollResult) -> None:
         """Move the feed's job to the next check the poll stored (to the second in the archive,
@@ -642,6 +679,80 @@ class Service:
                 )
             elif result.next_check is not None:
                 self._scheduler.modify_job(job, next_run_time=max(result.next_check, self._clock()))
+
+    def request_repair(self, when: dt.datetime | None = None) -> None:
+        """Run the gap-repair job now (or at ``when``); if it is running, it looks again when done."""
+        if self._stopping.is_set() or self._scheduler is None:
+            return
+        with self._repair_lock:
+            if self._repair_running and when is None:
+                self._repair_again = True
+                return
+        # Two instances allowed: a request landing while the last one is returning must not be
+        # dropped as "max instances reached"; the lock above keeps repairs one at a time.
+        self._scheduler.add_job(
+            self.repair_gaps,
+            DateTrigger(run_date=when or self._clock()),
+            id=REPAIR_JOB,
+            name="repair gaps",
+            executor="backfill",
+            replace_existing=True,
+            max_instances=2,
+        )
+
+    def repair_gaps(self) -> int:
+        """The repair job: backfill every due open gap of a What's New feed; returns the posts recovered."""
+        with self._repair_lock:
+            if self._repair_running:
+                self._repair_again = True
+                return 0
+            self._repair_running = True
+        recovered = 0
+        try:
+            while True:
+                recovered += self._repair_due_gaps()
+                with self._repair_lock:
+                    if not self._repair_again or self._stopping.is_set():
+                        self._repair_running = False
+                        break
+                    self._repair_again = False
+        except BaseException:
+            with self._repair_lock:
+                self._repair_running = False
+            raise
+        return recovered
+
+    def _repair_due_gaps(self) -> int:
+        recovered = 0
+        with self._working():
+            config = self.config
+            if self._stopping.is_set() or self._client is None:
+                return 0
+            db = self._db()
+            for gap in backfill.repairable_gaps(db, config, now=self._clock()):
+                if self._stopping.is_set():
+                    break
+                log.info("feed=%s repairing the gap from %s to %s", gap.feed, store.iso(gap.start), store.iso(gap.end))
+                outcome = backfill.repair_gap(
+                    db,
+                    config,
+                    gap,
+                    client=self._client,
+                    limiter=self._limiter,
+                    now=self._clock,
+                    sleep=self._stopping.wait,
+                    should_stop=self._stopping.is_set,
+                )
+                recovered += outcome.recovered
+                self.metrics.gap_items_recovered.labels(feed=gap.feed).inc(outcome.recovered)
+            retry = [
+                t
+                for g in store.gaps(db, statuses=("open",))
+                if (t := store.gap_next_attempt(db, g.id)) is not None and t > self._clock()
+            ]
+        if retry and not self._stopping.is_set():
+            self.request_repair(min(retry))
+        return recovered
 
     def write_weekly_draft(self) -> Path | None:
         """The weekly job: draft the week of the latest scheduled time; never overwrite a draft.
@@ -697,10 +808,13 @@ class Service:
 
     def feed_status(self) -> dict[str, dict[str, Any]]:
         """Each enabled feed's state, as the archive has it now."""
+        gaps: dict[str, list[dict[str, object]]] = {}
         try:
             db = store.open_db(self.config.database, readonly=True)
             try:
                 rows = store.feed_rows(db)
+                for gap in store.gaps(db):
+                    gaps.setdefault(gap.feed, []).append(gap.as_json())
             finally:
                 db.close()
         except (sqlite3.Error, StoreError) as exc:
@@ -722,6 +836,7 @@ class Service:
                 "next_check": row.get("next_check"),
                 "gone": bool(row.get("gone")),
                 "failing": failures > 0,
+                "gaps": gaps.get(feed.name, []),
             }
         return out
 
@@ -842,7 +957,10 @@ def check_health(url: str, *, timeout: float = 5.0) -> tuple[bool, str]:
         return False, f"HTTP {response.status_code} from {url}: not an aggregator health endpoint"
     if response.status_code == 200 and body["status"] == "ok":
         failing = sorted(name for name, feed in body.get("feeds", {}).items() if feed.get("failing"))
-        return True, "healthy" + (f" ({len(failing)} feeds failing: {', '.join(failing)})" if failing else "")
+        gapped = sorted(name for name, feed in body.get("feeds", {}).items() if feed.get("gaps"))
+        notes = [f"{len(failing)} feeds failing: {', '.join(failing)}"] if failing else []
+        notes += [f"gaps in {', '.join(gapped)} (see aggregator feeds)"] if gapped else []
+        return True, "healthy" + (f" ({'; '.join(notes)})" if notes else "")
     return False, f"HTTP {response.status_code}, {body['status']}: " + (
         "; ".join(body.get("problems") or []) or "no reason given"
     )

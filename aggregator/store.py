@@ -24,7 +24,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from .errors import StoreError
-from .models import FeedState, Post
+from .models import FeedGap, FeedState, GapStatus, Post
 
 BUSY_TIMEOUT_S = 30.0
 _CHUNK = 500
@@ -134,6 +134,58 @@ def _m0002(db: Database) -> None:
         not_null={"first_seen", "last_seen"},
         defaults={"posts": 0},
     )
+
+
+@MIGRATIONS(name="0004_backfill")
+def _m0004(db: Database) -> None:
+    """What's New history backfills (a resumable cursor each) and the gaps detected in feeds."""
+    db.table("backfills").create(
+        {
+            "id": int,
+            "feed": str,
+            "since": str,
+            "until": str,
+            "open_ended": int,
+            "queries": str,
+            "query_index": int,
+            "next_page": int,
+            "status": str,
+            "pages": int,
+            "items": int,
+            "new": int,
+            "updated": int,
+            "skipped": int,
+            "started": str,
+            "updated_at": str,
+            "finished": str,
+            "error": str,
+            "gap_id": int,
+        },
+        pk="id",
+        not_null={"feed", "since", "until", "queries", "status", "started"},
+        defaults={"query_index": 0, "next_page": 0, "pages": 0, "items": 0, "new": 0, "updated": 0, "skipped": 0},
+    )
+    db.table("backfills").create_index(["feed", "status"])
+    db.table("feed_gaps").create(
+        {
+            "id": int,
+            "feed": str,
+            "gap_from": str,
+            "gap_until": str,
+            "detected_at": str,
+            "status": str,
+            "items_recovered": int,
+            "attempts": int,
+            "error": str,
+            "repaired_at": str,
+            "next_attempt": str,
+        },
+        pk="id",
+        not_null={"feed", "gap_from", "gap_until", "detected_at", "status"},
+        defaults={"items_recovered": 0, "attempts": 0},
+    )
+    db.table("feed_gaps").create_index(["feed", "status"])
+    db.table("feed_gaps").create_index(["gap_from", "gap_until"])
 
 
 def iso(when: dt.datetime | None) -> str | None:
@@ -498,3 +550,165 @@ def query_posts(
             row[key] = json.loads(row[key]) if row[key] else []
         rows.append(row)
     return rows
+
+
+# --- gaps --------------------------------------------------------------------------------------
+
+GAP_PROBLEMS: tuple[GapStatus, ...] = ("open", "unrepairable")
+"""The gaps that are still a problem: the ones the digest's source-problems note names."""
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """What the archive knew of a fresh document's items before storing them (for gap detection)."""
+
+    known: int
+    """Items of the document this feed had delivered before (by id, or by guid within the feed)."""
+    stored: int
+    """Posts this feed had delivered before, at all."""
+    newest: dt.datetime | None
+    """Date of the newest post this feed had delivered."""
+
+
+def window_check(db: Database, feed: str, posts: Sequence[Post]) -> WindowCheck:
+    """How a fresh document relates to what is stored from its feed; call before ``store_posts``."""
+    row = db.execute(
+        "SELECT count(*), max(posts.date) FROM post_sources JOIN posts ON posts.id = post_sources.post_id"
+        " WHERE post_sources.feed = ?",
+        [feed],
+    ).fetchone()
+    stored, newest = int(row[0]), from_iso(row[1])
+    if not stored:
+        return WindowCheck(0, 0, None)
+    known: set[str] = set()
+    ids = [p.id for p in posts]
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        known.update(
+            r[0]
+            for r in db.execute(
+                f"SELECT post_id FROM post_sources WHERE feed = ? AND post_id IN ({marks})", [feed, *chunk]
+            )
+        )
+    guids = [p.guid for p in posts if p.guid and p.id not in known]
+    by_guid = _existing_by_guid(db, feed, guids) if guids else {}
+    count = sum(1 for p in posts if p.id in known or (p.guid and p.guid in by_guid))
+    return WindowCheck(count, stored, newest)
+
+
+def _gap_from_row(row: dict[str, Any]) -> FeedGap:
+    start, end, detected = from_iso(row["gap_from"]), from_iso(row["gap_until"]), from_iso(row["detected_at"])
+    assert start is not None and end is not None and detected is not None  # NOT NULL columns
+    return FeedGap(
+        id=row["id"],
+        feed=row["feed"],
+        start=start,
+        end=end,
+        detected_at=detected,
+        status=row["status"],
+        items_recovered=row["items_recovered"] or 0,
+        attempts=row["attempts"] or 0,
+        error=row["error"],
+        repaired_at=from_iso(row["repaired_at"]),
+    )
+
+
+def record_gap(db: Database, feed: str, *, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> FeedGap:
+    """Record an open gap on a feed; call inside the poll's transaction."""
+    cursor = db.execute(
+        "INSERT INTO feed_gaps (feed, gap_from, gap_until, detected_at, status) VALUES (?, ?, ?, ?, 'open')",
+        [feed, iso(start), iso(end), iso(now)],
+    )
+    return FeedGap(id=int(cursor.lastrowid or 0), feed=feed, start=start, end=end, detected_at=now, status="open")
+
+
+def update_gap(
+    db: Database,
+    gap_id: int,
+    *,
+    status: GapStatus,
+    items_recovered: int,
+    attempts: int,
+    error: str | None,
+    repaired_at: dt.datetime | None = None,
+    next_attempt: dt.datetime | None = None,
+) -> None:
+    """Write the outcome of a repair attempt."""
+    db.execute(
+        "UPDATE feed_gaps SET status = ?, items_recovered = ?, attempts = ?, error = ?, repaired_at = ?,"
+        " next_attempt = ? WHERE id = ?",
+        [status, items_recovered, attempts, error, iso(repaired_at), iso(next_attempt), gap_id],
+    )
+
+
+def gaps(db: Database, *, feed: str | None = None, statuses: Sequence[GapStatus] = GAP_PROBLEMS) -> list[FeedGap]:
+    """Recorded gaps, oldest first, of one feed or all, with the given statuses."""
+    where = [f"status IN ({','.join('?' * len(statuses))})"]
+    params: list[Any] = list(statuses)
+    if feed is not None:
+        where.append("feed = ?")
+        params.append(feed)
+    sql = f"SELECT * FROM feed_gaps WHERE {' AND '.join(where)} ORDER BY gap_from, id"
+    return [_gap_from_row(row) for row in db.query(sql, params)]
+
+
+def gap(db: Database, gap_id: int) -> FeedGap | None:
+    rows = list(db.query("SELECT * FROM feed_gaps WHERE id = ?", [gap_id]))
+    return _gap_from_row(rows[0]) if rows else None
+
+
+def gap_next_attempt(db: Database, gap_id: int) -> dt.datetime | None:
+    rows = list(db.query("SELECT next_attempt FROM feed_gaps WHERE id = ?", [gap_id]))
+    return from_iso(rows[0]["next_attempt"]) if rows else None
+
+
+def feed_gaps(
+    db: Database, start: dt.datetime, end: dt.datetime, *, statuses: Sequence[GapStatus] = GAP_PROBLEMS
+) -> list[FeedGap]:
+    """The gaps still open or unrepairable that overlap ``[start, end)``: for the digest's
+    source-problems note of the week from ``start`` to ``end``."""
+    sql = (
+        f"SELECT * FROM feed_gaps WHERE status IN ({','.join('?' * len(statuses))})"
+        " AND gap_from < ? AND gap_until > ? ORDER BY gap_from, id"
+    )
+    return [_gap_from_row(row) for row in db.query(sql, [*statuses, iso(end), iso(start)])]
+
+
+# --- backfill cursors --------------------------------------------------------------------------
+
+
+def insert_backfill(db: Database, row: dict[str, Any]) -> int:
+    """A new backfill run (column -> value); returns its id."""
+    columns = ", ".join(f"[{column}]" for column in row)
+    cursor = db.execute(f"INSERT INTO backfills ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    return int(cursor.lastrowid or 0)
+
+
+def update_backfill(db: Database, backfill_id: int, **columns: Any) -> None:
+    """Update a backfill run's cursor, counts or status; call inside the page's transaction."""
+    assignments = ", ".join(f"[{column}] = ?" for column in columns)
+    db.execute(f"UPDATE backfills SET {assignments} WHERE id = ?", [*columns.values(), backfill_id])
+
+
+def backfill_row(db: Database, backfill_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM backfills WHERE id = ?", [backfill_id]))
+    return rows[0] if rows else None
+
+
+def resumable_backfill(
+    db: Database, feed: str, *, since: dt.datetime, until: dt.datetime | None, gap_id: int | None = None
+) -> dict[str, Any] | None:
+    """The latest unfinished backfill of the same feed and window (an open-ended one when
+    ``until`` is None; the same gap's, for a repair), to continue where it stopped."""
+    where = ["feed = ?", "status != 'done'", "since = ?"]
+    params: list[Any] = [feed, iso(since)]
+    if gap_id is not None:
+        where.append("gap_id = ?")
+        params.append(gap_id)
+    elif until is None:
+        where.append("open_ended = 1 AND gap_id IS NULL")
+    else:
+        where.append("until = ? AND open_ended = 0 AND gap_id IS NULL")
+        params.append(iso(until))
+    rows = list(db.query(f"SELECT * FROM backfills WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT 1", params))
+    return rows[0] if rows else None
