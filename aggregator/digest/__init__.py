@@ -1,0 +1,1 @@
+"""The weekly-notes digest builder (being assembled: the notes folder first)."""
