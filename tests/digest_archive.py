@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +48,9 @@ REGISTRY = Registry(
             topics=("serverless",),
         ),
         Service(key="aurora", name="Amazon Aurora", short="Aurora", slugs=("amazon-aurora",), topics=("databases",)),
-        Service(key="ec2", name="Amazon EC2", short="EC2", aliases=("Amazon Elastic Compute Cloud",), slugs=("amazon-ec2",)),
+        Service(
+            key="ec2", name="Amazon EC2", short="EC2", aliases=("Amazon Elastic Compute Cloud",), slugs=("amazon-ec2",)
+        ),
         Service(key="cloudwatch", name="Amazon CloudWatch", short="CloudWatch", slugs=("amazon-cloudwatch",)),
     ]
 )
@@ -80,7 +83,7 @@ class ArchiveBuilder:
         default_kind, default_title = FEEDS.get(name, ("other", name))
         with store.write_transaction(self.db):
             self.db.execute(
-                "INSERT INTO feeds (name, url, configured_url, kind, title, created, gone) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO feeds (name, url, configured_url, kind, title, created, gone) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     name,
                     f"https://feeds.example/{name}",
@@ -181,6 +184,15 @@ def news_blog(slug: str) -> str:
 def digest_config(tmp_path: Path, extra: str = "", *, notes_dir: Path | None = None) -> Config:
     """A configuration for the digest tests: Melbourne time, the blog's names, drafts in tmp_path."""
     notes = f'notes_dir = "{notes_dir.as_posix()}"\n' if notes_dir else ""
+    defaults = [
+        'blog = "notes.example.org"',
+        'author = "Example Author"',
+        'publish_time = "20:00"',
+        "interest_services = { ecs = 1.5, stepfunctions = 1.0, s3 = 1.0 }",
+        "interest_topics = { serverless = 1.0 }",
+    ]
+    given = set(re.findall(r"^(\w+)\s*=", extra, re.M))
+    digest = "\n".join(line for line in defaults if line.split(" ", 1)[0] not in given)
     path = tmp_path / "digest.toml"
     path.write_text(
         f"""
@@ -190,11 +202,7 @@ drafts_dir = "{(tmp_path / "drafts").as_posix()}"
 timezone = "Australia/Melbourne"
 
 [digest]
-{notes}blog = "notes.example.org"
-author = "Example Author"
-publish_time = "20:00"
-interest_services = {{ ecs = 1.5, stepfunctions = 1.0, s3 = 1.0 }}
-interest_topics = {{ serverless = 1.0 }}
+{notes}{digest}
 {extra}
 
 [[feeds]]
