@@ -66,7 +66,7 @@ def test_front_matter_in_the_blogs_exact_shape_and_spelling(draft_text: str) -> 
     assert data["Date"] == dt.datetime(2024, 5, 20, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=10)))
     assert "Date:         2024-05-20T20:00:00+10:00" in head
     assert data["categories"] == ["Weekly Notes"]
-    assert data["keywords"] == ["aws", "ecs", "containers", "stepfunctions", "s3", "serverless", "storage", "lambda"]
+    assert data["keywords"] == ["aws", "ecs", "containers", "stepfunctions", "serverless", "s3", "storage", "lambda"]
     assert data["draft"] is True
 
 

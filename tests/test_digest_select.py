@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 import zoneinfo
 from pathlib import Path
 
@@ -468,3 +469,48 @@ def test_the_same_archive_and_date_give_the_same_draft(week, tmp_path: Path) -> 
 def test_digest_settings_are_checked_at_load_time(tmp_path: Path, toml: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem.replace("{", r"\{").replace("}", r"\}")):
         digest_config(tmp_path, toml)
+
+
+def test_a_note_about_other_things_does_not_reset_what_is_new(week, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config, db, ids = week
+    notes = tmp_path / "notes"
+    shutil.copytree(NOTES, notes)
+    (notes / "2024-20-github.md").write_text(
+        "---\ntitle: Week 20, 2024 - GitHub Things\nslug: week-20b-2024\nDate: 2024-05-16T20:00:00+10:00\n---\n\n"
+        "# GitHub Things\n\nOnly [GitHub news](https://github.blog/news/) this time.\n",
+        encoding="utf-8",
+    )
+    s = selection(config, db, notes_dir=notes)
+    assert s.previous is not None and s.previous.slug == "week-20b-2024"
+    assert s.since_note is not None and s.since_note.label == "Week 20, 2024"  # the last one about the archive's news
+    assert s.since == s.since_note.date
+    assert ids["ecs"] in {r.story.id for r in s.also} | {f.ranked.story.id for f in s.featured}
+    assert "new since Week 20, 2024, the last note linking the archive's posts" in explain(s, tz=MEL)[0]
+
+
+def test_a_title_names_the_product_when_no_category_does() -> None:
+    assert sel.guess_services("Amazon ECS Now Supports Docker Volumes", [], Registry([])) == (
+        ("ecs",),
+        (("ecs", "Amazon ECS"),),
+    )
+    assert sel.guess_services("AWS Step Functions adds Support for Updating State Machines", [], Registry([]))[0] == (
+        "stepfunctions",
+    )
+    assert sel.guess_services("Introducing Amazon Corretto (Preview)", [], Registry([]))[0] == ("corretto",)
+    assert sel.guess_services("AWS Now Offers Something", [], Registry([]))[0] == ()
+    assert sel.guess_services("Target Tracking for containers", [], Registry([]))[0] == ()
+
+
+def test_lookups_beyond_the_window_use_indexes_not_scans(week) -> None:  # type: ignore[no-untyped-def]
+    _, db, _ = week
+    queries = [
+        "SELECT id FROM posts WHERE date >= '2024' AND date < '2025' ORDER BY date, id",
+        "SELECT id FROM posts WHERE primary_service = 's3' AND date < '2024' ORDER BY date DESC LIMIT 400",
+        "SELECT id FROM posts WHERE primary_service = 's3' AND kind = 'new-service' AND date < '2024' ORDER BY date LIMIT 1",
+        "SELECT feed FROM fetch_log WHERE started >= '2024' AND started < '2025' AND outcome = 'error'",
+        "SELECT post_id, tag FROM post_tags WHERE post_id IN ('a', 'b')",
+        "SELECT post_id, feed FROM post_sources WHERE post_id IN ('a', 'b')",
+    ]
+    for sql in queries:
+        plan = " ".join(row["detail"] for row in db.query("EXPLAIN QUERY PLAN " + sql))
+        assert "SEARCH" in plan and "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), (sql, plan)

@@ -210,6 +210,11 @@ def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) ->
             f"; previous note {selection.previous.label} ({selection.previous.date:%Y-%m-%d})"
             if selection.previous
             else "; no previous note"
+        )
+        + (
+            f"; new since {selection.since_note.label}, the last note linking the archive's posts"
+            if selection.since_note
+            else ""
         ),
         f"{len(selection.ranked)} stories, {len(selection.covered)} more covered by earlier notes",
     ]

@@ -177,13 +177,17 @@ _REGION_CLAUSE = re.compile(
     r"|\s+((is|are)\s+)?(now\s+)?(available|expands?|launches)\s+(in|to|into)\b.*$",
     re.I,
 )
-_REGION_LONG = sorted(((r.name, r.short) for r in REGIONS.values()), key=lambda n: -len(n[0]))
+_REGION_SHORT = {r.name.lower(): r.short for r in REGIONS.values()}
+_REGION_LONG = re.compile(
+    r"(the\s+)?("
+    + "|".join(re.escape(r.name) for r in sorted(REGIONS.values(), key=lambda r: -len(r.name)))
+    + r")(\s+Regions?)?",
+    re.I,
+)
 
 
 def _shorten_regions(text: str) -> str:
-    for name, short in _REGION_LONG:
-        text = re.sub(r"(the\s+)?" + re.escape(name) + r"(\s+Regions?)?", short, text, flags=re.I)
-    return text
+    return _REGION_LONG.sub(lambda m: _REGION_SHORT[m.group(2).lower()], text)
 
 
 def shorten(title: str, story_services: Sequence[str], names: ServiceNames) -> str:
@@ -191,10 +195,10 @@ def shorten(title: str, story_services: Sequence[str], names: ServiceNames) -> s
     Container Service" -> "ECS"), "Amazon"/"AWS" dropped, Region names shortened."""
     text = plain(title).rstrip(".")
     for key in story_services:
-        short = names.short(key)
-        for name in names.all_names(key):
-            if name != short and len(name) > len(short):
-                text = re.sub(r"(?<![\w@])" + re.escape(name) + r"(?![\w@])", short, text, flags=re.I)
+        pattern = names.long_names(key)
+        if pattern is not None:
+            short = names.short(key)
+            text = pattern.sub(lambda _, short=short: short, text)
     text = _AMAZON.sub("", text)
     return " ".join(_shorten_regions(text).split())
 
@@ -495,9 +499,9 @@ def front_matter(
     topics = [heading(f.ranked.story, names) for f in selection.featured]
     title = f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
     words = ["aws"]
-    for f in selection.featured:
+    for f in selection.featured:  # the blog's keywords: each feature's service and topics
         story = f.ranked.story
-        words.extend(story.services[:2])
+        words.extend(story.services[:1])
         words.extend(story.topics)
         for service in story.services[:1]:
             words.extend(names.topics(service))

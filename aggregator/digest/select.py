@@ -98,6 +98,9 @@ class Candidate:
     """(service key, display name) recovered from the title of a post whose services were guessed."""
     guessed: bool = False
 
+    def service_is(self, key: str) -> bool:
+        return bool(self.services) and self.services[0] == key
+
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
@@ -313,7 +316,39 @@ def guess_services(
                 names.append((key, token))
             if key and key not in services:
                 services.append(key)
+    if not services:
+        named = _title_product(title)
+        if named:
+            key = _slug_key(re.sub(r"[^a-z0-9]+", "-", named.lower()))
+            if key:
+                services.append(key)
+                if key not in registry:
+                    names.append((key, named))
     return tuple(services), tuple(dict.fromkeys(names))
+
+
+_PRODUCT = re.compile(r"^(?:[Aa]nnouncing |[Ii]ntroducing )?((?:Amazon|AWS) ([A-Z0-9][\w@.-]*)((?: [A-Z][a-z]+)?))\b")
+_NOT_A_NAME = frozenset(
+    """now adds supports support introduces announces launches enables provides offers is are available
+    generally expands releases simplifies makes lets allows can with for in on and to the new lowers reduces
+    improves increases updates delivers gives brings helps extends publishes achieves""".split()  # noqa: SIM905
+)
+
+
+def _title_product(title: str) -> str | None:
+    """The product a What's New title starts with ("Amazon ECS" in "Amazon ECS Now Supports ..."):
+    one word after Amazon/AWS, two when the first is a word rather than an acronym
+    ("AWS Step Functions"), never a verb. Only for posts with no categories to go by."""
+    match = _PRODUCT.match(title)
+    if not match:
+        return None
+    first, second = match.group(2), match.group(3).strip()
+    if first.lower() in _NOT_A_NAME:
+        return None
+    acronym = first.isupper() or any(c.isdigit() for c in first)
+    if second and not acronym and second.lower() not in _NOT_A_NAME:
+        return f"{match.group(1).split(' ', 1)[0]} {first} {second}"
+    return f"{match.group(1).split(' ', 1)[0]} {first}"
 
 
 class ServiceNames:
@@ -322,6 +357,7 @@ class ServiceNames:
     def __init__(self, registry: Registry, candidates: Iterable[Candidate] = ()) -> None:
         self.registry = registry
         self.fallback: dict[str, str] = {}
+        self._long: dict[str, re.Pattern[str] | None] = {}
         self.add(candidates)
 
     def add(self, candidates: Iterable[Candidate]) -> None:
@@ -329,12 +365,15 @@ class ServiceNames:
         a key the registry does not know ("ECS" for ``ecs``)."""
         for candidate in candidates:
             for key, name in candidate.names:
-                self.fallback.setdefault(key, name)
+                if key not in self.fallback:
+                    self.fallback[key] = name
+                    self._long.pop(key, None)
             for key in candidate.services:
                 if key not in self.registry and key not in self.fallback:
                     match = re.search(r"(?<![\w@])" + re.escape(key) + r"(?![\w@])", candidate.title, re.I)
                     if match:
                         self.fallback[key] = match.group(0)
+                        self._long.pop(key, None)
 
     def known(self, key: str) -> bool:
         """Whether the service has a name of its own here (else names fall back to the key)."""
@@ -361,6 +400,18 @@ class ServiceNames:
         if entry:
             names.update(entry.aliases)
         return tuple(sorted((n for n in names if len(n) >= 2), key=lambda n: (-len(n), n)))
+
+    def long_names(self, key: str) -> re.Pattern[str] | None:
+        """One pattern for the names of a service longer than its short name (to shorten them)."""
+        if key not in self._long:
+            short = self.short(key)
+            longer = [n for n in self.all_names(key) if n != short and len(n) > len(short)]
+            self._long[key] = (
+                re.compile(r"(?<![\w@])(" + "|".join(re.escape(n) for n in longer) + r")(?![\w@])", re.I)
+                if longer
+                else None
+            )
+        return self._long[key]
 
     def topics(self, key: str) -> tuple[str, ...]:
         return self.registry.topics_of(key)
@@ -685,6 +736,14 @@ class NoteIndex:
     def previous(self) -> Note | None:
         return self.notes[-1] if self.notes else None
 
+    @property
+    def last_coverage(self) -> Note | None:
+        """The newest note that linked any of the archive's posts: what is new to the readers
+        dates from there (a note about other things in between does not cover the archive's news).
+        The previous note when none did."""
+        covering = {i for indexes in self.linked.values() for i in indexes}
+        return self.notes[max(covering)] if covering else self.previous
+
 
 def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry, guess: bool) -> NoteIndex:
     """Resolve the notes' links to the archive's posts (by the id the archive derives from a URL)."""
@@ -777,21 +836,19 @@ class History:
 
 def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[str, Any]]:
     service = story.service
-    if not story.guessed:
-        rows = list(
-            db.query(
+    if not story.guessed:  # the newest earlier posts of its services (two at most), and the launch
+        rows: list[dict[str, Any]] = []
+        for key in story.services[:2]:
+            rows += db.query(
                 f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND date < ? ORDER BY date DESC LIMIT ?",
-                [service, store.iso(before), HISTORY_ROWS],
+                [key, store.iso(before), HISTORY_ROWS],
             )
+        rows += db.query(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND kind = 'new-service' AND date < ?"
+            " ORDER BY date LIMIT 1",
+            [service, store.iso(before)],
         )
-        launch = list(
-            db.query(
-                f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND kind = 'new-service' AND date < ?"
-                " ORDER BY date LIMIT 1",
-                [service, store.iso(before)],
-            )
-        )
-        return rows + launch
+        return list({row["id"]: row for row in rows}.values())
     # An untagged archive: full-text search on the title's words, the service's first.
     words = sorted(tokens(story.primary.title))
     if not words:
@@ -821,7 +878,9 @@ def find_history(db: Database, story: Story, names: ServiceNames, *, registry: R
     rows = _history_rows(db, story, before)
     if not rows:
         return None
-    posts = [p for p in _candidates(db, rows, registry=registry, guess=guess) if story.service in p.services]
+    posts = [
+        p for p in _candidates(db, rows, registry=registry, guess=guess) if set(story.services[:2]) & set(p.services)
+    ]
     own = {p.id for p in story.posts}
     drop = _name_words(names, story.services)
     mine = tokens(story.primary.title, drop)
@@ -836,7 +895,10 @@ def find_history(db: Database, story: Story, names: ServiceNames, *, registry: R
             best, chosen = key, post
     if chosen is not None and best is not None:
         return History(chosen, "similar", round(best[0], 3))
-    launches = sorted((p for p in posts if p.kind == "new-service" and p.id not in own), key=lambda p: (p.date, p.id))
+    launches = sorted(
+        (p for p in posts if p.kind == "new-service" and p.service_is(story.service) and p.id not in own),
+        key=lambda p: (p.date, p.id),
+    )
     if launches:
         return History(launches[0], "launch", 0.0)
     return None
@@ -934,8 +996,11 @@ class Selection:
     at: dt.datetime
     window_start: dt.datetime
     since: dt.datetime
-    """Stories after this are "this week": the previous note's date, else a week before ``at``."""
+    """Stories after this are "this week": the date of the last note that covered the archive's
+    posts (normally the previous note), else a week before ``at``."""
     previous: Note | None
+    since_note: Note | None = None
+    """The note ``since`` comes from, when it is not the previous one."""
     featured: tuple[Featured, ...]
     also: tuple[Ranked, ...]
     earlier: tuple[Ranked, ...]
@@ -992,19 +1057,21 @@ def select_for_draft(
     earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
     index = index_notes(db, earlier, registry=registry, guess=guess)
     previous = index.previous
-    since = max(previous.date, window_start) if previous else at - dt.timedelta(days=7)
+    marker = index.last_coverage
+    since = max(marker.date, window_start) if marker else at - dt.timedelta(days=7)
 
     candidates = load_candidates(db, start=window_start, end=at, registry=registry, guess=guess)
     names = ServiceNames(registry, candidates)
     names.add(index.posts.values())
     stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
     covered_ids = set(index.linked)
-    open_stories = [s for s in stories if not any(p.id in covered_ids for p in s.posts)]
-    covered = tuple(s for s in stories if s not in open_stories)
+    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
+    open_stories = [s for s in stories if not is_covered[s.id]]
+    covered = tuple(s for s in stories if is_covered[s.id])
     # The corner has the community's own stories; a story nothing links to cannot be shown.
     open_stories = [s for s in open_stories if any(p.source != "community" for p in s.posts) and _linkable(s.primary)]
 
-    ctx = RankContext(at=at, window_start=window_start, previous=previous, settings=settings, names=names)
+    ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
     ranked = (ranking or rank_by_score())(open_stories, ctx)
 
     featured: list[Featured] = []
@@ -1061,6 +1128,7 @@ def select_for_draft(
         window_start=window_start,
         since=since,
         previous=previous,
+        since_note=marker if marker is not previous else None,
         featured=tuple(featured),
         also=also,
         earlier=older,
