@@ -198,7 +198,7 @@ def shorten(title: str, story_services: Sequence[str], names: ServiceNames) -> s
         pattern = names.long_names(key)
         if pattern is not None:
             short = names.short(key)
-            text = pattern.sub(lambda _, short=short: short, text)
+            text = pattern.sub(short.replace("\\", "\\\\"), text)  # a plain replacement, no group references
     text = _AMAZON.sub("", text)
     return " ".join(_shorten_regions(text).split())
 

@@ -58,7 +58,7 @@ ROUNDUP_LINKS = 3
 _ROUNDUP_TITLE = re.compile(r"\b(round-?up|week in review|this week in)\b", re.I)
 RELATED_MAX = 3
 """Other stories of a featured story's service listed in its section at most."""
-HISTORY_ROWS = 400
+HISTORY_ROWS = 200
 """Earlier posts of a service examined for the history of a featured story (newest first)."""
 HISTORY_MIN_AGE = dt.timedelta(days=30)
 _CHUNK = 500
@@ -869,6 +869,37 @@ def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[
         return []
 
 
+def _history_posts(rows: Sequence[dict[str, Any]], *, registry: Registry, guess: bool) -> list[Candidate]:
+    """Earlier posts as candidates, lightly: their primary service (or a guess), kind and title;
+    no sources, tags or links (a history line needs none, and a big archive has many rows)."""
+    out = []
+    for row in rows:
+        services: tuple[str, ...] = (row["primary_service"],) if row["primary_service"] else ()
+        kind = row["kind"]
+        guessed = False
+        if not services and not kind and guess:
+            services = guess_services(row["title"], json.loads(row["categories"] or "[]"), registry)[0]
+            kind, guessed = guess_kind(row["title"]), True
+        out.append(
+            Candidate(
+                id=row["id"],
+                url=row["url"],
+                title=" ".join((row["title"] or "").split()),
+                date=dt.datetime.fromisoformat(row["date"]),
+                feed=row["feed"],
+                feed_title=row["feed"],
+                source="other",
+                kind=kind,
+                services=services,
+                topics=(),
+                regions=(),
+                links=(),
+                guessed=guessed,
+            )
+        )
+    return out
+
+
 def find_history(db: Database, story: Story, names: ServiceNames, *, registry: Registry, guess: bool) -> History | None:
     """The most similar earlier announcement of the story's service, at least a month older;
     else the service's launch. None when the archive has neither."""
@@ -879,7 +910,7 @@ def find_history(db: Database, story: Story, names: ServiceNames, *, registry: R
     if not rows:
         return None
     posts = [
-        p for p in _candidates(db, rows, registry=registry, guess=guess) if set(story.services[:2]) & set(p.services)
+        p for p in _history_posts(rows, registry=registry, guess=guess) if set(story.services[:2]) & set(p.services)
     ]
     own = {p.id for p in story.posts}
     drop = _name_words(names, story.services)
