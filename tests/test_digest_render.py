@@ -365,3 +365,12 @@ def test_hostile_titles_and_links_come_out_harmless(tmp_path: Path) -> None:
     assert data["title"] == 'Week 21, 2024 - S3 alert("x") click(javascript:alert(1)) bold code tweet 1'
     assert "ECS javascript link" not in text  # nothing to link to: not shown
     assert "](https://community.example/%3Cb%3Ex%3C/b%3E)" in text
+
+
+@pytest.mark.parametrize(
+    "text, paragraph",
+    [("1. not a list", "1\\. not a list"), ("- not a list", "\\- not a list"), ("+ x", "\\+ x"), ("= x", "\\= x")],
+)
+def test_text_that_starts_a_paragraph_cannot_start_a_list(text: str, paragraph: str) -> None:
+    assert r.md_paragraph(text) == paragraph
+    assert r.md("Glue 5.0") == "Glue 5.0"  # inside a line nothing needs it

@@ -300,7 +300,7 @@ def test_region_expansions_fold_into_one_line_per_service(week) -> None:  # type
         "* **Lambda**: [JSON structured logs for Ruby functions]"
         "(https://aws.amazon.com/about-aws/whats-new/2024/05/aws-lambda-json-logs-ruby/); "
         "now in four more Regions: [SnapStart](https://aws.amazon.com/about-aws/whats-new/2024/05/"
-        "aws-lambda-snapstart-three-more-regions/) (Canada (Central), London, Sydney); "
+        "aws-lambda-snapstart-three-more-regions/) in Canada (Central), London, Sydney; "
         "[Melbourne](https://aws.amazon.com/about-aws/whats-new/2024/05/aws-lambda-asia-pacific-melbourne/)"
     )
 

@@ -44,11 +44,15 @@ def plain(text: str) -> str:
 
 
 def md(text: str) -> str:
-    """Escape text for Markdown: no emphasis, code, links, raw HTML, headings, lists or Hugo
-    shortcodes (``{{<``) can come out of it; it reads as the same text."""
+    """Escape text for Markdown inside a line: no emphasis, code, links, raw HTML, headings or
+    Hugo shortcodes (``{{<``) can come out of it; it reads as the same text."""
     text = _MD_SPECIAL.sub(r"\\\1", plain(text))
-    text = _ENTITY.sub(r"\\&", text)
-    text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return _ENTITY.sub(r"\\&", text)
+
+
+def md_paragraph(text: str) -> str:
+    """``md`` for text that starts a paragraph: nor can it start a list, a quote or a rule."""
+    text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), md(text))
     return _LINE_START_NUMBER.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
@@ -264,6 +268,8 @@ def region_feature(story: Story, names: ServiceNames) -> str:
     if story.service:
         short = names.short(story.service)
         text = re.sub(r"^" + re.escape(short) + r"('s)?(\s+|$)", "", text, flags=re.I)
+        if re.fullmatch(r"v?[\d.]+", text):  # a version alone says nothing: "Glue 5.0"
+            text = f"{short} {text}"
     return " ".join(_LEADING_CONNECTOR.sub("", text).split())
 
 
@@ -459,7 +465,7 @@ def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
                     counted += expansion or 0
                     unknown = unknown or expansion is None
                 text = md(feature) if feature else md(where or "more Regions")
-                item_link = f"[{text}]({url})" + (f" ({md(where)})" if feature and where else "")
+                item_link = f"[{text}]({url})" + (f" in {md(where)}" if feature and where else "")
                 regions.append(Item(text, url, item_link + "".join(f" ({e})" for e in extra), md(where)))
             else:
                 text = md(phrase(story, names))
@@ -559,7 +565,7 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
     )
     return {
         "front": front,
-        "description": md(description(selection)),
+        "description": md_paragraph(description(selection)),
         "h": "#" * layout.heading_level,
         "h_sub": "#" * min(layout.heading_level + 1, 6),
         "sections": [_section(f, names, tz, year, selection.at) for f in selection.featured],
