@@ -258,8 +258,7 @@ def main() -> int:
             f"{row['posts']:>10,}  {row['draft_ms']:>9.1f}  {row['ratio']:>5.2f}x  {row['stories']:>7}  "
             f"{row['featured']:>8}  {row['with_history']:>7}  {row['generate_s']:.1f} s"
         )
-    worst = max(row["ratio"] or 0 for row in rows)
-    print(f"largest / smallest: {worst:.2f}x (target: at most 2x)")
+    print(f"largest / smallest archive: {rows[-1]['ratio']:.2f}x (target: at most 2x)")
     return 0
 
 
