@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -525,6 +526,79 @@ def import_(app: AppContext, paths: tuple[Path, ...], feed_name: str) -> None:
     )
     if failed:
         sys.exit(1)
+
+
+def _digest_date(date: str | None, week: str | None, config: Config) -> dt.date:
+    from . import digest
+
+    if date and week:
+        raise click.UsageError("give --date or --week, not both")
+    if week:
+        try:
+            return digest.week_monday(week)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--week") from None
+    if date:
+        try:
+            return dt.date.fromisoformat(date)
+        except ValueError:
+            raise click.BadParameter(f"{date!r} is not a date: use YYYY-MM-DD", param_hint="--date") from None
+    return dt.datetime.now(zoneinfo.ZoneInfo(config.settings.general.timezone)).date()
+
+
+@cli.command()
+@click.option("--date", metavar="YYYY-MM-DD", help="Publication date. Default: today in general.timezone.")
+@click.option("--week", metavar="YYYY-Www", help="Publication on the Monday of this ISO week, e.g. 2019-W39.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the draft to. Default: general.drafts_dir.",
+)
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the draft instead of writing it.")
+@click.option("--force", is_flag=True, help="Overwrite the draft of that week if it exists.")
+@click.option(
+    "--notes-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The published notes (front matter and links). Default: digest.notes_dir.",
+)
+@click.option("--explain", is_flag=True, help="Print the ranked candidates with their score components instead.")
+@pass_app
+@handle_errors
+def digest(
+    app: AppContext,
+    date: str | None,
+    week: str | None,
+    out_dir: Path | None,
+    to_stdout: bool,
+    force: bool,
+    notes_dir: Path | None,
+    explain: bool,
+) -> None:
+    """Draft the weekly note: YYYY-WW.md in the drafts folder, the featured stories, what else
+    happened, the community corner, source problems. Never overwrites a draft without --force.
+
+    The candidates are the stories of digest.window before the publication that no earlier note
+    (in the notes folder) covered; --explain shows how they rank.
+    """
+    from . import digest as digest_builder
+
+    config = app.config
+    if out_dir and to_stdout:
+        raise click.UsageError("give --out or --stdout, not both")
+    day = _digest_date(date, week, config)
+    db = store.open_db(config.database)
+    if explain or to_stdout:
+        draft = digest_builder.build_draft(db, config, date=day, notes_dir=notes_dir)
+        if explain:
+            tz = zoneinfo.ZoneInfo(config.settings.general.timezone)
+            for line in digest_builder.explain(draft.selection, tz=tz):
+                click.echo(line)
+        else:
+            click.echo(draft.text, nl=False)
+        return
+    path = digest_builder.write_draft(db, config, date=day, force=force, out_dir=out_dir, notes_dir=notes_dir)
+    click.echo(f"wrote {path}")
 
 
 @cli.group(name="opml")

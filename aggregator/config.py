@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import string
 import tomllib
 import types
 import typing
@@ -151,6 +152,132 @@ class ServiceSettings:
     digest_hour: int = setting(9, "Hour (0-23) the weekly draft is written on `digest_weekday`, in `general.timezone`.")
 
 
+SOURCE_TYPES = ("whats-new", "news-blog", "aws-blog", "community", "other", "roundup")
+"""What a post is as a source of a story: a What's New item, an AWS News Blog post, another AWS
+blog's post, a community post, anything else; ``roundup``: a post that links many stories at once."""
+
+ANNOUNCEMENT_KINDS = (
+    "new-service",
+    "general-availability",
+    "preview",
+    "new-feature",
+    "region-expansion",
+    "new-instance-types",
+    "price-change",
+    "deprecation",
+    "other",
+)
+"""The tagger's kinds of announcement (``aggregator.tagging.KINDS``), repeated here so the
+settings can check ``digest.kind_weights`` without importing the tagger."""
+
+DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
+    "whats-new": 1.0,
+    "news-blog": 3.0,
+    "aws-blog": 1.5,
+    "community": 0.5,
+    "other": 0.5,
+    "roundup": 0.25,
+}
+DEFAULT_KIND_WEIGHTS: dict[str, float] = {
+    "new-service": 3.0,
+    "general-availability": 2.5,
+    "preview": 1.5,
+    "new-feature": 1.0,
+    "price-change": 1.0,
+    "deprecation": 0.5,
+    "other": 0.5,
+    "new-instance-types": -0.5,
+    "region-expansion": -1.5,
+}
+"""Defaults of ``digest.source_weights`` and ``digest.kind_weights``; a file's table overrides only the keys it sets."""
+
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_PATTERN_FIELDS = {"slug", "year", "week"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestSettings:
+    notes_dir: str = setting(
+        "",
+        "The author's published notes, e.g. a Hugo `content/weekly-notes` folder, relative to this configuration file (`--notes-dir` overrides it). Their front matter and links say which stories and services earlier notes covered. Empty: no earlier notes.",
+    )
+    url_pattern: str = setting(
+        "/weekly-notes/{slug}/",
+        "Site-relative URL of a note as the blog publishes it; `{slug}`, `{year}` (ISO year) and `{week}` are filled in. Links to earlier notes are recognised by it.",
+    )
+    slug_pattern: str = setting(
+        "week-{week}-{year}",
+        "The `slug` of a draft (and of a note whose front matter has none); `{year}` and `{week}` are the ISO year and week of its date.",
+    )
+    blog: str = setting("", "The `blog` value of the front matter (omitted when empty).")
+    author: str = setting("", "The `author` value of the front matter (omitted when empty).")
+    draft: bool = setting(
+        True, "Add `draft: true` to the front matter (Hugo then builds the page only with `--buildDrafts`)."
+    )
+    publish_time: str = setting(
+        "09:00",
+        "Time of day (`HH:MM`, in `general.timezone`) of the publication: the front matter's `Date` and the end of the window.",
+    )
+    window: Seconds = setting(
+        Seconds(28 * 86400.0),
+        "How far back from the publication time stories are candidates. A story no earlier note covered qualifies even when it predates the previous note.",
+    )
+    max_featured: int = setting(4, "Featured stories at most: one section each, their headings make the title.")
+    heading_level: int = setting(
+        2, "Markdown heading level of the sections (2: `##`; the blog's posts before 2019 used 1)."
+    )
+    also_title: str = setting(
+        "Also this week", "Heading of the list of the other stories since the previous note, by service."
+    )
+    earlier_title: str = setting(
+        "Earlier, not covered yet",
+        "Sub-heading of the uncovered stories from before the previous note (catching up); empty leaves them out of the draft (`--explain` still ranks them).",
+    )
+    community_title: str = setting("Ambassador Corner", "Heading of the bullet list of community posts.")
+    community_max: int = setting(6, "Community posts listed at most, best first; 0 leaves the section out.")
+    previously_max: int = setting(
+        2, 'Earlier notes linked under "Previously" per featured story at most, newest first.'
+    )
+    template: str = setting(
+        "",
+        "A Jinja2 template that replaces the packaged `weekly-notes.md.j2`, relative to this configuration file. Empty: the packaged one.",
+    )
+    interest_services: dict[str, float] = setting(
+        {},
+        "The author's interest per service (registry key, e.g. `{ cloudformation = 2, ecs = 1.5 }`), added to the score of stories about it (the highest applies).",
+    )
+    interest_topics: dict[str, float] = setting(
+        {},
+        "The author's interest per topic (e.g. `{ serverless = 1.5, containers = 1 }`), added to the score of stories with that topic (the highest applies).",
+    )
+    source_weights: dict[str, float] = setting(
+        DEFAULT_SOURCE_WEIGHTS,
+        "Score of each source of a story, by type: `whats-new`, `news-blog` (aws.amazon.com/blogs/aws/), `aws-blog`, `community`, `other`, and `roundup` (a post linking three stories or more, counted as a mention of each).",
+    )
+    kind_weights: dict[str, float] = setting(
+        DEFAULT_KIND_WEIGHTS,
+        "Score of a story by the kind of its announcement (the tagger's kinds).",
+    )
+    recency_weight: float = setting(
+        1.0, "Score of a story published at the publication time, falling to 0 for one at the start of the window."
+    )
+    novelty_weight: float = setting(1.0, "Score added to a story published since the previous note.")
+    cluster_days: int = setting(
+        3, "Posts about the same service with similar titles at most this many days apart are one story."
+    )
+    guess_untagged: bool = setting(
+        True,
+        "For posts the tagger has not tagged, guess services from What's New product categories and the kind and Regions from the title.",
+    )
+
+    def publish_clock(self) -> tuple[int, int]:
+        """``publish_time`` as (hour, minute)."""
+        match = _TIME_RE.match(self.publish_time)
+        if not match:
+            raise ValueError(f"expected HH:MM, got {self.publish_time!r}")
+        return int(match.group(1)), int(match.group(2))
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackfillSettings:
     api_url: str = setting(
@@ -203,6 +330,7 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     backfill: BackfillSettings = field(default_factory=BackfillSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -440,6 +568,7 @@ def _check_settings(settings: Settings, path: str) -> None:
     for key, ok, problem in checks:
         if not ok:
             raise ConfigError(problem, path=path, key=key)
+    _check_digest(settings.digest, path)
     for kind in settings.poll.kind_intervals:
         if kind not in FEED_KINDS:
             raise ConfigError(
@@ -464,6 +593,58 @@ def _check_settings(settings: Settings, path: str) -> None:
             path=path,
             key="general.timezone",
         ) from None
+
+
+def _pattern_problem(pattern: str, fields: set[str]) -> str | None:
+    """What is wrong with a ``{field}`` pattern, or None."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+    except ValueError as exc:
+        return f"invalid pattern {pattern!r}: {exc}"
+    unknown = names - fields
+    if unknown:
+        return f"unknown field {{{sorted(unknown)[0]}}} in {pattern!r} (known: {', '.join('{' + f + '}' for f in sorted(fields))})"
+    return None
+
+
+def _check_digest(digest: DigestSettings, path: str) -> None:
+    checks: list[tuple[str, bool, str]] = [
+        ("digest.publish_time", bool(_TIME_RE.match(digest.publish_time)), 'must be a time of day HH:MM, e.g. "09:00"'),
+        ("digest.window", digest.window >= 86400, "must be at least a day"),
+        ("digest.max_featured", 0 <= digest.max_featured <= 10, "must be between 0 and 10"),
+        ("digest.heading_level", 1 <= digest.heading_level <= 5, "must be between 1 and 5"),
+        ("digest.community_max", 0 <= digest.community_max <= 50, "must be between 0 and 50"),
+        ("digest.previously_max", 0 <= digest.previously_max <= 10, "must be between 0 and 10"),
+        ("digest.cluster_days", 0 <= digest.cluster_days <= 14, "must be between 0 and 14"),
+    ]
+    for key, ok, problem in checks:
+        if not ok:
+            raise ConfigError(problem, path=path, key=key)
+    for key, pattern, fields in (
+        ("digest.url_pattern", digest.url_pattern, _PATTERN_FIELDS),
+        ("digest.slug_pattern", digest.slug_pattern, _PATTERN_FIELDS - {"slug"}),
+    ):
+        wrong = _pattern_problem(pattern, fields)
+        if wrong:
+            raise ConfigError(wrong, path=path, key=key)
+    if not {"slug", "week"} & {name for _, name, _, _ in string.Formatter().parse(digest.url_pattern) if name}:
+        raise ConfigError(
+            "must contain {slug} or {week}: every note needs its own URL", path=path, key="digest.url_pattern"
+        )
+    for name in digest.source_weights:
+        if name not in SOURCE_TYPES:
+            raise ConfigError(
+                f"unknown source type {name!r} (types: {', '.join(SOURCE_TYPES)})",
+                path=path,
+                key=f"digest.source_weights.{name}",
+            )
+    for name in digest.kind_weights:
+        if name not in ANNOUNCEMENT_KINDS:
+            raise ConfigError(
+                f"unknown kind {name!r} (kinds: {', '.join(ANNOUNCEMENT_KINDS)})",
+                path=path,
+                key=f"digest.kind_weights.{name}",
+            )
 
 
 def parse_settings(data: dict[str, Any], *, path: str) -> Settings:

@@ -188,6 +188,18 @@ def _m0004(db: Database) -> None:
     db.table("feed_gaps").create_index(["gap_from", "gap_until"])
 
 
+@MIGRATIONS(name="0005_digest")
+def _m0005(db: Database) -> None:
+    """What the weekly draft looks up beyond the window: a service's newest earlier posts (its
+    history) and its launch, by index whatever the size of the archive.
+
+    Numbered after the tagger's (0003) and the What's New backfill's (0004) migrations, which
+    are developed beside it; migrations apply by name, so the order they merge in does not matter.
+    """
+    db.execute("CREATE INDEX IF NOT EXISTS idx_posts_primary_service_date ON posts (primary_service, date)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_posts_primary_service_kind_date ON posts (primary_service, kind, date)")
+
+
 def iso(when: dt.datetime | None) -> str | None:
     if when is None:
         return None

@@ -1,0 +1,246 @@
+"""The weekly-notes digest builder: a draft the author only has to write commentary into.
+
+``build_draft`` chooses and renders the draft of a publication date; ``write_draft`` (what the
+service's weekly job and ``aggregator digest`` call) writes it as ``YYYY-WW.md`` into the drafts
+folder, never over an existing file unless forced. ``explain`` prints the ranked candidates with
+their score components. See ``select`` (what goes in) and ``render`` (how it reads).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..config import Config, default_config_dir
+from ..errors import DraftExistsError, StoreError
+from ..taxonomy import Registry, load_registry
+from . import render as _render
+from .notes import Note, read_notes
+from .select import Ranking, Selection, select_for_draft, store_feed_gaps
+
+__all__ = [
+    "Draft",
+    "build_draft",
+    "default_registry",
+    "draft_filename",
+    "explain",
+    "publication_time",
+    "week_monday",
+    "write_draft",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Draft:
+    year: int
+    week: int
+    """The ISO year and week of the publication date: "Week 9, 2025"."""
+    slug: str
+    filename: str
+    """``YYYY-WW.md``, the blog's own file naming."""
+    text: str
+    selection: Selection
+
+
+def default_registry(config: Config) -> Registry:
+    """The shipped service registry (``config/services.toml``); an empty one while it is missing,
+    in which case short names fall back to the keys."""
+    shipped = default_config_dir() / "services.toml"
+    return load_registry(shipped) if shipped.is_file() else Registry([])
+
+
+def notes_folder(config: Config, override: Path | None = None) -> Path | None:
+    """``--notes-dir``, else ``digest.notes_dir`` relative to the configuration file; None: no notes."""
+    if override is not None:
+        return override
+    if not config.settings.digest.notes_dir:
+        return None
+    folder = Path(config.settings.digest.notes_dir).expanduser()
+    return folder if folder.is_absolute() else config.path.resolve().parent / folder
+
+
+def _template(config: Config) -> Path | None:
+    if not config.settings.digest.template:
+        return None
+    path = Path(config.settings.digest.template).expanduser()
+    return path if path.is_absolute() else config.path.resolve().parent / path
+
+
+def _zone(config: Config) -> dt.tzinfo:
+    return zoneinfo.ZoneInfo(config.settings.general.timezone)
+
+
+def publication_time(config: Config, date: dt.date) -> dt.datetime:
+    """The moment of publication: ``date`` at ``digest.publish_time`` in the author's time zone."""
+    hour, minute = config.settings.digest.publish_clock()
+    return dt.datetime.combine(date, dt.time(hour, minute), tzinfo=_zone(config))
+
+
+def week_monday(text: str) -> dt.date:
+    """``2019-W39`` -> the Monday of that ISO week. Raises ValueError."""
+    try:
+        year, week = text.upper().split("-W")
+        return dt.date.fromisocalendar(int(year), int(week), 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO week: use YYYY-Www, e.g. 2019-W39") from None
+
+
+def draft_filename(date: dt.date) -> str:
+    year, week, _ = date.isocalendar()
+    return f"{year}-{week:02d}.md"
+
+
+def build_draft(
+    db: Database,
+    config: Config,
+    *,
+    date: dt.date,
+    registry: Registry | None = None,
+    notes: Sequence[Note] | None = None,
+    notes_dir: Path | None = None,
+    published_at: dt.datetime | None = None,
+    ranking: Ranking | None = None,
+) -> Draft:
+    """The draft for a publication on ``date`` (at ``digest.publish_time``, or ``published_at``).
+
+    ``notes``: the published notes (else read from ``notes_dir``, else from ``digest.notes_dir``);
+    only those published before the publication count. ``registry``: the service registry (else
+    the shipped one). ``ranking``: how stories are ranked (else by score).
+    """
+    settings = config.settings.digest
+    tz = _zone(config)
+    at = published_at or publication_time(config, date)
+    skipped: list[str] = []
+    if notes is None:
+        folder = notes_folder(config, notes_dir)
+        if folder is not None:
+            notes, skipped = read_notes(
+                folder, url_pattern=settings.url_pattern, slug_pattern=settings.slug_pattern, tz=tz
+            )
+        else:
+            notes = []
+    selection = select_for_draft(
+        db,
+        settings,
+        at=at,
+        tz=tz,
+        registry=registry if registry is not None else default_registry(config),
+        notes=notes,
+        ranking=ranking,
+        gaps=store_feed_gaps(),
+        notes_skipped=skipped,
+    )
+    year, week, _ = at.date().isocalendar()
+    slug = settings.slug_pattern.format(year=year, week=week)
+    layout = _render.Layout(
+        heading_level=settings.heading_level,
+        also_title=settings.also_title,
+        earlier_title=settings.earlier_title,
+        community_title=settings.community_title,
+        blog=settings.blog,
+        author=settings.author,
+        draft=settings.draft,
+    )
+    text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
+    return Draft(year=year, week=week, slug=slug, filename=draft_filename(at.date()), text=text, selection=selection)
+
+
+def _write_new(path: Path, text: str, *, force: bool) -> None:
+    """Write the file; without ``force`` only if it does not exist (exclusive create, no race)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not force:
+        try:
+            with path.open("x", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        except FileExistsError:
+            raise DraftExistsError(f"{path} exists already: not overwritten (use --force)") from None
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_draft(
+    db: Database,
+    config: Config,
+    *,
+    date: dt.date,
+    force: bool = False,
+    out_dir: Path | None = None,
+    notes_dir: Path | None = None,
+    registry: Registry | None = None,
+) -> Path:
+    """Write the draft of ``date`` as ``YYYY-WW.md`` into ``out_dir`` (default ``general.drafts_dir``).
+
+    Raises ``DraftExistsError`` when that file exists, unless ``force``.
+    """
+    folder = out_dir if out_dir is not None else Path(config.settings.general.drafts_dir).expanduser()
+    path = folder / draft_filename(publication_time(config, date).date())
+    if path.exists() and not force:
+        raise DraftExistsError(f"{path} exists already: not overwritten (use --force)")
+    draft = build_draft(db, config, date=date, notes_dir=notes_dir, registry=registry)
+    try:
+        _write_new(path, draft.text, force=force)
+    except OSError as exc:
+        raise StoreError(f"cannot write the draft {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) -> list[str]:
+    """The ranked candidates with their score components, one line each, for ``--explain``."""
+    names = selection.names
+    featured = {f.ranked.story.id for f in selection.featured}
+    related = {r.story.id for f in selection.featured for r in f.related}
+    earlier = {r.story.id for r in selection.earlier}
+    lines = [
+        f"window {selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M}"
+        + (
+            f"; previous note {selection.previous.label} ({selection.previous.date:%Y-%m-%d})"
+            if selection.previous
+            else "; no previous note"
+        )
+        + (
+            f"; new since {selection.since_note.label}, the last note linking the archive's posts"
+            if selection.since_note
+            else ""
+        ),
+        f"{len(selection.ranked)} stories, {len(selection.covered)} more covered by earlier notes",
+    ]
+    if not selection.ranked:
+        return lines
+    component_names = list(dict.fromkeys(c.name for r in selection.ranked for c in r.components))
+    header = f"{'rank':>4}  {'score':>6}  " + "  ".join(f"{n:>8}" for n in component_names) + "  where     story"
+    lines.append(header)
+    for rank, r in enumerate(selection.ranked[:limit] if limit else selection.ranked, start=1):
+        values = {c.name: c.value for c in r.components}
+        where = (
+            "featured"
+            if r.story.id in featured
+            else "related"
+            if r.story.id in related
+            else "earlier"
+            if r.story.id in earlier
+            else "also"
+        )
+        story = r.story
+        service = names.short(story.service) if story.service else "-"
+        why = "; ".join(f"{c.name}: {c.why}" for c in r.components if c.why)
+        lines.append(
+            f"{rank:>4}  {r.score:>6.2f}  "
+            + "  ".join(f"{values.get(n, 0.0):>8.2f}" for n in component_names)
+            + f"  {where:<8}  {story.date.astimezone(tz):%Y-%m-%d} [{service}] {_render.plain(story.primary.title)}"
+            + f"  ({len(story.posts)} post{'s' if len(story.posts) != 1 else ''}; {why})"
+        )
+    return lines

@@ -1,0 +1,623 @@
+"""Render a selection as the blog's Markdown, through a Jinja2 template.
+
+The packaged template ``templates/weekly-notes.md.j2`` reproduces the weekly notes' format; a
+user template (``digest.template``) replaces it and gets the same values. Everything from a feed
+reaches the template already made safe: text escaped for Markdown (brackets, emphasis,
+backticks, raw HTML, Hugo shortcode braces), links kept only when they are http(s), front matter
+strings quoted for YAML, comment text unable to close its comment. Pure: no clock, no I/O but
+the template file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import jinja2
+
+from ..errors import ConfigError
+from ..taxonomy import REGIONS, region_short_name
+from .select import Candidate, Featured, Ranked, Selection, ServiceNames, Story
+
+TEMPLATE = "weekly-notes.md.j2"
+TEMPLATES = Path(__file__).parent / "templates"
+
+SOURCE_LABELS = {"whats-new": "What's New", "news-blog": "AWS News Blog"}
+
+# --- making feed text safe ---------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|~])")
+_LINE_START = re.compile(r"^(\s*)([-+=>])")
+_LINE_START_NUMBER = re.compile(r"^(\s*\d+)([.)])")
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+def plain(text: str) -> str:
+    """One line of text: control characters dropped, whitespace collapsed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def md(text: str) -> str:
+    """Escape text for Markdown inside a line: no emphasis, code, links, raw HTML, headings or
+    Hugo shortcodes (``{{<``) can come out of it; it reads as the same text."""
+    text = _MD_SPECIAL.sub(r"\\\1", plain(text))
+    return _ENTITY.sub(r"\\&", text)
+
+
+def md_paragraph(text: str) -> str:
+    """``md`` for text that starts a paragraph: nor can it start a list, a quote or a rule."""
+    text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), md(text))
+    return _LINE_START_NUMBER.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+_URL_UNSAFE = re.compile(r"[\s\"'<>()\[\]{}\\^`|]")
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL that cannot break out of a Markdown link; None for anything else
+    (``javascript:``, ``data:``, relative or malformed URLs)."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url) or _CONTROL.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return _URL_UNSAFE.sub(lambda m: quote(m.group(0), safe=""), url)
+
+
+def safe_path(url: str) -> str | None:
+    """A site-relative URL ("/weekly-notes/week-34-2018/") or an http(s) one, made safe for a link."""
+    url = url.strip()
+    if url.startswith("/") and not url.startswith("//") and not _CONTROL.search(url):
+        return _URL_UNSAFE.sub(lambda m: quote(m.group(0), safe=""), url)
+    return safe_url(url)
+
+
+def link(text: str, url: str | None) -> str:
+    """``[text](url)``, or the escaped text alone when the URL is not http(s)."""
+    target = safe_url(url)
+    label = md(text) or (md(target) if target else "")
+    return f"[{label}]({target})" if target else label
+
+
+_TAG = re.compile(r"<[^<>]*>")
+_NOT_IN_TITLES = re.compile(r"[<>{}`*\[\]]")
+
+
+def title_text(text: str) -> str:
+    """Feed text for a front matter value or a heading: markup tags and the characters of HTML,
+    shortcodes and emphasis taken out (a YAML string is safe anyway; templates print titles raw)."""
+    return plain(_NOT_IN_TITLES.sub("", _TAG.sub("", text)))
+
+
+_YAML_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/@-]*$")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"}
+
+
+def yaml_str(text: str, *, quote_always: bool = True) -> str:
+    """A YAML scalar for the front matter: double-quoted and escaped (or plain when harmless)."""
+    text = plain(text)
+    if not quote_always and _YAML_PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def comment_safe(text: str) -> str:
+    """Text for inside an HTML comment: it cannot end the comment nor hold a Hugo shortcode."""
+    text = plain(text)
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return text.replace("{{", "{ {").replace("}}", "} }")
+
+
+_KEYWORD = re.compile(r"[^a-z0-9-]")
+
+
+def keyword(text: str) -> str:
+    return _KEYWORD.sub("", text.lower())
+
+
+# --- the blog's wording ------------------------------------------------------------------------
+
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+
+
+def _number(n: int) -> str:
+    return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+
+
+def age_in_words(days: float) -> str:
+    """The age in words: three weeks ago, a year ago, four and a half years ago."""
+    if days < 1.5:
+        return "a day ago"
+    if days < 14:
+        return f"{_number(round(days))} days ago"
+    if days < 45:
+        return f"{_number(round(days / 7))} weeks ago"
+    if days < 320:
+        months = round(days / 30.44)
+        return "a month ago" if months == 1 else f"{_number(months)} months ago"
+    halves = max(2, round(days / 365.25 * 2))
+    years, half = divmod(halves, 2)
+    if years == 1:
+        return "a year and a half ago" if half else "a year ago"
+    return f"{_number(years)} and a half years ago" if half else f"{_number(years)} years ago"
+
+
+def day_label(when: dt.datetime, tz: dt.tzinfo, year: int) -> str:
+    """A day as the drafts write it: 17 August, with the year when it is not the draft's."""
+    local = when.astimezone(tz)
+    text = f"{local.day} {local:%B}"
+    return text if local.year == year else f"{text} {local.year}"
+
+
+_LEAD_WORDS = re.compile(r"^(announcing|introducing|new:|new|now available:|launch:|coming soon:)\s+(the\s+)?", re.I)
+_AMAZON = re.compile(r"\b(Amazon|AWS)\s+(?!Linux\b|Web Services\b)(?=[A-Z0-9])")
+_GA = re.compile(r"\s+(is|are)\s+(now\s+)?generally available\b", re.I)
+_AVAILABLE_IN = re.compile(r"\s+(is|are)\s+(now\s+)?available\s+(in|for)\s+(the\s+)?", re.I)
+_VERB = (
+    r"(now\s+)?(also\s+)?(supports?|adds?(\s+support\s+for)?|introduces?|announces?|launches?|offers?|"
+    r"enables?(\s+you\s+to)?|provides?(\s+you(\s+with)?)?|brings?|gains?|gets?|allows?(\s+you\s+to)?|lets\s+you|"
+    r"can\s+now|now\s+has|includes?|delivers?|unveils?|releases?)\b"
+)
+_VERB_AT_START = re.compile(r"^" + _VERB + r"\s*", re.I)
+_VERB_ANYWHERE = re.compile(r"\s+" + _VERB + r"(\s+(a|an|the)\b)?", re.I)
+_NOW = re.compile(r"\s+now\b", re.I)
+_CONNECTOR = re.compile(r"\s+(in|for|with|to|on|across|using|when|through|via|from|that)\s+", re.I)
+_LEADING_CONNECTOR = re.compile(r"^(for|and|with|on|in|to|of)\s+", re.I)
+_REGION_CLAUSE = re.compile(
+    r"\s+((is|are)\s+)?(now\s+)?(available\s+)?(in|to)\s+(the\s+)?((\w+|\d+)\s+)?(more|additional|new)\s+(aws\s+)?regions?\b.*$"
+    r"|\s+((is|are)\s+)?(now\s+)?(available|expands?|launches)\s+(in|to|into)\b.*$",
+    re.I,
+)
+_REGION_SHORT = {r.name.lower(): r.short for r in REGIONS.values()}
+_REGION_LONG = re.compile(
+    r"(the\s+)?("
+    + "|".join(re.escape(r.name) for r in sorted(REGIONS.values(), key=lambda r: -len(r.name)))
+    + r")(\s+Regions?)?",
+    re.I,
+)
+
+
+def _shorten_regions(text: str) -> str:
+    return _REGION_LONG.sub(lambda m: _REGION_SHORT[m.group(2).lower()], text)
+
+
+def shorten(title: str, story_services: Sequence[str], names: ServiceNames) -> str:
+    """A title with the services' long names replaced by their short ones ("Amazon Elastic
+    Container Service" -> "ECS"), "Amazon"/"AWS" dropped, Region names shortened."""
+    text = plain(title).rstrip(".")
+    for key in story_services:
+        pattern = names.long_names(key)
+        if pattern is not None:
+            short = names.short(key)
+            text = pattern.sub(short.replace("\\", "\\\\"), text)  # a plain replacement, no group references
+    text = _AMAZON.sub("", text)
+    return " ".join(_shorten_regions(text).split())
+
+
+def _cut(text: str, *, min_words: int = 3, max_words: int = 8) -> str:
+    """Cut a long phrase at its first connector after ``min_words`` words, then at ``max_words``."""
+    words = text.split()
+    if len(words) <= 5:
+        return text
+    for match in _CONNECTOR.finditer(text):
+        if len(text[: match.start()].split()) >= min_words:
+            text = text[: match.start()]
+            break
+    return " ".join(text.split()[:max_words]).rstrip(",;:-")
+
+
+def heading(story: Story, names: ServiceNames) -> str:
+    """A short topic heading in the blog's style: service short name + what is new
+    ("ECS Docker Volumes", "Aurora Backtrack", "Fargate in Sydney")."""
+    text = shorten(story.primary.title, story.services, names)
+    text = _LEAD_WORDS.sub("", text)
+    text = re.sub(r"\s*\((preview|public preview)\)\s*", " ", text, flags=re.I).strip()
+    text = _GA.sub(" Generally Available", text)
+    text = _AVAILABLE_IN.sub(" in ", text)
+    text = _VERB_ANYWHERE.sub("", text, count=1)
+    text = _NOW.sub("", text)
+    text = _cut(" ".join(text.split()))
+    short = names.short(story.service) if story.service and names.known(story.service) else ""
+    if short and not re.search(r"(?<![\w@])" + re.escape(short) + r"(?![\w@])", text, re.I):
+        text = f"{short} {text}"
+    text = title_text(text)
+    return text[:1].upper() + text[1:]
+
+
+def clause(story: Story, names: ServiceNames) -> str:
+    """The story as a clause of the Description: its title, shortened ("ECS now supports Docker volumes")."""
+    text = shorten(story.primary.title, story.services, names)
+    if _LEAD_WORDS.match(text):
+        text = "the new " + _LEAD_WORDS.sub("", text)
+    return title_text(re.sub(r"\s*\((preview|public preview)\)\s*", " in preview ", text, flags=re.I))
+
+
+def phrase(story: Story, names: ServiceNames) -> str:
+    """The story in a line under its service: the title without the service's name or a leading
+    "now supports" ("Docker volumes and volume plugins")."""
+    text = shorten(story.primary.title, story.services, names)
+    text = _LEAD_WORDS.sub("", text)
+    if story.service:
+        short = names.short(story.service)
+        text = re.sub(r"^" + re.escape(short) + r"('s)?\s+", "", text, flags=re.I)
+    text = _GA.sub(" generally available", text)
+    text = _LEADING_CONNECTOR.sub("", _VERB_AT_START.sub("", text))
+    text = " ".join(text.split())
+    return text or shorten(story.primary.title, story.services, names)
+
+
+def region_feature(story: Story, names: ServiceNames) -> str:
+    """What a region expansion brings: the title without the service's name and the Region clause
+    ("SnapStart for .NET"); empty when it is the service itself."""
+    text = shorten(story.primary.title, story.services, names)
+    text = _LEAD_WORDS.sub("", text)
+    text = _REGION_CLAUSE.sub("", " " + text).strip()
+    if story.service:
+        short = names.short(story.service)
+        text = re.sub(r"^" + re.escape(short) + r"('s)?(\s+|$)", "", text, flags=re.I)
+        if re.fullmatch(r"v?[\d.]+", text):  # a version alone says nothing: "Glue 5.0"
+            text = f"{short} {text}"
+    return " ".join(_LEADING_CONNECTOR.sub("", text).split())
+
+
+_COUNT_WORDS = {w: n for n, w in enumerate(_NUMBERS)}
+_MORE_REGIONS = re.compile(r"\b(\w+)\s+(more|additional|new)\s+(aws\s+)?regions\b", re.I)
+
+
+def region_count(story: Story) -> int | None:
+    """How many Regions an expansion adds: those named, else the number its title gives
+    ("seven more Regions"); None when it does not say."""
+    if story.regions:
+        return len(story.regions)
+    match = _MORE_REGIONS.search(story.primary.title)
+    if match:
+        word = match.group(1).lower()
+        if word.isdigit():
+            return int(word)
+        return _COUNT_WORDS.get(word)
+    return None
+
+
+_SHARED_SHORT = {short for short, n in Counter(r.short for r in REGIONS.values()).items() if n > 1}
+
+
+def region_label(code: str) -> str:
+    """A Region as a draft names it: Sydney; the long name where the short one is ambiguous,
+    Mexico (Central), GovCloud (US-West)."""
+    region = REGIONS.get(code)
+    if region and (region.short in _SHARED_SHORT or region.name.startswith("AWS GovCloud")):
+        return region.name.removeprefix("AWS ")
+    return region_short_name(code)
+
+
+# --- the view the template sees ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    """Markdown-safe."""
+    url: str
+    label: str
+    """Where and when: What's New, 17 August."""
+    link: str
+    """``[title](url)``."""
+
+
+@dataclass(frozen=True)
+class PreviouslyView:
+    label: str
+    url: str
+    context: str
+    link: str
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    age: str
+    title: str
+    url: str
+    month: str
+    link: str
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    service: str
+    sources: tuple[Source, ...]
+    related: tuple[Source, ...]
+    previously: tuple[PreviouslyView, ...]
+    history: HistoryView | None
+
+
+@dataclass(frozen=True)
+class Item:
+    text: str
+    """Markdown-safe."""
+    url: str
+    link: str
+    regions: str = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    """One service's line: its stories, its region expansions folded."""
+
+    service: str
+    items: tuple[Item, ...]
+    regions: tuple[Item, ...]
+    region_count: int | None
+    """Distinct Regions of the folded expansions; None when some expansion did not say which."""
+    line: str
+    """The line as the packaged template writes it."""
+
+
+@dataclass(frozen=True)
+class FrontMatter:
+    title: str
+    slug: str
+    blog: str
+    author: str
+    date: str
+    keywords: tuple[str, ...]
+    description: str
+    draft: bool
+
+
+def _sources(story: Story, tz: dt.tzinfo, year: int) -> list[Source]:
+    out = []
+    for post in story.posts:
+        url = safe_url(post.url)
+        if not url:
+            continue
+        label = SOURCE_LABELS.get(post.source, post.feed_title)
+        out.append(Source(md(post.title), url, f"{md(label)}, {day_label(post.date, tz, year)}", link(post.title, url)))
+    return out
+
+
+def _section(featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int, at: dt.datetime) -> Section:
+    story = featured.ranked.story
+    related = []
+    for other in featured.related:
+        sources = _sources(other.story, tz, year)
+        if sources:
+            lead, extra = (
+                sources[0],
+                [s for s, p in zip(sources[1:], other.story.posts[1:], strict=False) if p.source != "community"],
+            )
+            label = lead.label + "".join(f"; {s.link}" for s in extra)
+            related.append(Source(lead.title, lead.url, label, lead.link))
+    history = None
+    if featured.history:
+        post = featured.history.post
+        url = safe_url(post.url)
+        if url:
+            days = (story.date - post.date).total_seconds() / 86400
+            history = HistoryView(
+                age_in_words(days),
+                md(post.title),
+                url,
+                post.date.astimezone(tz).strftime("%B %Y"),
+                link(post.title, url),
+            )
+    previously = []
+    for p in featured.previously:
+        url = safe_path(p.note.url)
+        if url:
+            previously.append(PreviouslyView(md(p.note.label), url, md(p.context), f"[{md(p.note.label)}]({url})"))
+    return Section(
+        heading=md(heading(story, names)),
+        service=md(names.short(story.service)) if story.service else "",
+        sources=tuple(_sources(story, tz, year)),
+        related=tuple(related),
+        previously=tuple(previously),
+        history=history,
+    )
+
+
+def _region_text(story: Story) -> str:
+    return ", ".join(sorted(region_label(code) for code in story.regions))
+
+
+def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
+    """Stories by service (by source when they have none), best first; region expansions folded
+    into one part per service."""
+    by_service: dict[str, list[Ranked]] = {}
+    for r in ranked:  # a story about no service goes under its source: "Docker Blog"
+        by_service.setdefault(r.story.service or "@" + r.story.primary.feed_title, []).append(r)
+    out = []
+    for service, members in by_service.items():
+        name = md(service[1:]) if service.startswith("@") else md(names.short(service))
+        items, regions = [], []
+        codes: set[str] = set()
+        counted = 0
+        unknown = False
+        for r in members:
+            story = r.story
+            url = safe_url(story.primary.url)
+            if not url:
+                continue
+            extra = [
+                link(SOURCE_LABELS.get(p.source, p.feed_title), p.url)
+                for p in story.posts[1:]
+                if safe_url(p.url) and p.source != "community"
+            ]
+            if story.kind == "region-expansion":
+                feature = region_feature(story, names)
+                where = _region_text(story)
+                codes.update(story.regions)
+                if not story.regions:
+                    expansion = region_count(story)
+                    counted += expansion or 0
+                    unknown = unknown or expansion is None
+                text = md(feature) if feature else md(where or "more Regions")
+                item_link = f"[{text}]({url})" + (f" in {md(where)}" if feature and where else "")
+                regions.append(Item(text, url, item_link + "".join(f" ({e})" for e in extra), md(where)))
+            else:
+                text = md(phrase(story, names))
+                items.append(Item(text, url, f"[{text}]({url})" + "".join(f" ({e})" for e in extra)))
+        if not items and not regions:
+            continue
+        count = None if unknown else len(codes) + counted
+        plural = "s" if count != 1 else ""
+        added = f"{_number(count)} more Region{plural}" if count else "more Regions"
+        region_part = f"now in {added}: " + "; ".join(i.link for i in regions) if regions else ""
+        if items:
+            line = f"**{name}**: " + "; ".join(i.link for i in items) + (f"; {region_part}" if region_part else "")
+        else:
+            line = f"**{name}** {region_part}"
+        out.append(Group(name, tuple(items), tuple(regions), count, line))
+    return tuple(out)
+
+
+def description(selection: Selection) -> str:
+    """The drafted sentence naming the featured topics ("A, B, and C.")."""
+    clauses = [clause(f.ranked.story, selection.names) for f in selection.featured]
+    if not clauses:
+        return "A quiet week: nothing new to feature yet."
+    if len(clauses) == 1:
+        text = clauses[0]
+    elif len(clauses) == 2:
+        text = f"{clauses[0]} and {clauses[1]}"
+    else:
+        text = ", ".join(clauses[:-1]) + f", and {clauses[-1]}"
+    return text[:1].upper() + text[1:] + "."
+
+
+def front_matter(
+    selection: Selection, *, year: int, week: int, slug: str, blog: str, author: str, draft: bool
+) -> FrontMatter:
+    names = selection.names
+    topics = [heading(f.ranked.story, names) for f in selection.featured]
+    title = f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
+    words = ["aws"]
+    for f in selection.featured:  # the blog's keywords: each feature's service and topics
+        story = f.ranked.story
+        words.extend(story.services[:1])
+        words.extend(story.topics)
+        for service in story.services[:1]:
+            words.extend(names.topics(service))
+    keywords = tuple(dict.fromkeys(k for k in (keyword(w) for w in words) if k))
+    return FrontMatter(
+        title=yaml_str(title),
+        slug=yaml_str(slug, quote_always=False),
+        blog=yaml_str(blog, quote_always=False) if blog else "",
+        author=yaml_str(author, quote_always=False) if author else "",
+        date=selection.at.isoformat(timespec="seconds"),
+        keywords=keywords,
+        description=yaml_str(description(selection)),
+        draft=draft,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """The settings rendering needs (from ``digest``)."""
+
+    heading_level: int = 2
+    also_title: str = "Also this week"
+    earlier_title: str = "Earlier, not covered yet"
+    community_title: str = "Ambassador Corner"
+    blog: str = ""
+    author: str = ""
+    draft: bool = True
+
+
+def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layout, tz: dt.tzinfo) -> dict[str, object]:
+    """The values the template gets."""
+    names = selection.names
+    also = groups(selection.also, names)
+    earlier = groups(selection.earlier, names) if layout.earlier_title else ()
+    community = [
+        Item(md(c.title), url, link(c.title, url)) for c in selection.community if (url := safe_url(c.url)) is not None
+    ]
+    listed = len(selection.also) + (len(selection.earlier) if layout.earlier_title else 0)
+    related = sum(len(f.related) for f in selection.featured)
+    problems = [f"{comment_safe(p.feed)}: {comment_safe(p.text)}" for p in selection.problems]
+    problems += [f"notes folder: {comment_safe(text)} (not read)" for text in selection.notes_skipped]
+    window = f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M}"
+    counts = (
+        f"{len(selection.ranked)} stories not covered by earlier notes: {len(selection.featured)} featured"
+        f" (with {related} related), {listed} listed"
+        + (f"; {len(selection.covered)} covered by earlier notes" if selection.covered else "")
+    )
+    previous = (
+        f"previous note: {comment_safe(selection.previous.label)} ({selection.previous.date:%Y-%m-%d})"
+        if selection.previous
+        else "no previous note"
+    )
+    front = front_matter(
+        selection, year=year, week=week, slug=slug, blog=layout.blog, author=layout.author, draft=layout.draft
+    )
+    return {
+        "front": front,
+        "description": md_paragraph(description(selection)),
+        "h": "#" * layout.heading_level,
+        "h_sub": "#" * min(layout.heading_level + 1, 6),
+        "sections": [_section(f, names, tz, year, selection.at) for f in selection.featured],
+        "also_title": md(layout.also_title),
+        "also": also,
+        "earlier_title": md(layout.earlier_title),
+        "earlier": earlier,
+        "community_title": md(layout.community_title),
+        "community": community,
+        "problems": problems,
+        "window": window,
+        "counts": comment_safe(counts),
+        "previous": previous,
+        "year": year,
+        "week": week,
+    }
+
+
+def environment(template: Path | None = None) -> tuple[jinja2.Environment, str]:
+    """The Jinja2 environment and the template's name: the packaged one, or the user's file."""
+    folder, name = (template.parent, template.name) if template else (TEMPLATES, TEMPLATE)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=False,  # Markdown, not HTML: the values are escaped for Markdown instead
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["md"] = md
+    env.filters["safe_url"] = safe_url
+    return env, name
+
+
+def render(
+    selection: Selection,
+    *,
+    year: int,
+    week: int,
+    slug: str,
+    layout: Layout,
+    tz: dt.tzinfo,
+    template: Path | None = None,
+) -> str:
+    env, name = environment(template)
+    try:
+        text = env.get_template(name).render(**view(selection, year=year, week=week, slug=slug, layout=layout, tz=tz))
+    except jinja2.TemplateError as exc:
+        where = str(template) if template else name
+        raise ConfigError(f"the draft template failed: {exc}", path=where) from None
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
+
+
+def candidate_label(candidate: Candidate) -> str:
+    return SOURCE_LABELS.get(candidate.source, candidate.feed_title)

@@ -1,0 +1,1172 @@
+"""What goes into a weekly draft: the window, the candidate posts, stories, ranking, history.
+
+::
+
+    posts in the window ──> candidates ──> stories (clustered) ──> minus what earlier notes covered
+        ──> ranked (named score components) ──> featured (+ related, Previously, History),
+            also since the previous note, earlier not yet covered, the community corner,
+            source problems
+
+The archive is read by the ``load_*`` functions, every query bounded by an index (the window by
+``posts.date``, posts by primary key, the history of a service by ``posts (primary_service,
+date)``), so a week's draft costs the same on a large archive as on a small one. Everything else
+is pure: the clock is never read, the publication time ``at`` is given, and every ordering ends
+in an id, so the same archive and date give the same draft.
+
+**Stories.** One launch, however many posts tell it: posts are joined when one links the other
+(a News Blog post and its What's New item), or when they share a service, are at most
+``digest.cluster_days`` apart and have similar titles. A post that links three stories or more
+is a roundup: it joins nothing and counts as a mention of each. A story an earlier note linked
+any post of is covered, and left out.
+
+**Ranking.** A story's score is a sum of named components (``sources``, ``kind``, ``interest``,
+``recency``, ``novelty``), each a ``Scorer``; ``aggregator digest --explain`` prints them. A
+``Ranking`` turns stories into ranked stories: ``rank_by_score`` (with any scorers, e.g. a learned
+profile beside these) or ``rank_newest`` (the baseline of the replay bench).
+
+**Untagged posts.** The tagger fills ``post_tags``, ``posts.kind``, ``primary_service`` and
+``regions``. For a post it has not tagged (an archive imported before it ran),
+``digest.guess_untagged`` guesses: services from What's New product categories, the kind and the
+Regions from the title. Guessed values are marked in ``--explain``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from sqlite_utils import Database
+
+from .. import store
+from ..config import DEFAULT_KIND_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, DigestSettings
+from ..normalize import canonical_url, post_id_for
+from ..taxonomy import REGIONS, Registry
+from .notes import Note
+
+SourceType = Literal["whats-new", "news-blog", "aws-blog", "community", "other"]
+SOURCE_ORDER: tuple[SourceType, ...] = ("whats-new", "news-blog", "aws-blog", "other", "community")
+"""Which post of a story leads it: a What's New item, else a News Blog post, and so on."""
+NEWS_BLOG_PATH = "/blogs/aws/"
+"""The AWS News Blog lives at aws.amazon.com/blogs/aws/; the other AWS blogs beside it."""
+ROUNDUP_LINKS = 3
+"""A post linking this many stories of the window or more is a roundup, not a source of one."""
+_ROUNDUP_TITLE = re.compile(r"\b(round-?up|week in review|this week in)\b", re.I)
+RELATED_MAX = 3
+"""Other stories of a featured story's service listed in its section at most."""
+HISTORY_ROWS = 200
+"""Earlier posts of a service examined for the history of a featured story (newest first)."""
+HISTORY_MIN_AGE = dt.timedelta(days=30)
+_CHUNK = 500
+
+_WORD = re.compile(r"[a-z0-9@]+(?:\.[a-z0-9]+)*")
+_STOPWORDS = frozenset(
+    """a an the and or for to of in on with by at from into via as its it is are be can your you now new
+    also more most adds add added support supports supported available availability generally announcing
+    announces announce introducing introduces introduce launches launch launched amazon aws region regions
+    feature features capability capabilities enables enable allows allow using use lets let offers offer
+    provides provide brings today preview general ga""".split()  # noqa: SIM905
+)
+
+
+# --- candidates ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A post of the window, with what the tagger (or a guess) says about it."""
+
+    id: str
+    url: str | None
+    title: str
+    date: dt.datetime
+    feed: str
+    feed_title: str
+    source: SourceType
+    kind: str | None
+    services: tuple[str, ...]
+    """Registry keys, the primary service first."""
+    topics: tuple[str, ...]
+    regions: tuple[str, ...]
+    links: tuple[str, ...]
+    """Ids of the posts it links (whether or not the archive holds them)."""
+    names: tuple[tuple[str, str], ...] = ()
+    """(service key, display name) recovered from the title of a post whose services were guessed."""
+    guessed: bool = False
+
+    def service_is(self, key: str) -> bool:
+        return bool(self.services) and self.services[0] == key
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def link_id(url: str) -> str | None:
+    """The id the archive gives a post at ``url`` (what ``store_posts`` keys posts by)."""
+    canonical = canonical_url(url)
+    return post_id_for(url=canonical, guid=None, title="", summary="") if canonical else None
+
+
+def _source_type(url: str | None, feed_kinds: Iterable[str]) -> SourceType:
+    kinds = set(feed_kinds)
+    if "aws-whats-new" in kinds:
+        return "whats-new"
+    if "aws-blog" in kinds:
+        if url and re.match(r"https?://aws\.amazon\.com" + re.escape(NEWS_BLOG_PATH), url):
+            return "news-blog"
+        return "aws-blog"
+    if "other" in kinds:
+        return "other"
+    if "community" in kinds:
+        return "community"
+    return "other"
+
+
+def _rows_by_id(db: Database, sql: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+    for chunk in _chunks(ids):
+        yield from db.query(sql.format(marks=",".join("?" * len(chunk))), list(chunk))
+
+
+def load_feeds(db: Database) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in db.query("SELECT name, kind, title, gone FROM feeds")}
+
+
+def _candidates(db: Database, rows: list[dict[str, Any]], *, registry: Registry, guess: bool) -> list[Candidate]:
+    """Rows of ``posts`` -> candidates, with their sources' feeds and their tags."""
+    feeds = load_feeds(db)
+    ids = [row["id"] for row in rows]
+    sources: dict[str, list[str]] = defaultdict(list)
+    for row in _rows_by_id(db, "SELECT post_id, feed FROM post_sources WHERE post_id IN ({marks})", ids):
+        sources[row["post_id"]].append(row["feed"])
+    tags: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in _rows_by_id(db, "SELECT post_id, tag, type, confidence FROM post_tags WHERE post_id IN ({marks})", ids):
+        tags[row["post_id"]].append(row)
+    out = []
+    for row in rows:
+        post_feeds = sorted(set(sources.get(row["id"], [])) | {row["feed"]})
+        kinds = [feeds[f]["kind"] for f in post_feeds if f in feeds]
+        feed = feeds.get(row["feed"], {})
+        links = tuple(dict.fromkeys(i for i in (link_id(u) for u in json.loads(row["links"] or "[]")) if i))
+        post_tags = sorted(tags.get(row["id"], []), key=lambda t: (-(t["confidence"] or 0), t["tag"]))
+        services = [t["tag"] for t in post_tags if t["type"] == "service"]
+        primary = row["primary_service"]
+        if primary:
+            services = [primary, *(s for s in services if s != primary)]
+        topics = tuple(t["tag"] for t in post_tags if t["type"] == "topic")
+        regions = tuple(json.loads(row["regions"])) if row["regions"] else ()
+        kind = row["kind"]
+        names: tuple[tuple[str, str], ...] = ()
+        guessed = False
+        if guess and not post_tags and not kind:
+            categories = json.loads(row["categories"] or "[]")
+            guessed_services, names = guess_services(row["title"], categories, registry)
+            services, kind, regions, guessed = (
+                list(guessed_services),
+                guess_kind(row["title"]),
+                guess_regions(row["title"]),
+                True,
+            )
+        out.append(
+            Candidate(
+                id=row["id"],
+                url=row["url"],
+                title=" ".join((row["title"] or "").split()),
+                date=dt.datetime.fromisoformat(row["date"]),
+                feed=row["feed"],
+                feed_title=(feed.get("title") or row["feed"]),
+                source=_source_type(row["url"], kinds),
+                kind=kind,
+                services=tuple(dict.fromkeys(services)),
+                topics=tuple(dict.fromkeys(topics)),
+                regions=regions,
+                links=links,
+                names=names,
+                guessed=guessed,
+            )
+        )
+    return out
+
+
+_POST_COLUMNS = "id, url, title, links, date, categories, kind, primary_service, regions, feed"
+
+
+def load_candidates(
+    db: Database, *, start: dt.datetime, end: dt.datetime, registry: Registry, guess: bool = True
+) -> list[Candidate]:
+    """The posts dated in ``[start, end)``, oldest first (index on ``posts.date``)."""
+    rows = list(
+        db.query(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE date >= ? AND date < ? ORDER BY date, id",
+            [store.iso(start), store.iso(end)],
+        )
+    )
+    return _candidates(db, rows, registry=registry, guess=guess)
+
+
+def load_posts(db: Database, ids: Iterable[str], *, registry: Registry, guess: bool = True) -> list[Candidate]:
+    """The archive's posts with these ids (primary key), as candidates."""
+    wanted = sorted(set(ids))
+    rows = list(_rows_by_id(db, f"SELECT {_POST_COLUMNS} FROM posts WHERE id IN ({{marks}})", wanted))
+    return _candidates(db, rows, registry=registry, guess=guess)
+
+
+# --- guesses for untagged posts ------------------------------------------------------------------
+
+_REGION_NAMES: list[tuple[re.Pattern[str], str]] = []
+for _code, _region in REGIONS.items():
+    _REGION_NAMES.append((re.compile(re.escape(_region.name), re.I), _code))
+_SHORT_COUNTS = Counter(r.short for r in REGIONS.values())
+for _code, _region in REGIONS.items():
+    if _SHORT_COUNTS[_region.short] == 1 and _region.short not in ("Central",):
+        _REGION_NAMES.append((re.compile(r"\b" + re.escape(_region.short) + r"\b", re.I), _code))
+_REGION_NAMES.append((re.compile(r"\bGovCloud\b", re.I), "us-gov-west-1"))
+
+_KIND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("deprecation", re.compile(r"\b(end of (standard )?support|discontinu|deprecat|will be retired|retirement)", re.I)),
+    (
+        "region-expansion",
+        re.compile(
+            r"\b(now available in|available in (the )?(\w+ ){0,4}regions?\b|expands? (to|into)|in (\w+ )?more regions"
+            r"|in (\w+ )?additional regions|now in (\w+ )?regions?|now (open|launched) in|launches in)\b",
+            re.I,
+        ),
+    ),
+    ("preview", re.compile(r"\b(preview|coming soon|sign up for)\b", re.I)),
+    (
+        "price-change",
+        re.compile(
+            r"\b(price|prices|pricing|cost|costs)\b.*\b(lower|reduc|cut|drop)|\b(lowers|reduces|cuts) .*\b(price|cost)",
+            re.I,
+        ),
+    ),
+    ("new-instance-types", re.compile(r"\b(instances?|instance types?)\b", re.I)),
+    ("general-availability", re.compile(r"\b(generally available|general availability|now GA|is GA)\b", re.I)),
+    ("new-service", re.compile(r"^(announcing|introducing) (the )?(amazon|aws) [A-Z]", re.I)),
+)
+_INSTANCE_FAMILY = re.compile(r"\b[a-z]{1,3}\d[a-z0-9]*\b", re.I)
+
+
+def guess_kind(title: str) -> str:
+    """The kind of an announcement from its title (only for posts the tagger has not seen)."""
+    for kind, pattern in _KIND_RULES:
+        if not pattern.search(title):
+            continue
+        if kind == "new-instance-types" and not (
+            _INSTANCE_FAMILY.search(title)
+            and re.search(r"\b(new|announcing|introducing|available|launch)", title, re.I)
+        ):
+            continue
+        return kind
+    return "new-feature"
+
+
+def guess_regions(title: str) -> tuple[str, ...]:
+    """Region codes named in a title ("Asia Pacific (Melbourne)", "Sydney")."""
+    found: list[str] = []
+    for pattern, code in _REGION_NAMES:
+        if pattern.search(title) and code not in found:
+            found.append(code)
+    return tuple(sorted(found))
+
+
+def _slug_key(slug: str) -> str:
+    """What's New product slug -> a tag in the blog's keyword style: amazon-ecs -> ecs."""
+    for prefix in ("amazon-", "aws-"):
+        if slug.startswith(prefix) and len(slug) > len(prefix):
+            slug = slug[len(prefix) :]
+            break
+    return re.sub(r"[^a-z0-9]", "", slug.lower())
+
+
+def _display_name(words: list[str], title: str) -> str:
+    """The product's name as the title spells it ("Amazon EC2" for amazon-ec2), else from its words."""
+    pattern = r"\b" + r"[\s-]+".join(re.escape(w) for w in words) + r"\b"
+    match = re.search(pattern, title, re.I)
+    if match:
+        return " ".join(match.group(0).split())
+    return " ".join(w.upper() if (len(w) <= 3 or any(c.isdigit() for c in w)) else w.capitalize() for w in words)
+
+
+def guess_services(
+    title: str, categories: Sequence[str], registry: Registry
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Services from a feed's categories: What's New ``general:products/<slug>`` tokens through the
+    registry's slugs (else the slug in keyword style), blog category labels through the registry."""
+    services: list[str] = []
+    names: list[tuple[str, str]] = []
+    for category in categories:
+        token = category.strip()
+        if token.startswith("general:products/"):
+            slug = token.split("/", 1)[1].lower()
+            key = registry.by_slug.get(slug) or _slug_key(slug)
+            if key and key not in services:
+                services.append(key)
+                if key not in registry:
+                    names.append((key, _display_name(slug.split("-"), title)))
+        elif ":" not in token:
+            key = registry.by_blog_category.get(token.lower(), "")
+            if not key and re.match(r"(amazon|aws) \w", token, re.I):
+                key = _slug_key(re.sub(r"\s+", "-", token.lower()))
+                names.append((key, token))
+            if key and key not in services:
+                services.append(key)
+    if not services:
+        named = _title_product(title)
+        if named:
+            key = _slug_key(re.sub(r"[^a-z0-9]+", "-", named.lower()))
+            if key:
+                services.append(key)
+                if key not in registry:
+                    names.append((key, named))
+    return tuple(services), tuple(dict.fromkeys(names))
+
+
+_PRODUCT = re.compile(r"^(?:[Aa]nnouncing |[Ii]ntroducing )?((?:Amazon|AWS) ([A-Z0-9][\w@.-]*)((?: [A-Z][a-z]+)?))\b")
+_NOT_A_NAME = frozenset(
+    """now adds supports support introduces announces launches enables provides offers is are available
+    generally expands releases simplifies makes lets allows can with for in on and to the new lowers reduces
+    improves increases updates delivers gives brings helps extends publishes achieves""".split()  # noqa: SIM905
+)
+
+
+def _title_product(title: str) -> str | None:
+    """The product a What's New title starts with ("Amazon ECS" in "Amazon ECS Now Supports ..."):
+    one word after Amazon/AWS, two when the first is a word rather than an acronym
+    ("AWS Step Functions"), never a verb. Only for posts with no categories to go by."""
+    match = _PRODUCT.match(title)
+    if not match:
+        return None
+    first, second = match.group(2), match.group(3).strip()
+    if first.lower() in _NOT_A_NAME:
+        return None
+    acronym = first.isupper() or any(c.isdigit() for c in first)
+    if second and not acronym and second.lower() not in _NOT_A_NAME:
+        return f"{match.group(1).split(' ', 1)[0]} {first} {second}"
+    return f"{match.group(1).split(' ', 1)[0]} {first}"
+
+
+class ServiceNames:
+    """Names of services: the registry's, else what untagged posts' titles spelled."""
+
+    def __init__(self, registry: Registry, candidates: Iterable[Candidate] = ()) -> None:
+        self.registry = registry
+        self.fallback: dict[str, str] = {}
+        self._long: dict[str, re.Pattern[str] | None] = {}
+        self.add(candidates)
+
+    def add(self, candidates: Iterable[Candidate]) -> None:
+        """Learn names from posts: those recovered for guessed services, else how a title spells
+        a key the registry does not know ("ECS" for ``ecs``)."""
+        for candidate in candidates:
+            for key, name in candidate.names:
+                if key not in self.fallback:
+                    self.fallback[key] = name
+                    self._long.pop(key, None)
+            for key in candidate.services:
+                if key not in self.registry and key not in self.fallback:
+                    match = re.search(r"(?<![\w@])" + re.escape(key) + r"(?![\w@])", candidate.title, re.I)
+                    if match:
+                        self.fallback[key] = match.group(0)
+                        self._long.pop(key, None)
+
+    def known(self, key: str) -> bool:
+        """Whether the service has a name of its own here (else names fall back to the key)."""
+        return key in self.registry or key in self.fallback
+
+    def name(self, key: str) -> str:
+        entry = self.registry.get(key)
+        return entry.name if entry else self.fallback.get(key, key)
+
+    def short(self, key: str) -> str:
+        entry = self.registry.get(key)
+        if entry:
+            return entry.short
+        name = self.fallback.get(key)
+        if name:
+            short = re.sub(r"^(amazon|aws)\s+", "", name, flags=re.I)
+            return short or name
+        return key
+
+    def all_names(self, key: str) -> tuple[str, ...]:
+        """Every name a text may use for the service, longest first (for matching and shortening)."""
+        names = {key, self.name(key), self.short(key)}
+        entry = self.registry.get(key)
+        if entry:
+            names.update(entry.aliases)
+        return tuple(sorted((n for n in names if len(n) >= 2), key=lambda n: (-len(n), n)))
+
+    def long_names(self, key: str) -> re.Pattern[str] | None:
+        """One pattern for the names of a service longer than its short name (to shorten them)."""
+        if key not in self._long:
+            short = self.short(key)
+            longer = [n for n in self.all_names(key) if n != short and len(n) > len(short)]
+            self._long[key] = (
+                re.compile(r"(?<![\w@])(" + "|".join(re.escape(n) for n in longer) + r")(?![\w@])", re.I)
+                if longer
+                else None
+            )
+        return self._long[key]
+
+    def topics(self, key: str) -> tuple[str, ...]:
+        return self.registry.topics_of(key)
+
+
+# --- stories -----------------------------------------------------------------------------------
+
+
+def tokens(text: str, drop: Iterable[str] = ()) -> frozenset[str]:
+    """The salient words of a title: lowercased, stopwords and the given words dropped, plural -s off."""
+    dropped = set(drop)
+    out = set()
+    for word in _WORD.findall(text.lower()):
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        if word not in _STOPWORDS and word not in dropped:
+            out.add(word)
+    return frozenset(out)
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _name_words(names: ServiceNames, services: Iterable[str]) -> set[str]:
+    words: set[str] = set()
+    for key in services:
+        for name in names.all_names(key):
+            words.update(_WORD.findall(name.lower()))
+    return words
+
+
+@dataclass(frozen=True, kw_only=True)
+class Story:
+    """One launch and every post that tells it."""
+
+    id: str
+    """The id of its lead post."""
+    primary: Candidate
+    posts: tuple[Candidate, ...]
+    """The lead post first, then by source type, date and id."""
+    services: tuple[str, ...]
+    topics: tuple[str, ...]
+    kind: str | None
+    regions: tuple[str, ...]
+    date: dt.datetime
+    mentions: tuple[Candidate, ...] = ()
+    """Roundups that link it."""
+
+    @property
+    def service(self) -> str:
+        return self.services[0] if self.services else ""
+
+    @property
+    def guessed(self) -> bool:
+        return self.primary.guessed
+
+
+class _Union:
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.parent = {i: i for i in ids}
+
+    def find(self, i: str) -> str:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _is_roundup(candidate: Candidate, targets: set[str]) -> bool:
+    return len(targets) >= ROUNDUP_LINKS or bool(_ROUNDUP_TITLE.search(candidate.title))
+
+
+def _lead(posts: Sequence[Candidate]) -> Candidate:
+    return min(posts, key=lambda c: (SOURCE_ORDER.index(c.source), c.date, c.id))
+
+
+def _story(posts: Sequence[Candidate], mentions: Sequence[Candidate]) -> Story:
+    lead = _lead(posts)
+    ordered = sorted(posts, key=lambda c: (c is not lead, SOURCE_ORDER.index(c.source), c.date, c.id))
+    counts: Counter[str] = Counter()
+    for post in ordered:
+        for rank, key in enumerate(post.services):
+            counts[key] += 2 if rank == 0 else 1
+    services = list(lead.services) + sorted(
+        (k for k in counts if k not in lead.services), key=lambda k: (-counts[k], k)
+    )
+    topics = tuple(dict.fromkeys(t for post in ordered for t in post.topics))
+    kind = lead.kind or next((p.kind for p in ordered if p.kind), None)
+    regions = tuple(sorted({r for post in ordered if post.kind == kind for r in post.regions}))
+    return Story(
+        id=lead.id,
+        primary=lead,
+        posts=tuple(ordered),
+        services=tuple(services),
+        topics=topics,
+        kind=kind,
+        regions=regions,
+        date=lead.date,
+        mentions=tuple(sorted(mentions, key=lambda c: (c.date, c.id))),
+    )
+
+
+def cluster(candidates: Sequence[Candidate], *, names: ServiceNames, cluster_days: int) -> list[Story]:
+    """Join the candidates into stories (links between posts, then same service and similar
+    titles within ``cluster_days``). Roundups join nothing; they are the stories' ``mentions``."""
+    by_id = {c.id: c for c in candidates}
+    union = _Union(sorted(by_id))
+    mentions: dict[str, list[Candidate]] = defaultdict(list)
+    roundups: set[str] = set()
+    for c in candidates:
+        targets = {t for t in c.links if t in by_id and t != c.id}
+        if c.source != "whats-new" and _is_roundup(c, targets):
+            roundups.add(c.id)
+            for target in sorted(targets):
+                mentions[target].append(c)
+            continue
+        for target in sorted(targets):
+            if target not in roundups:
+                union.join(c.id, target)
+
+    # Similar titles: an inverted index on salient words, so only posts sharing a rare word meet.
+    words = {c.id: tokens(c.title, _name_words(names, c.services)) for c in candidates}
+    index: dict[str, list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        if c.id not in roundups:
+            for word in sorted(words[c.id]):
+                index[word].append(c)
+    span = dt.timedelta(days=cluster_days)
+    seen: set[tuple[str, str]] = set()
+    best_item: dict[str, tuple[float, float, str]] = {}
+    """Other post -> (similarity, -days apart, What's New id) of the item it is most like."""
+    for word in sorted(index):
+        posts = index[word]
+        if len(posts) > 50:  # a word that common says nothing about sameness
+            continue
+        for i, a in enumerate(posts):
+            for b in posts[i + 1 :]:
+                pair = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+                if pair in seen or abs(a.date - b.date) > span:
+                    continue
+                seen.add(pair)
+                if a.services and b.services and not set(a.services) & set(b.services):
+                    continue
+                both = (a.source == "whats-new") + (b.source == "whats-new")
+                if both == 2:
+                    threshold = 0.8  # What's New announces each launch once
+                elif a.services and b.services:
+                    threshold = 0.5
+                else:
+                    threshold = 0.6
+                score = similarity(words[a.id], words[b.id])
+                if score < threshold:
+                    continue
+                if both == 1:  # a post joins the one launch it is most like, never two through it
+                    item, other = (a, b) if a.source == "whats-new" else (b, a)
+                    key = (score, -abs((a.date - b.date).total_seconds()), item.id)
+                    if other.id not in best_item or key > best_item[other.id]:
+                        best_item[other.id] = key
+                else:
+                    union.join(a.id, b.id)
+    for other_id in sorted(best_item):
+        union.join(other_id, best_item[other_id][2])
+
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        if c.id not in roundups:
+            groups[union.find(c.id)].append(c)
+    stories = []
+    for members in groups.values():
+        story_mentions = {m.id: m for member in members for m in mentions.get(member.id, [])}
+        stories.append(_story(members, list(story_mentions.values())))
+    return sorted(stories, key=lambda s: (s.date, s.id))
+
+
+# --- ranking -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Component:
+    """One named part of a story's score, with the reason for its value."""
+
+    name: str
+    value: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Ranked:
+    story: Story
+    components: tuple[Component, ...]
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.value for c in self.components), 6)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankContext:
+    at: dt.datetime
+    window_start: dt.datetime
+    previous: Note | None
+    settings: DigestSettings
+    names: ServiceNames
+
+
+class Scorer(Protocol):
+    """One component of the score: a named function of a story and the context."""
+
+    def __call__(self, story: Story, ctx: RankContext, /) -> Component: ...
+
+
+Ranking = Callable[[Sequence[Story], RankContext], list[Ranked]]
+
+
+def source_weights(settings: DigestSettings) -> dict[str, float]:
+    """``digest.source_weights`` over its defaults: keys a file leaves out keep theirs."""
+    return {**DEFAULT_SOURCE_WEIGHTS, **settings.source_weights}
+
+
+def kind_weights(settings: DigestSettings) -> dict[str, float]:
+    """``digest.kind_weights`` over its defaults."""
+    return {**DEFAULT_KIND_WEIGHTS, **settings.kind_weights}
+
+
+def score_sources(story: Story, ctx: RankContext) -> Component:
+    """Each source by its type's weight (an AWS News Blog post is a strong signal); roundups mention."""
+    weights = source_weights(ctx.settings)
+    counts = Counter(p.source for p in story.posts)
+    value = sum(weights.get(source, 0.0) * n for source, n in counts.items())
+    value += weights.get("roundup", 0.0) * len(story.mentions)
+    parts = [f"{n} {source}" for source, n in sorted(counts.items(), key=lambda i: SOURCE_ORDER.index(i[0]))]
+    if story.mentions:
+        parts.append(f"{len(story.mentions)} roundup")
+    return Component("sources", value, ", ".join(parts))
+
+
+def score_kind(story: Story, ctx: RankContext) -> Component:
+    """New services and general availability above features; Regions and instance types at the bottom."""
+    weights = kind_weights(ctx.settings)
+    kind = story.kind or "other"
+    return Component("kind", weights.get(kind, 0.0), kind + (" (guessed)" if story.guessed else ""))
+
+
+def score_interest(story: Story, ctx: RankContext) -> Component:
+    """The author's interest profile: the highest service weight plus the highest topic weight."""
+    settings = ctx.settings
+    services = [(settings.interest_services[s], s) for s in story.services if s in settings.interest_services]
+    topic_names = list(story.topics) + [t for s in story.services for t in ctx.names.topics(s)]
+    topics = [(settings.interest_topics[t], t) for t in dict.fromkeys(topic_names) if t in settings.interest_topics]
+    value = 0.0
+    why = []
+    if services:
+        best = max(services)
+        value += best[0]
+        why.append(best[1])
+    if topics:
+        best = max(topics)
+        value += best[0]
+        why.append(best[1])
+    return Component("interest", value, ", ".join(why))
+
+
+def score_recency(story: Story, ctx: RankContext) -> Component:
+    """Newer is better: the full weight at the publication time, nothing at the window's start."""
+    span = (ctx.at - ctx.window_start).total_seconds()
+    age = (ctx.at - story.date).total_seconds()
+    share = max(0.0, min(1.0, 1 - age / span)) if span > 0 else 0.0
+    return Component("recency", ctx.settings.recency_weight * share, f"{age / 86400:.1f} days old")
+
+
+def score_novelty(story: Story, ctx: RankContext) -> Component:
+    """New since the previous note (what the author has not seen in a note yet)."""
+    if ctx.previous is None or story.date > ctx.previous.date:
+        return Component("novelty", ctx.settings.novelty_weight, "since the previous note")
+    return Component("novelty", 0.0, f"before {ctx.previous.label}")
+
+
+SCORERS: tuple[Scorer, ...] = (score_sources, score_kind, score_interest, score_recency, score_novelty)
+
+
+def rank_by_score(scorers: Sequence[Scorer] = SCORERS) -> Ranking:
+    """Rank by the sum of the scorers' components; ties go to the newer story, then the id."""
+
+    def rank(stories: Sequence[Story], ctx: RankContext) -> list[Ranked]:
+        ranked = [Ranked(story, tuple(scorer(story, ctx) for scorer in scorers)) for story in stories]
+        return sorted(ranked, key=lambda r: (-r.score, -r.story.date.timestamp(), r.story.id))
+
+    return rank
+
+
+def rank_newest(stories: Sequence[Story], ctx: RankContext) -> list[Ranked]:
+    """The baseline: newest first."""
+    ordered = sorted(stories, key=lambda s: (-s.date.timestamp(), s.id))
+    return [
+        Ranked(s, (Component("newest", float(len(ordered) - i), s.date.date().isoformat()),))
+        for i, s in enumerate(ordered)
+    ]
+
+
+# --- earlier notes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoteIndex:
+    """The earlier notes and what they covered: the archive's posts they link, by id."""
+
+    notes: tuple[Note, ...]
+    """Oldest first."""
+    linked: dict[str, tuple[int, ...]]
+    """Post id -> indexes (in ``notes``) of the notes that link it."""
+    posts: dict[str, Candidate]
+    """The archive's posts the notes link, by id."""
+    by_path: dict[str, Note] = field(default_factory=dict)
+
+    @property
+    def previous(self) -> Note | None:
+        return self.notes[-1] if self.notes else None
+
+    @property
+    def last_coverage(self) -> Note | None:
+        """The newest note that linked any of the archive's posts: what is new to the readers
+        dates from there (a note about other things in between does not cover the archive's news).
+        The previous note when none did."""
+        covering = {i for indexes in self.linked.values() for i in indexes}
+        return self.notes[max(covering)] if covering else self.previous
+
+
+def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry, guess: bool) -> NoteIndex:
+    """Resolve the notes' links to the archive's posts (by the id the archive derives from a URL)."""
+    linked: dict[str, list[int]] = defaultdict(list)
+    for i, note in enumerate(notes):
+        for link in note.links:
+            post = link_id(link)
+            if post and i not in linked[post]:
+                linked[post].append(i)
+    posts = {p.id: p for p in load_posts(db, linked, registry=registry, guess=guess)} if linked else {}
+    by_path = {path: note for note in notes for path in note.paths()}
+    return NoteIndex(
+        notes=tuple(notes),
+        linked={k: tuple(v) for k, v in linked.items() if k in posts},
+        posts=posts,
+        by_path=by_path,
+    )
+
+
+@dataclass(frozen=True)
+class Previously:
+    note: Note
+    context: str
+    """Why this note: the heading of its section about the service, or its topics."""
+
+
+def _mentions(heading: str, names: Sequence[str]) -> bool:
+    return any(re.search(r"(?<![\w@])" + re.escape(n) + r"(?![\w@])", heading, re.I) for n in names)
+
+
+def note_about(index: NoteIndex, i: int, service: str, names: ServiceNames) -> str | None:
+    """What note ``i`` said about ``service``: the heading of the section that links one of its
+    posts or names it; else, when its keywords hold the service, its topics. None: nothing."""
+    note = index.notes[i]
+    service_names = [n for n in names.all_names(service) if len(n) >= 3 or n.isupper()]
+    for section in note.sections:
+        for link in section.links:
+            post = index.posts.get(link_id(link) or "")
+            if post and service in post.services:
+                return section.heading or note.title
+    for section in note.sections:
+        if section.heading and _mentions(section.heading, service_names):
+            return section.heading
+    if service in note.keywords:
+        return "; ".join(note.topics) or note.title
+    return None
+
+
+def previously(
+    story: Story, index: NoteIndex, names: ServiceNames, *, history: Iterable[str] = (), limit: int
+) -> tuple[Previously, ...]:
+    """Earlier notes that covered the story's history or its services, newest first."""
+    found: list[Previously] = []
+    history_ids = set(history)
+    for i in range(len(index.notes) - 1, -1, -1):
+        if len(found) >= limit:
+            break
+        note = index.notes[i]
+        context = None
+        for post_id in sorted(history_ids):
+            if i in index.linked.get(post_id, ()):
+                context = next(
+                    (
+                        s.heading
+                        for s in note.sections
+                        if any(link_id(link) == post_id for link in s.links) and s.heading
+                    ),
+                    note.title,
+                )
+                break
+        for service in story.services[:2]:
+            if context is None:
+                context = note_about(index, i, service, names)
+        if context is not None:
+            found.append(Previously(note, context))
+    return tuple(found)
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """The earlier announcement a story builds on."""
+
+    post: Candidate
+    reason: Literal["similar", "launch"]
+    similarity: float
+
+
+def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[str, Any]]:
+    service = story.service
+    if not story.guessed:  # the newest earlier posts of its services (two at most), and the launch
+        rows: list[dict[str, Any]] = []
+        for key in story.services[:2]:
+            rows += db.query(
+                f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND date < ? ORDER BY date DESC LIMIT ?",
+                [key, store.iso(before), HISTORY_ROWS],
+            )
+        rows += db.query(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND kind = 'new-service' AND date < ?"
+            " ORDER BY date LIMIT 1",
+            [service, store.iso(before)],
+        )
+        return list({row["id"]: row for row in rows}.values())
+    # An untagged archive: full-text search on the title's words, the service's first.
+    words = sorted(tokens(story.primary.title))
+    if not words:
+        return []
+    service_words = [w for w in _WORD.findall(service.lower()) if w not in _STOPWORDS]
+    query = " OR ".join(f'"{w}"' for w in words)
+    if service_words:
+        query = f'"{service_words[0]}" AND ({query})'
+    try:
+        return list(
+            db.query(
+                f"SELECT {_POST_COLUMNS} FROM posts WHERE rowid IN"
+                " (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? LIMIT ?) AND date < ?",
+                [query, HISTORY_ROWS, store.iso(before)],
+            )
+        )
+    except Exception:  # an archive without the full-text index: no history, not an error
+        return []
+
+
+def _history_posts(rows: Sequence[dict[str, Any]], *, registry: Registry, guess: bool) -> list[Candidate]:
+    """Earlier posts as candidates, lightly: their primary service (or a guess), kind and title;
+    no sources, tags or links (a history line needs none, and a big archive has many rows)."""
+    out = []
+    for row in rows:
+        services: tuple[str, ...] = (row["primary_service"],) if row["primary_service"] else ()
+        kind = row["kind"]
+        guessed = False
+        if not services and not kind and guess:
+            services = guess_services(row["title"], json.loads(row["categories"] or "[]"), registry)[0]
+            kind, guessed = guess_kind(row["title"]), True
+        out.append(
+            Candidate(
+                id=row["id"],
+                url=row["url"],
+                title=" ".join((row["title"] or "").split()),
+                date=dt.datetime.fromisoformat(row["date"]),
+                feed=row["feed"],
+                feed_title=row["feed"],
+                source="other",
+                kind=kind,
+                services=services,
+                topics=(),
+                regions=(),
+                links=(),
+                guessed=guessed,
+            )
+        )
+    return out
+
+
+def find_history(db: Database, story: Story, names: ServiceNames, *, registry: Registry, guess: bool) -> History | None:
+    """The most similar earlier announcement of the story's service, at least a month older;
+    else the service's launch. None when the archive has neither."""
+    if not story.service:
+        return None
+    before = story.date - HISTORY_MIN_AGE
+    rows = _history_rows(db, story, before)
+    if not rows:
+        return None
+    posts = [
+        p for p in _history_posts(rows, registry=registry, guess=guess) if set(story.services[:2]) & set(p.services)
+    ]
+    own = {p.id for p in story.posts}
+    drop = _name_words(names, story.services)
+    mine = tokens(story.primary.title, drop)
+    best: tuple[float, float, str] | None = None
+    chosen: Candidate | None = None
+    for post in posts:
+        if post.id in own:
+            continue
+        score = similarity(mine, tokens(post.title, drop))
+        key = (score, post.date.timestamp(), post.id)
+        if score >= 0.25 and (best is None or key > best):
+            best, chosen = key, post
+    if chosen is not None and best is not None:
+        return History(chosen, "similar", round(best[0], 3))
+    launches = sorted(
+        (p for p in posts if p.kind == "new-service" and p.service_is(story.service) and p.id not in own),
+        key=lambda p: (p.date, p.id),
+    )
+    if launches:
+        return History(launches[0], "launch", 0.0)
+    return None
+
+
+# --- source problems -----------------------------------------------------------------------------
+
+
+class Gap(Protocol):
+    """A stretch of time a feed may have missed items in (``store.feed_gaps``)."""
+
+    @property
+    def feed(self) -> str: ...
+    @property
+    def start(self) -> dt.datetime: ...
+    @property
+    def end(self) -> dt.datetime: ...
+    @property
+    def status(self) -> str: ...
+
+
+FeedGaps = Callable[[Database, dt.datetime, dt.datetime], Sequence[Gap]]
+
+
+def store_feed_gaps() -> FeedGaps | None:
+    """The hook for gaps in the feeds: ``store.feed_gaps(db, start, end)`` once the What's New
+    backfill adds it to the store; None until then."""
+    hook: FeedGaps | None = getattr(store, "feed_gaps", None)
+    return hook
+
+
+@dataclass(frozen=True)
+class Problem:
+    feed: str
+    text: str
+
+
+def _local(when: dt.datetime, tz: dt.tzinfo) -> str:
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def source_problems(
+    db: Database, *, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo, gaps: FeedGaps | None = None
+) -> list[Problem]:
+    """Feeds that failed during ``[start, end)`` (the fetch log), feeds that are gone, and gaps."""
+    failures: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in db.query(
+        "SELECT feed, started, status, error FROM fetch_log WHERE started >= ? AND started < ? AND outcome = 'error'"
+        " ORDER BY feed, started, id",
+        [store.iso(start), store.iso(end)],
+    ):
+        failures[row["feed"]].append(row)
+    problems = []
+    for feed in sorted(failures):
+        rows = failures[feed]
+        first = dt.datetime.fromisoformat(rows[0]["started"])
+        last = dt.datetime.fromisoformat(rows[-1]["started"])
+        statuses = sorted({f"HTTP {r['status']}" if r["status"] else (r["error"] or "error") for r in rows})
+        recovered = bool(
+            list(
+                db.query(
+                    "SELECT 1 FROM fetch_log WHERE feed = ? AND started > ? AND outcome != 'error' LIMIT 1",
+                    [feed, rows[-1]["started"]],
+                )
+            )
+        )
+        polls = f"{len(rows)} failed poll" + ("s" if len(rows) != 1 else "")
+        when = _local(first, tz) if first == last else f"{_local(first, tz)} to {_local(last, tz)}"
+        text = f"{polls}, {when} ({'; '.join(statuses)[:200]})" + (", recovered" if recovered else ", not recovered")
+        problems.append(Problem(feed, text))
+    for row in db.query("SELECT name FROM feeds WHERE gone = 1 ORDER BY name"):
+        problems.append(Problem(row["name"], "gone (HTTP 410): no longer polled"))
+    for gap in (gaps or (lambda *_: []))(db, start, end):
+        problems.append(
+            Problem(gap.feed, f"possible gap from {_local(gap.start, tz)} to {_local(gap.end, tz)} ({gap.status})")
+        )
+    return problems
+
+
+# --- the whole selection -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Featured:
+    ranked: Ranked
+    related: tuple[Ranked, ...]
+    previously: tuple[Previously, ...]
+    history: History | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """Everything the draft shows, in order, and what ``--explain`` prints."""
+
+    at: dt.datetime
+    window_start: dt.datetime
+    since: dt.datetime
+    """Stories after this are "this week": the date of the last note that covered the archive's
+    posts (normally the previous note), else a week before ``at``."""
+    previous: Note | None
+    since_note: Note | None = None
+    """The note ``since`` comes from, when it is not the previous one."""
+    featured: tuple[Featured, ...]
+    also: tuple[Ranked, ...]
+    earlier: tuple[Ranked, ...]
+    community: tuple[Candidate, ...]
+    problems: tuple[Problem, ...]
+    ranked: tuple[Ranked, ...]
+    """Every uncovered story, best first."""
+    covered: tuple[Story, ...]
+    names: ServiceNames
+    notes_skipped: tuple[str, ...] = ()
+
+
+def _linkable(post: Candidate) -> bool:
+    return bool(post.url and re.match(r"https?://", post.url, re.I))
+
+
+def _community(
+    candidates: Sequence[Candidate],
+    ranked: Sequence[Ranked],
+    featured: Sequence[Featured],
+    *,
+    covered: set[str],
+    since: dt.datetime,
+    limit: int,
+    settings: DigestSettings,
+) -> tuple[Candidate, ...]:
+    in_featured = {p.id for f in featured for r in (f.ranked, *f.related) for p in r.story.posts}
+    in_story = {p.id for r in ranked for p in r.story.posts}
+    scored = []
+    for c in candidates:
+        if c.source != "community" or c.id in covered or c.date <= since or not _linkable(c):
+            continue
+        score = 2.0 if c.id in in_featured else 1.0 if c.id in in_story else 0.0
+        score += max((settings.interest_services.get(s, 0.0) for s in c.services), default=0.0)
+        scored.append((-score, -c.date.timestamp(), c.id, c))
+    return tuple(item[3] for item in sorted(scored)[:limit])
+
+
+def select_for_draft(
+    db: Database,
+    settings: DigestSettings,
+    *,
+    at: dt.datetime,
+    tz: dt.tzinfo,
+    registry: Registry,
+    notes: Sequence[Note],
+    ranking: Ranking | None = None,
+    gaps: FeedGaps | None = None,
+    notes_skipped: Sequence[str] = (),
+) -> Selection:
+    """Choose the draft's content for a publication at ``at``, given the notes published before it."""
+    window_start = at - dt.timedelta(seconds=settings.window)
+    guess = settings.guess_untagged
+    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+    index = index_notes(db, earlier, registry=registry, guess=guess)
+    previous = index.previous
+    marker = index.last_coverage
+    since = max(marker.date, window_start) if marker else at - dt.timedelta(days=7)
+
+    candidates = load_candidates(db, start=window_start, end=at, registry=registry, guess=guess)
+    names = ServiceNames(registry, candidates)
+    names.add(index.posts.values())
+    stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
+    covered_ids = set(index.linked)
+    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
+    open_stories = [s for s in stories if not is_covered[s.id]]
+    covered = tuple(s for s in stories if is_covered[s.id])
+    # The corner has the community's own stories; a story nothing links to cannot be shown.
+    open_stories = [s for s in open_stories if any(p.source != "community" for p in s.posts) and _linkable(s.primary)]
+
+    ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
+    ranked = (ranking or rank_by_score())(open_stories, ctx)
+
+    featured: list[Featured] = []
+    used: set[str] = set()
+    taken_services: set[str] = set()
+    for r in ranked:
+        if len(featured) >= settings.max_featured:
+            break
+        if r.story.service and r.story.service in taken_services:
+            continue
+        related = tuple(
+            other
+            for other in ranked
+            if other is not r
+            and other.story.id not in used
+            and r.story.service
+            and r.story.service in other.story.services[:2]
+            and not any(f.ranked is other for f in featured)
+        )[:RELATED_MAX]
+        used.add(r.story.id)
+        used.update(o.story.id for o in related)
+        taken_services.add(r.story.service)
+        history = find_history(db, r.story, names, registry=registry, guess=guess)
+        featured.append(
+            Featured(
+                ranked=r,
+                related=related,
+                previously=previously(
+                    r.story,
+                    index,
+                    names,
+                    history=[history.post.id] if history else [],
+                    limit=settings.previously_max,
+                ),
+                history=history,
+            )
+        )
+    featured_ids = {f.ranked.story.id for f in featured}
+    rest = [r for r in ranked if r.story.id not in used and r.story.id not in featured_ids]
+    also = tuple(r for r in rest if r.story.date > since)
+    older = tuple(r for r in rest if r.story.date <= since)
+    community = _community(
+        candidates,
+        ranked,
+        featured,
+        covered=covered_ids,
+        since=since,
+        limit=settings.community_max,
+        settings=settings,
+    )
+    problems = source_problems(db, start=window_start, end=at, tz=tz, gaps=gaps)
+    return Selection(
+        at=at,
+        window_start=window_start,
+        since=since,
+        previous=previous,
+        since_note=marker if marker is not previous else None,
+        featured=tuple(featured),
+        also=also,
+        earlier=older,
+        community=community,
+        problems=tuple(problems),
+        ranked=tuple(ranked),
+        covered=covered,
+        names=names,
+        notes_skipped=tuple(notes_skipped),
+    )

@@ -1,0 +1,376 @@
+"""How a draft reads: the blog's front matter and sections, wording, and safety of feed text."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from digest_archive import NOTES, REGISTRY, ArchiveBuilder, build_week, digest_config, whats_new
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator import store
+from aggregator.digest import build_draft
+from aggregator.digest import render as r
+from aggregator.digest import select as sel
+from aggregator.errors import ConfigError
+from aggregator.taxonomy import Registry
+
+MONDAY = dt.date(2024, 5, 20)
+
+
+def front_matter(text: str) -> dict[str, object]:
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    assert match, text[:200]
+    data = yaml.safe_load(match.group(1))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture
+def draft_text(tmp_path: Path) -> str:
+    config = digest_config(tmp_path, notes_dir=NOTES)
+    db = store.open_db(config.database)
+    build_week(db)
+    return build_draft(db, config, date=MONDAY, registry=REGISTRY).text
+
+
+# --- the blog's shape ----------------------------------------------------------------------------
+
+
+def test_front_matter_in_the_blogs_exact_shape_and_spelling(draft_text: str) -> None:
+    head = draft_text.split("\n---\n", 1)[0].splitlines()
+    assert [line.split(":", 1)[0] for line in head if line and not line.startswith(" ")] == [
+        "---",
+        "title",
+        "slug",
+        "blog",
+        "author",
+        "Date",
+        "categories",
+        "keywords",
+        "Description",
+        "draft",
+    ]
+    assert head[1] == (
+        'title:        "Week 21, 2024 - ECS Docker Volume Plugins; Step Functions Distributed Map Reads S3 Prefixes;'
+        ' S3 Same-Region Replication; Lambda JSON structured logs"'
+    )
+    data = front_matter(draft_text)
+    assert data["slug"] == "week-21-2024"
+    assert (data["blog"], data["author"]) == ("notes.example.org", "Example Author")
+    assert data["Date"] == dt.datetime(2024, 5, 20, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=10)))
+    assert "Date:         2024-05-20T20:00:00+10:00" in head
+    assert data["categories"] == ["Weekly Notes"]
+    assert data["keywords"] == ["aws", "ecs", "containers", "stepfunctions", "serverless", "s3", "storage", "lambda"]
+    assert data["draft"] is True
+
+
+def test_the_first_paragraph_repeats_the_description(draft_text: str) -> None:
+    description = front_matter(draft_text)["Description"]
+    body = draft_text.split("\n---\n", 1)[1].lstrip("\n")
+    assert body.split("\n\n", 1)[0] == description
+    assert description == (
+        "ECS Now Supports Docker Volume Plugins, Step Functions Distributed Map Reads S3 Prefixes,"
+        " S3 Introduces Same-Region Replication, and Lambda supports JSON structured logs for Ruby functions."
+    )
+
+
+def test_a_section_per_featured_story_with_sources_previously_history_and_a_place_for_the_take(
+    draft_text: str,
+) -> None:
+    section = draft_text.split("## S3 Same-Region Replication\n\n", 1)[1].split("\n## ", 1)[0]
+    assert section.splitlines() == [
+        "* [Amazon S3 Introduces Same-Region Replication](https://aws.amazon.com/about-aws/whats-new/2024/05/"
+        "amazon-s3-same-region-replication/) (What's New, 17 May)",
+        "* Previously: [Week 20, 2024](/weekly-notes/week-20-2024/) (S3 Express One Zone Prices)",
+        "* History: four and a half years ago: [Amazon S3 Introduces Cross-Region Replication]"
+        "(https://aws.amazon.com/about-aws/whats-new/2019/11/amazon-s3-cross-region-replication/) (November 2019)",
+        "",
+        "<!-- your take -->",
+    ]
+    ecs = draft_text.split("## ECS Docker Volume Plugins\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.rsplit("(", 1)[1] for line in ecs[:3]] == [
+        "What's New, 16 May)",
+        "AWS News Blog, 16 May)",
+        "Community, 17 May)",
+    ]
+
+
+def test_the_sections_in_the_blogs_order_and_the_footnote_placeholder_last(draft_text: str) -> None:
+    headings = re.findall(r"^(#+ .*)$", draft_text, re.M)
+    assert headings == [
+        "## ECS Docker Volume Plugins",
+        "## Step Functions Distributed Map Reads S3 Prefixes",
+        "## S3 Same-Region Replication",
+        "## Lambda JSON structured logs",
+        "## Also this week",
+        "### Earlier, not covered yet",
+        "## Ambassador Corner",
+    ]
+    assert draft_text.endswith("\n\n[^1]:\t\n")
+    corner = draft_text.split("## Ambassador Corner\n\n", 1)[1].split("\n\n", 1)[0]
+    assert corner.splitlines() == [
+        "* [A first look at volume plugins in ECS](https://builder.example.dev/posts/ecs-volume-plugins-first-look)",
+        "* [CDK pipelines in practice](https://dev.example.com/cdk-pipelines-in-practice)",
+    ]
+
+
+def test_source_problems_are_a_comment_hugo_does_not_publish(draft_text: str) -> None:
+    comment = draft_text.split("<!--\n", 1)[1].split("\n-->", 1)[0].splitlines()
+    assert comment[:3] == [
+        "Source problems during this window (2024-04-22 20:00 to 2024-05-20 20:00):",
+        "- aws-news-blog: 2 failed polls, 2024-05-18 11:00 to 2024-05-18 12:00 (HTTP 503), recovered",
+        "- old-feed: gone (HTTP 410): no longer polled",
+    ]
+    assert comment[3].startswith("10 stories not covered by earlier notes: 4 featured")
+
+
+def test_a_quiet_archive_says_there_were_no_problems(tmp_path: Path) -> None:
+    config = digest_config(tmp_path)
+    text = build_draft(store.open_db(config.database), config, date=MONDAY, registry=REGISTRY).text
+    assert 'title:        "Week 21, 2024"' in text
+    assert "No source problems recorded during this window" in text
+    assert "A quiet week: nothing new to feature yet." in text
+
+
+def test_heading_level_and_section_titles_are_settings(tmp_path: Path) -> None:
+    config = digest_config(
+        tmp_path,
+        'heading_level = 1\nalso_title = "Other News"\ncommunity_title = "From the Community"',
+        notes_dir=NOTES,
+    )
+    db = store.open_db(config.database)
+    build_week(db)
+    text = build_draft(db, config, date=MONDAY, registry=REGISTRY).text
+    assert "\n# ECS Docker Volume Plugins\n" in text
+    assert "\n# Other News\n" in text and "\n## Earlier, not covered yet\n" in text
+    assert "\n# From the Community\n" in text
+
+
+def test_a_user_template_replaces_the_packaged_one(tmp_path: Path) -> None:
+    (tmp_path / "mine.md.j2").write_text(
+        "{{ front.title }}\n{% for s in sections %}{{ h }} {{ s.heading }}\n{% endfor %}", encoding="utf-8"
+    )
+    config = digest_config(tmp_path, 'template = "mine.md.j2"', notes_dir=NOTES)
+    db = store.open_db(config.database)
+    build_week(db)
+    text = build_draft(db, config, date=MONDAY, registry=REGISTRY).text
+    assert text.startswith('"Week 21, 2024 - ECS Docker Volume Plugins;')
+    assert "## Lambda JSON structured logs\n" in text
+    (tmp_path / "mine.md.j2").write_text("{{ no_such_value }}", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the draft template failed"):
+        build_draft(db, config, date=MONDAY, registry=REGISTRY)
+
+
+# --- wording -------------------------------------------------------------------------------------
+
+
+def story(title: str, service: str = "", kind: str = "new-feature", regions: tuple[str, ...] = ()) -> sel.Story:
+    post = sel.Candidate(
+        id="x",
+        url="https://aws.amazon.com/x",
+        title=title,
+        date=dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+        feed="aws-whats-new",
+        feed_title="What's New",
+        source="whats-new",
+        kind=kind,
+        services=(service,) if service else (),
+        topics=(),
+        regions=regions,
+        links=(),
+    )
+    return sel._story([post], [])
+
+
+NAMES = sel.ServiceNames(
+    Registry(
+        [
+            *REGISTRY.entries.values(),
+            dataclasses.replace(
+                REGISTRY.entries["lambda"], key="cloudfront", name="Amazon CloudFront", short="CloudFront"
+            ),
+        ]
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "title, service, expected",
+    [
+        ("Amazon ECS Now Supports Docker Volumes and Volume Plugins", "ecs", "ECS Docker Volumes and Volume Plugins"),
+        ("Amazon Elastic Container Service adds daemon scheduling", "ecs", "ECS daemon scheduling"),
+        (
+            "Amazon Aurora Serverless MySQL is Generally Available",
+            "aurora",
+            "Aurora Serverless MySQL Generally Available",
+        ),
+        ("AWS Lambda is now available in the Asia Pacific (Melbourne) Region", "lambda", "Lambda in Melbourne"),
+        ("Introducing AWS Step Functions Distributed Map", "stepfunctions", "Step Functions Distributed Map"),
+        ("Amazon S3 Introduces Same-Region Replication", "s3", "S3 Same-Region Replication"),
+        (
+            "Target tracking for container service auto scaling in the console",
+            "ecs",
+            "ECS Target tracking for container service auto scaling",
+        ),
+    ],
+)
+def test_headings_in_the_blogs_style(title: str, service: str, expected: str) -> None:
+    assert r.heading(story(title, service), NAMES) == expected
+
+
+@pytest.mark.parametrize(
+    "title, service, expected",
+    [
+        ("Amazon ECS Now Supports Docker Volumes and Volume Plugins", "ecs", "Docker Volumes and Volume Plugins"),
+        (
+            "AWS Elastic Beanstalk supports Python 3.13 on Amazon Linux 2023",
+            "",
+            "Elastic Beanstalk supports Python 3.13 on Amazon Linux 2023",
+        ),
+        ("Amazon EC2 Auto Scaling rolls back instance refreshes", "ec2", "Auto Scaling rolls back instance refreshes"),
+    ],
+)
+def test_phrases_under_a_service(title: str, service: str, expected: str) -> None:
+    assert r.phrase(story(title, service), NAMES) == expected
+
+
+def test_region_expansions_name_what_they_bring() -> None:
+    assert r.region_feature(
+        story("AWS Lambda SnapStart for .NET is now available in seven more Regions", "lambda"), NAMES
+    ) == ("SnapStart for .NET")
+    assert (
+        r.region_feature(story("AWS Lambda is now available in the Asia Pacific (Melbourne) Region", "lambda"), NAMES)
+        == ""
+    )
+    assert r.region_count(story("AWS Glue 5.0 is now available in six more Regions")) == 6
+    assert r.region_count(story("X in more Regions")) is None
+    assert r.region_count(story("X", regions=("ap-southeast-2", "eu-west-2"))) == 2
+    assert r.region_label("mx-central-1") == "Mexico (Central)"
+    assert r.region_label("us-gov-west-1") == "GovCloud (US-West)"
+    assert r.region_label("ap-southeast-4") == "Melbourne"
+
+
+@pytest.mark.parametrize(
+    "days, words",
+    [
+        (1, "a day ago"),
+        (5, "five days ago"),
+        (21, "three weeks ago"),
+        (62, "two months ago"),
+        (365, "a year ago"),
+        (550, "a year and a half ago"),
+        (1645, "four and a half years ago"),
+        (3650, "ten years ago"),
+        (9131, "25 years ago"),
+    ],
+)
+def test_ages_in_words(days: float, words: str) -> None:
+    assert r.age_in_words(days) == words
+
+
+# --- safety of feed text -------------------------------------------------------------------------
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "[click me](javascript:alert(1))",
+    "*bold* _em_ `code` ~~gone~~",
+    "{{< shortcode >}} and {{% other %}}",
+    "# not a heading",
+    "1. not a list",
+    "- not a list",
+    "> not a quote",
+    "&lt;entity&gt; &amp; &#x3C;",
+    "a | table | row",
+    "back\\slash",
+    "line\nbreak\rand\u2028separator",
+    "![image](http://example.com/x.png)",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_feed_text_is_escaped_for_markdown(text: str) -> None:
+    out = r.md(text)
+    assert "\n" not in out and "\r" not in out
+    assert not re.search(r"(?<!\\)[`*_\[\]<>{}#|~]", out), out
+    assert "](" not in out.replace("\\]", "")
+
+
+@given(st.text(max_size=200))
+def test_no_markdown_special_survives_unescaped(text: str) -> None:
+    out = r.md(text)
+    unescaped = re.sub(r"\\.", "", out)
+    assert not re.search(r"[`*_\[\]<>{}#|~\\]", unescaped)
+    assert "\n" not in out
+
+
+@pytest.mark.parametrize(
+    "url, safe",
+    [
+        ("https://aws.amazon.com/x/", "https://aws.amazon.com/x/"),
+        ("http://example.com/a b", "http://example.com/a%20b"),
+        ("https://en.wikipedia.org/wiki/Go_(game)", "https://en.wikipedia.org/wiki/Go_%28game%29"),
+        ("https://example.com/{{<x>}}", "https://example.com/%7B%7B%3Cx%3E%7D%7D"),
+        ("javascript:alert(1)", None),
+        ("JAVASCRIPT:alert(1)", None),
+        ("data:text/html,<script>", None),
+        ("/relative/path", None),
+        ("//example.com/x", None),
+        ("https://exa\nmple.com/", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_only_http_links_are_emitted(url: str | None, safe: str | None) -> None:
+    assert r.safe_url(url) == safe
+
+
+def test_yaml_strings_and_comments_cannot_be_broken_out_of() -> None:
+    assert r.yaml_str('He said "hi" \\ bye\nnow') == '"He said \\"hi\\" \\\\ bye now"'
+    assert yaml.safe_load("x: " + r.yaml_str('a: "b" # c')) == {"x": 'a: "b" # c'}
+    assert r.yaml_str("notes.example.org", quote_always=False) == "notes.example.org"
+    assert r.yaml_str("true", quote_always=False) == '"true"'
+    assert "--" not in r.comment_safe("end --> <!-- {{< x >}} ---->")
+    assert "{{" not in r.comment_safe("{{< x >}}")
+
+
+def test_hostile_titles_and_links_come_out_harmless(tmp_path: Path) -> None:
+    config = digest_config(tmp_path)
+    db = store.open_db(config.database)
+    b = ArchiveBuilder(db)
+    evil = '<script>alert("x")</script> [click](javascript:alert(1)) *bold* `code` {{< tweet 1 >}} "quoted"'
+    b.post(
+        "aws-whats-new",
+        whats_new("evil"),
+        "Amazon S3 " + evil,
+        "2024-05-17",
+        kind="general-availability",
+        services=["s3"],
+    )
+    b.post("aws-whats-new", "javascript:alert(1)", "Amazon ECS javascript link", "2024-05-17", services=["ecs"])
+    b.post("community", "https://community.example/<b>x</b>", evil, "2024-05-18")
+    b.fetch("aws-news-blog", "2024-05-18T01:00", status=500, error="boom --> <script>{{< x >}}")
+    text = build_draft(db, config, date=MONDAY, registry=REGISTRY).text
+    assert "<script" not in text.replace("\\<script", "")
+    destinations = [text[m.end() : m.end() + 8] for m in re.finditer(r"(?<!\\)\]\(", text)]
+    assert destinations and all(d.startswith(("https://", "http://", "/")) for d in destinations), destinations
+    assert "{{<" not in text and "{{%" not in text
+    assert text.count("-->") == 1 + text.count("<!-- your take -->")
+    data = front_matter(text)
+    assert data["title"] == 'Week 21, 2024 - S3 alert("x") click(javascript:alert(1)) bold code tweet 1'
+    assert "ECS javascript link" not in text  # nothing to link to: not shown
+    assert "](https://community.example/%3Cb%3Ex%3C/b%3E)" in text
+
+
+@pytest.mark.parametrize(
+    "text, paragraph",
+    [("1. not a list", "1\\. not a list"), ("- not a list", "\\- not a list"), ("+ x", "\\+ x"), ("= x", "\\= x")],
+)
+def test_text_that_starts_a_paragraph_cannot_start_a_list(text: str, paragraph: str) -> None:
+    assert r.md_paragraph(text) == paragraph
+    assert r.md("Glue 5.0") == "Glue 5.0"  # inside a line nothing needs it
