@@ -23,8 +23,9 @@ text is split once into word tokens (letters and digits; ``re:Invent`` is ``re``
 trie of the aliases' token sequences is walked from each token, longest match first, so the cost
 follows the length of the text, not the size of the registry. Case is ignored, except for tokens
 written with an inner capital or as an acronym with digits (``EC2``, ``SAM``, ``WorkSpaces``): those
-match only as written, so "sam" or "workspaces" in prose are not AWS services (after an Amazon or
-AWS prefix, any case goes: "Amazon Workspaces" is WorkSpaces). An entry's ``name``
+match only as written, so "sam" or "workspaces" in prose are not AWS services, and a one-word
+name ("Lambda") only capitalised ("lambda calculus" is not); after an Amazon or AWS prefix any
+case goes ("Amazon Workspaces" is WorkSpaces). An entry's ``name``
 and ``aliases`` are matched; ``short`` and the key are not (a short name such as "Config" is an
 ordinary word: the registry lists only "AWS Config").
 
@@ -188,7 +189,7 @@ class NameMatcher(Generic[T]):
 
     Each trie node is a dict from lowercase token to child node; the key ``""`` (never a token)
     holds the aliases ending there, as ``(value, exact tokens, alias)``: ``exact tokens`` are the
-    positions that must match case exactly.
+    positions that must match case exactly (or, with an empty token, start with a capital).
     """
 
     def __init__(self, names: Iterable[tuple[str, T]]) -> None:
@@ -201,7 +202,12 @@ class NameMatcher(Generic[T]):
             for token in lower_tokens(tokens):
                 node = node.setdefault(token, {})
             prefixed = len(tokens) > 1 and tokens[0].lower() in _PREFIXES
-            exact = () if prefixed else tuple((i, t) for i, t in enumerate(tokens) if exact_case(t))
+            if prefixed:
+                exact: tuple[tuple[int, str], ...] = ()
+            elif len(tokens) == 1 and tokens[0][:1].isupper() and not exact_case(tokens[0]):
+                exact = ((0, ""),)  # a capitalised word ("Lambda") matches capitalised only
+            else:
+                exact = tuple((i, t) for i, t in enumerate(tokens) if exact_case(t))
             ends: list[tuple[T, tuple[tuple[int, str], ...], str]] = node.setdefault("", [])
             if not any(e[1] == exact and e[2] == alias for e in ends):
                 ends.append((value, exact, alias))
@@ -225,7 +231,7 @@ class NameMatcher(Generic[T]):
                 ends = node.get("")
                 if ends:
                     for value, exact, alias in ends:
-                        if all(tokens[i + k] == t for k, t in exact):
+                        if all(tokens[i + k] == t if t else tokens[i + k][:1].isupper() for k, t in exact):
                             best = (j, value, alias)
                             break
                 node = node.get(low[j]) if j < n else None
