@@ -118,6 +118,7 @@ class Tagging:
 # --- categories ----------------------------------------------------------------------------------
 
 _PRODUCTS = "general:products/"
+_AREAS = "marketing:marchitecture/"
 _REPORTED_NAMESPACES = ("general:products/", "marketing:marchitecture/")
 _PREFIXED_LABEL = re.compile(r"^(amazon|aws)\s+\S", re.IGNORECASE)
 NON_SERVICE_LABELS = frozenset(
@@ -140,6 +141,9 @@ def _category_evidence(registry: Registry, categories: Iterable[str]) -> tuple[l
             confidence = CONFIDENCE["slug"]
         elif ":" in token and "/" in token and " " not in token:  # another namespaced What's New token
             key = registry.by_slug.get(lowered)
+            if key is None and lowered.startswith(_AREAS):  # an area the registry lists by name only
+                named = registry.resolve_label(lowered[len(_AREAS) :].replace("-", " "))
+                key = named if named is not None and not registry.is_service(named) else None
             confidence = CONFIDENCE["slug"]
             if key is None and not lowered.startswith(_REPORTED_NAMESPACES):
                 continue  # general:use-case/..., resource:development-language/...: not about a product
@@ -394,6 +398,10 @@ class Tagger:
         return Tagging(
             tags=tuple(ordered), primary_service=primary, kind=kind, regions=regions, unknown_tokens=tuple(unknown)
         )
+
+    def unknown_tokens(self, categories: Iterable[str]) -> tuple[str, ...]:
+        """The category tokens the registry does not know (what ``Tagging.unknown_tokens`` holds)."""
+        return tuple(_category_evidence(self.registry, categories)[1])
 
     def _parents(self, key: str) -> list[str]:
         """The entries ``key`` is part of, transitively (``dsql`` -> ``aurora`` -> ``rds``)."""
