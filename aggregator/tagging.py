@@ -114,6 +114,10 @@ class Tagging:
     def topics(self) -> tuple[str, ...]:
         return tuple(t.tag for t in self.tags if t.type == "topic")
 
+    @property
+    def tags_by_key(self) -> dict[str, Tag]:
+        return {t.tag: t for t in self.tags}
+
 
 # --- categories ----------------------------------------------------------------------------------
 
