@@ -277,3 +277,15 @@ def test_the_schema_migrates_an_archive_from_before(tmp_path: Path) -> None:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
     sqlite3.connect(path).close()
+
+
+def test_full_text_search_follows_title_changes_but_not_retags(db, tagger: Tagger) -> None:
+    original = post("f", "Amazon S3 adds a feature")
+    save(db, [original], tagger)
+    save(db, [dataclasses.replace(original, title="Amazon S3 adds a gizmo", content_hash="2")], tagger)
+    assert [r["id"] for r in store.query_posts(db, search="gizmo")] == ["f"]
+    assert store.query_posts(db, search="feature") == []
+    list(pipeline.tag_archive(db, tagger, scope="all"))
+    assert [r["id"] for r in store.query_posts(db, search="gizmo")] == ["f"]
+    trigger = db.execute("SELECT sql FROM sqlite_master WHERE name = 'posts_au'").fetchone()[0]
+    assert 'AFTER UPDATE OF "title", "summary"' in trigger  # a retag leaves the index alone
