@@ -19,8 +19,9 @@ Pure: ``Post`` + ``Registry`` -> ``Tagging``. The order of evidence is the feed'
   product (``SUPPORTING``: Graviton, the CLI, Amazon Linux...) is primary only when nothing
   else is named.
 - **Kind**: rules on the title (and the body's opening, for regions), tried in this order:
-  deprecation, price change, region expansion, new instance types, preview, general
-  availability, new service, new feature; otherwise other. A region expansion lists the region
+  deprecation, price change, region expansion, new instance types, general availability
+  ("out of beta" included), preview, new service, new feature; otherwise other (a What's New
+  item, known by its URL or its product categories, is at least a new feature). A region expansion lists the region
   codes its title names, else those of the first sentence of the body's opening (its first
   ``BODY_REGION_SENTENCES``) that says where something becomes available.
 """
@@ -189,9 +190,10 @@ _AVAILABLE_IN = re.compile(
     re.IGNORECASE,
 )
 _REGION_WORD = re.compile(r"\bregions?\b", re.IGNORECASE)
-_INSTANCE = re.compile(r"\binstances?\b|\binstance (types?|famil(y|ies)|sizes?)\b", re.IGNORECASE)
+_INSTANCE = re.compile(r"\binstances\b|\binstance (types?|famil(y|ies)|sizes?)\b", re.IGNORECASE)
 _FAMILY = re.compile(
-    r"\b(?:[A-Za-z]{1,4}\d{1,2}[a-z]{0,5}(?:-flex)?(?:\.\d*x?large|\.metal\S*)?|mac\d|Mac\d)\b(?!\.\d)(?! ?(GB|TB|%|x\b))"
+    r"\b(?!EC2\b|S3\b)(?:[A-Za-z]{1,4}\d{1,2}[a-z]{0,5}(?:-flex)?(?:\.\d*x?large|\.metal\S*)?|mac\d|Mac\d)\b(?!\.\d)"
+    r"(?! ?(GB|TB|%|x\b))"
 )
 _INSTANCE_LAUNCH = re.compile(
     r"\b(introduc\w*|announc\w*|launch\w*|new|now available|generally available|available|powered by|featuring"
@@ -199,7 +201,10 @@ _INSTANCE_LAUNCH = re.compile(
     re.IGNORECASE,
 )
 _PREVIEW = re.compile(r"\b(preview|public beta|in beta|beta release|beta)\b", re.IGNORECASE)
-_GA = re.compile(r"\b(generally available|general availability|now GA|is GA|GA release|now in GA)\b", re.IGNORECASE)
+_GA = re.compile(
+    r"\b(generally available|general availability|now GA|is GA|GA release|in GA|out of (beta|preview))\b|\(GA\)",
+    re.IGNORECASE,
+)
 _NEW_SERVICE_LEAD = re.compile(
     r"^\s*(introducing|announcing|meet|welcome|new|now available|(aws|amazon) (announces|launches|introduces|unveils))"
     r"(\s+the)?(\s+new)?\s*[:–—-]?\s*",
@@ -277,10 +282,10 @@ def classify(
         and (primary_service is None or primary_service in INSTANCE_SERVICES)
     ):
         return "new-instance-types", ()
-    if _PREVIEW.search(title):
-        return "preview", ()
     if _GA.search(title):
         return "general-availability", ()
+    if _PREVIEW.search(title):
+        return "preview", ()
     if expansion:
         return "region-expansion", tuple(title_regions)
     if _is_new_service(title):
@@ -293,13 +298,10 @@ def classify(
 _NEW_SERVICE_TAIL = re.compile(
     r"^\s*($|[,:;–—(]|-\s|\ba\b|\ban\b|\bthe\b|\bfor\b(?!\s+(amazon|aws)\b)|\bis\b|\bnow\b)", re.IGNORECASE
 )
-_NEW_SERVICE_VERBS = re.compile(r"\bnew (aws |amazon )?service\b", re.IGNORECASE)
 
 
 def _is_new_service(title: str) -> bool:
     """ "Introducing AWS Fargate – ...": a launch verb, then a product name that is the title's subject."""
-    if _NEW_SERVICE_VERBS.search(title):
-        return True
     lead = _NEW_SERVICE_LEAD.match(title)
     if not lead:
         return False
