@@ -179,6 +179,10 @@ _PRICE = re.compile(
     r"|new (lower )?pricing|(\d+|\d+\.\d+)\s?% (lower|cheaper|price|less expensive)|lowers? (the )?cost of|now (free|costs? less))\b",
     re.IGNORECASE,
 )
+_DEPRECATION_WORDS = (
+    "end of", "end-of", "deprecat", "retir", "discontinu", "sunset", "no longer", "shut", "turn", "phas", "end support"
+)  # fmt: skip
+_PRICE_WORDS = ("price", "pricing", "cheaper", "cost", "%", "free", "less")
 _REGION_WORDS = re.compile(
     r"\b((additional|more|new|\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|select|all)"
     r"( commercial| aws| other| additional)* regions?|region(al)? (expansion|availability)|regions? expansion)\b",
@@ -263,28 +267,33 @@ def classify(
     ``announcement``: the post is a What's New item (its URL or its product categories say so):
     it announces something, so it is never "other" ("Set concurrency limits on ..." is a feature).
     """
+    low = title.lower()  # cheap guards first: most titles need few of the patterns below
+
+    def has(*words: str) -> bool:
+        return any(word in low for word in words)
+
     if not announcement and _NOT_AN_ANNOUNCEMENT.search(title):
         return "other", ()
-    if _DEPRECATION.search(title):
+    if has(*_DEPRECATION_WORDS) and _DEPRECATION.search(title):
         return "deprecation", ()
-    if _PRICE.search(title):
+    if has(*_PRICE_WORDS) and _PRICE.search(title):
         return "price-change", ()
     title_regions = _regions_in(title)
-    expansion = bool(_REGION_WORDS.search(title)) or bool(
-        title_regions and (_AVAILABLE_IN.search(title) or _REGION_WORD.search(title))
-    )
-    if expansion and (not _NEW_SERVICE_LEAD.match(title) or _REGION_WORDS.search(title)):
+    region_words = has("region") and bool(_REGION_WORDS.search(title))
+    expansion = region_words or bool(title_regions and (_AVAILABLE_IN.search(title) or _REGION_WORD.search(title)))
+    if expansion and (region_words or not _NEW_SERVICE_LEAD.match(title)):
         return "region-expansion", tuple(title_regions or _regions_in_body(body))
     if (
-        _INSTANCE.search(title)
-        and (_FAMILY.search(title) or re.search(r"powered by|featuring|new instance", title, re.IGNORECASE))
+        has("instance")
+        and _INSTANCE.search(title)
+        and (_FAMILY.search(title) or has("powered by", "featuring", "new instance"))
         and _INSTANCE_LAUNCH.search(title)
         and (primary_service is None or primary_service in INSTANCE_SERVICES)
     ):
         return "new-instance-types", ()
-    if _GA.search(title):
+    if has("general", "ga", "out of") and _GA.search(title):
         return "general-availability", ()
-    if _PREVIEW.search(title):
+    if has("preview", "beta") and _PREVIEW.search(title):
         return "preview", ()
     if expansion:
         return "region-expansion", tuple(title_regions)
