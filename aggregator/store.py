@@ -139,9 +139,9 @@ def _m0002(db: Database) -> None:
 
 @MIGRATIONS(name="0003_tagging_extra")
 def _m0003(db: Database) -> None:
-    """Finding what to (re)tag by registry fingerprint; post_tags linked to posts for Datasette;
-    the full-text index kept in step with titles and summaries only."""
-    db.execute("CREATE INDEX idx_posts_tagged_with ON posts (tagged_with)")
+    """post_tags linked to posts for Datasette; the full-text index kept in step with titles and
+    summaries only. (``posts.tagged_with`` gets no index: every stored post would pay for it,
+    and ``aggregator tag`` walks the posts by rowid anyway.)"""
     db.table("post_tags").add_foreign_key("post_id", "posts", "id")
     # The full-text index holds titles and summaries only: rewriting it whenever a post's tags
     # change (each retag) would double the cost of tagging. Same statements, narrower event.
