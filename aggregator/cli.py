@@ -26,6 +26,7 @@ from .errors import AggregatorError
 from .fetch import HostLimiter, build_client
 from .logs import setup_logging
 from .models import FeedGap, PollResult
+from .tagging import KINDS, Tagger
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -48,6 +49,9 @@ class AppContext:
 
     def open_db(self) -> Any:
         return store.open_db(self.config.database)
+
+    def tagger(self) -> Tagger:
+        return pipeline.tagger_for(self.config)
 
     def service_log_level(self) -> str:
         """The level of ``run``: ``general.log_level``, unless -v or -q says otherwise."""
@@ -351,6 +355,14 @@ def _gap_line(gap: FeedGap) -> str:
 @click.option("--until", callback=_when, metavar="DATE", help="Posts dated before DATE.")
 @click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Posts delivered by this feed (repeatable).")
 @click.option("--search", metavar="TEXT", help="Full-text search in titles and summaries.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Posts tagged with TAG, a service key (s3, stepfunctions) or a topic (serverless); repeatable: all must match.",
+)
+@click.option("--kind", type=click.Choice(KINDS), help="Posts of this kind of announcement.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many posts.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
 @pass_app
@@ -361,15 +373,20 @@ def posts(
     until: dt.datetime | None,
     feeds: tuple[str, ...],
     search: str | None,
+    tags: tuple[str, ...],
+    kind: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
-    """Stored posts, newest first."""
+    """Stored posts, newest first, with what each is about: its kind and tags."""
     config = app.config
     for name in feeds:
         config.feed(name)
     db = app.open_db()
-    rows = store.query_posts(db, since=since, until=until, feeds=feeds, search=search, limit=limit)
+    rows = store.query_posts(
+        db, since=since, until=until, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit
+    )
+    tags_by_post = store.tags_of(db, [r["id"] for r in rows])
     if as_json:
         _emit_json(
             {
@@ -385,6 +402,10 @@ def posts(
                 "categories": r["categories"],
                 "links": r["links"],
                 "summary": r["summary"],
+                "kind": r["kind"],
+                "primary_service": r["primary_service"],
+                "regions": r["regions"],
+                "tags": [t["tag"] for t in tags_by_post[r["id"]]],
             }
             for r in rows
         )
@@ -393,6 +414,10 @@ def posts(
         click.echo(f"{r['date'][:10]}  {','.join(r['sources']):<16}  {r['title']}")
         if r["url"]:
             click.echo(f"{'':<12}{r['url']}")
+        if r["kind"]:
+            about = ", ".join(t["tag"] for t in tags_by_post[r["id"]])
+            regions = f" ({', '.join(r['regions'])})" if r["regions"] else ""
+            click.echo(f"{'':<12}{r['kind']}{regions}: {about or '-'}")
 
 
 @cli.command(name="backfill")
@@ -508,7 +533,7 @@ def import_(app: AppContext, paths: tuple[Path, ...], feed_name: str) -> None:
     failed = new = updated = 0
     show_bar = sys.stderr.isatty() and len(paths) > 1
     with click.progressbar(
-        pipeline.import_files(db, feed, paths),
+        pipeline.import_files(db, feed, paths, tagger=app.tagger()),
         length=len(paths),
         label=f"importing into {feed.name}",
         file=sys.stderr,
@@ -599,6 +624,147 @@ def digest(
         return
     path = digest_builder.write_draft(db, config, date=day, force=force, out_dir=out_dir, notes_dir=notes_dir)
     click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.option(
+    "--retag", is_flag=True, help="Also redo posts tagged with another registry or other rules (after you change them)."
+)
+@click.option("--all", "everything", is_flag=True, help="Redo every post, whatever it was tagged with.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Posts per transaction (each batch is stored whole or not at all).",
+)
+@pass_app
+@handle_errors
+def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None:
+    """Tag the archive's posts with the services and topics they concern, their kind and regions.
+
+    Without options, the posts never tagged (an archive from before tagging existed); with
+    --retag, also those tagged with an older registry, your changed services file or older
+    rules. New posts are tagged as they are stored: this is for the archive you have. Safe to
+    interrupt: run it again to carry on. A progress bar on a terminal.
+    """
+    tagger = app.tagger()
+    db = app.open_db()
+    scope = "all" if everything else "stale" if retag else "untagged"
+    total = store.count_to_tag(db, fingerprint=tagger.fingerprint, scope=scope)
+    done = 0
+    with click.progressbar(
+        length=total, label="tagging", file=sys.stderr, hidden=not (sys.stderr.isatty() and total)
+    ) as bar:
+        for count in pipeline.tag_archive(db, tagger, scope=scope, batch_size=batch_size):
+            done += count
+            bar.update(count)
+    unknown = len(store.unknown_token_rows(db))
+    note = f"; {unknown} unknown category tokens (aggregator taxonomy unknown)" if unknown else ""
+    click.echo(f"tagged {done} posts with registry {tagger.fingerprint} ({len(tagger.registry)} entries){note}")
+
+
+@cli.group(name="taxonomy")
+def taxonomy_group() -> None:
+    """The AWS service registry: look entries up, and see what it does not know yet."""
+
+
+@taxonomy_group.command(name="unknown")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
+@pass_app
+@handle_errors
+def taxonomy_unknown(app: AppContext, as_json: bool) -> None:
+    """Category tokens of stored posts that the registry does not know, most frequent first.
+
+    What's New product slugs and areas the registry lacks, and blog labels that look like a
+    product ("AWS ...") but resolve to none. Each is a candidate entry or slug for your services
+    file (taxonomy.services_file); then run `aggregator tag --retag`.
+    """
+    rows = store.unknown_token_rows(app.open_db())
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        click.echo("every category token of the archive is known to the registry")
+        return
+    width = max(len(r["token"]) for r in rows)
+    click.echo(f"{'token':<{width}}  posts  first seen  last seen   example post")
+    for r in rows:
+        click.echo(
+            f"{r['token']:<{width}}  {r['posts']:>5}  {(r['first_seen'] or '')[:10]:<10}  {(r['last_seen'] or '')[:10]:<10}"
+            f"  {r['example_post_id']}"
+        )
+
+
+@taxonomy_group.command(name="show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="The entry as JSON.")
+@pass_app
+@handle_errors
+def taxonomy_show(app: AppContext, key: str, as_json: bool) -> None:
+    """One registry entry, by key, slug or name, as a TOML table to copy into your services file."""
+    registry = app.tagger().registry
+    found = registry.resolve(key)
+    entry = registry.get(found) if found else None
+    if entry is None:
+        raise click.ClickException(f"no registry entry for {key!r} (try `aggregator taxonomy lookup`)")
+    values = {
+        "name": entry.name,
+        "short": entry.short,
+        "kind": entry.kind,
+        "aliases": list(entry.aliases),
+        "slugs": list(entry.slugs),
+        "blog_categories": list(entry.blog_categories),
+        "topics": list(entry.topics),
+        "part_of": list(entry.part_of),
+    }
+    if as_json:
+        click.echo(json.dumps({"key": entry.key, **values}, ensure_ascii=False))
+        return
+    click.echo(f"[services.{entry.key}]")
+    for name, value in values.items():
+        if value or name in ("name", "short"):
+            click.echo(f"{name} = {json.dumps(value, ensure_ascii=False)}")
+
+
+@taxonomy_group.command(name="lookup")
+@click.argument("text")
+@click.option("--category", "categories", multiple=True, metavar="TOKEN", help="A category of the post (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="The tagging as JSON.")
+@pass_app
+@handle_errors
+def taxonomy_lookup(app: AppContext, text: str, categories: tuple[str, ...], as_json: bool) -> None:
+    """Tag TEXT as a post title (with --category tokens): which names match, and what the post
+    would be tagged with. For checking an entry of your services file."""
+    tagger = app.tagger()
+    matches = tagger.registry.matcher.find_in(text)
+    result = tagger.tag_text(text, "", categories)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "matches": [{"key": m.value, "alias": m.alias} for m in matches],
+                    "primary_service": result.primary_service,
+                    "kind": result.kind,
+                    "regions": list(result.regions),
+                    "tags": [
+                        {"tag": t.tag, "type": t.type, "source": t.source, "confidence": t.confidence}
+                        for t in result.tags
+                    ],
+                    "unknown_tokens": list(result.unknown_tokens),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    for m in matches:
+        click.echo(f"matched {m.alias!r} -> {m.value}")
+    click.echo(f"primary service: {result.primary_service or '-'}")
+    click.echo(f"kind: {result.kind}" + (f" ({', '.join(result.regions)})" if result.regions else ""))
+    for t in result.tags:
+        click.echo(f"  {t.tag:<24} {t.type:<8} {t.source:<8} {t.confidence:.2f}")
+    for token in result.unknown_tokens:
+        click.echo(f"unknown: {token}")
 
 
 @cli.group(name="opml")

@@ -324,6 +324,14 @@ class BackfillSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaxonomySettings:
+    services_file: str = setting(
+        "",
+        "Your own services registry (TOML `[services.<key>]` tables), relative to this configuration file: its entries extend or override the shipped `config/services.toml`. Empty: the shipped registry alone. After changing it, run `aggregator tag --retag`.",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -331,6 +339,7 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     backfill: BackfillSettings = field(default_factory=BackfillSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    taxonomy: TaxonomySettings = field(default_factory=TaxonomySettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -370,6 +379,13 @@ class Config:
     feeds_path: Path
     """The file the feed list came from (may be ``path`` itself)."""
     database: Path
+    services_path: Path | None = None
+    """The user's services registry file (``taxonomy.services_file``), if any."""
+
+    @property
+    def shipped_services_path(self) -> Path:
+        """The shipped registry, ``config/services.toml``."""
+        return default_config_dir() / "services.toml"
 
     def feed(self, name: str) -> Feed:
         for feed in self.feeds:
@@ -804,7 +820,18 @@ def load_config(
                 raise ConfigError("a feed list file holds only [[feeds]] tables", path=str(feeds_path), key=key)
         feeds = parse_feeds(feeds_data.get("feeds", []), path=str(feeds_path), base_dir=feeds_path.resolve().parent)
 
+    services_path = None
+    if settings.taxonomy.services_file:
+        services_path = config_path.resolve().parent / Path(settings.taxonomy.services_file).expanduser()
+        if not services_path.is_file():
+            raise ConfigError(f"no such file: {services_path}", path=str(config_path), key="taxonomy.services_file")
+
     db = database or env.get(ENV_DB) or settings.general.database
     return Config(
-        settings=settings, feeds=feeds, path=config_path, feeds_path=feeds_path, database=Path(db).expanduser()
+        settings=settings,
+        feeds=feeds,
+        path=config_path,
+        feeds_path=feeds_path,
+        database=Path(db).expanduser(),
+        services_path=services_path,
     )

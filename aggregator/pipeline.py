@@ -1,9 +1,10 @@
-"""The only module that knows the order of the stages: fetch -> parse -> normalize -> store.
+"""The only module that knows the order of the stages: fetch -> parse -> normalize -> tag -> store.
 
 Shared by the CLI (``poll``, ``run --once``, ``import``) and the long-running service. Fetching,
 parsing and normalizing run in worker threads (at most ``http.per_host`` requests per host, at most
 ``http.max_workers`` feeds at once); every database write happens on the thread that owns the
-``Database``, one transaction per feed.
+``Database``, one transaction per feed. New and changed posts are tagged as they are stored, in
+that transaction, with the process's ``Tagger`` (``tagger_for``: the registry is loaded once).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from sqlite_utils import Database
 
 from . import store
 from .config import Config, Feed, PollSettings
-from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
+from .errors import ConfigError, FeedError, HTTPStatusError, ImportFileError, ParseError
 from .fetch import HostLimiter, fetch
 from .models import FeedGap, FeedState, FetchResult, Outcome, ParsedFeed, PollResult, Post
 from .normalize import normalize_feed, parse_document
 from .parse import parse_bytes
+from .tagging import Tagger
+from .taxonomy import load_registry
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,57 @@ Clock = Callable[[], dt.datetime]
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# --- the tagger --------------------------------------------------------------------------------
+
+_TAGGERS: dict[tuple[tuple[str, int], ...], Tagger] = {}
+_TAGGERS_LOCK = threading.Lock()
+
+
+def tagger_for(config: Config) -> Tagger:
+    """The tagger of the configured registry (shipped file plus ``taxonomy.services_file``), built
+    once per process and again only when one of those files changes."""
+    paths = [config.shipped_services_path] + ([config.services_path] if config.services_path else [])
+    try:
+        stamp = tuple((str(path), path.stat().st_mtime_ns) for path in paths)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the services registry: {exc}") from None
+    with _TAGGERS_LOCK:
+        tagger = _TAGGERS.get(stamp)
+        if tagger is None:
+            tagger = Tagger(load_registry(config.shipped_services_path, config.services_path))
+            _TAGGERS.clear()
+            _TAGGERS[stamp] = tagger
+        return tagger
+
+
+def tag_archive(db: Database, tagger: Tagger, *, scope: str = "untagged", batch_size: int = 1000) -> Iterator[int]:
+    """Tag stored posts in batches of ``batch_size``, one transaction each, yielding each batch's size.
+
+    ``scope``: ``untagged`` posts, ``stale`` ones (untagged, or tagged with another registry or
+    other rules: what ``aggregator tag --retag`` redoes) or ``all``. Safe to interrupt: a batch is
+    stored whole or not at all, and the next run carries on where this one stopped. When every
+    batch is done, the unknown category tokens are counted afresh over the archive.
+    """
+    after = 0
+    done = 0
+    while True:
+        rows = store.posts_to_tag(db, fingerprint=tagger.fingerprint, scope=scope, after=after, limit=batch_size)
+        if not rows:
+            break
+        taggings = [
+            store.TaggedPost(row.id, tagger.tag_text(row.title, row.summary, row.categories, url=row.url))
+            for row in rows
+        ]
+        with store.write_transaction(db):
+            store.save_taggings(db, taggings, fingerprint=tagger.fingerprint)
+        after = rows[-1].rowid
+        done += len(rows)
+        yield len(rows)
+    if done:
+        with store.write_transaction(db):
+            store.rebuild_unknown_tokens(db, tagger)
 
 
 # --- schedule ----------------------------------------------------------------------------------
@@ -238,15 +292,18 @@ def find_gap(check: store.WindowCheck, posts: Sequence[Post]) -> tuple[dt.dateti
     return check.newest, oldest
 
 
-def _write(db: Database, fetched: Fetched, plan: _Plan) -> tuple[store.StoreCounts, FeedGap | None]:
-    """Write one poll: its posts, a gap it reveals, its feed's state, its fetch-log row. Inside a transaction."""
+def _write(
+    db: Database, fetched: Fetched, plan: _Plan, tagger: Tagger | None
+) -> tuple[store.StoreCounts, FeedGap | None]:
+    """Write one poll: its posts (tagged), a gap it reveals, its feed's state, its fetch-log row.
+    Inside a transaction."""
     feed, result = fetched.feed, fetched.result
     counts = store.StoreCounts(0, 0)
     gap: FeedGap | None = None
     if fetched.parsed is not None:
         posts = fetched.parsed.posts
         check = store.window_check(db, feed.name, posts) if feed.kind in GAP_KINDS and posts else None
-        counts = store.store_posts(db, feed.name, posts, now=plan.finished)
+        counts = store.store_posts(db, feed.name, posts, now=plan.finished, tagger=tagger)
         window = find_gap(check, posts) if check is not None else None
         if window is not None:
             gap = store.record_gap(db, feed.name, start=window[0], end=window[1], now=plan.finished)
@@ -307,19 +364,35 @@ def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedG
     return poll_result
 
 
-def record(db: Database, fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> PollResult:
+def record(
+    db: Database,
+    fetched: Fetched,
+    *,
+    config: Config,
+    now: Clock,
+    rng: random.Random,
+    tagger: Tagger | None = None,
+) -> PollResult:
     """Store what a fetch brought and the feed's new state, in one transaction."""
-    return record_batch(db, [fetched], config=config, now=now, rng=rng)[0]
+    return record_batch(db, [fetched], config=config, now=now, rng=rng, tagger=tagger)[0]
 
 
 def record_batch(
-    db: Database, batch: Sequence[Fetched], *, config: Config, now: Clock, rng: random.Random
+    db: Database,
+    batch: Sequence[Fetched],
+    *,
+    config: Config,
+    now: Clock,
+    rng: random.Random,
+    tagger: Tagger | None = None,
 ) -> list[PollResult]:
     """Store several polls in one transaction: a burst of feeds costs one commit, not one each
-    (group commit). A crash still leaves each poll either wholly written or not at all."""
+    (group commit). A crash still leaves each poll either wholly written or not at all.
+    ``tagger``: default, the configured one (``tagger_for``)."""
+    tagger = tagger or tagger_for(config)
     plans = [_plan(fetched, config=config, now=now, rng=rng) for fetched in batch]
     with store.write_transaction(db):
-        written = [_write(db, fetched, plan) for fetched, plan in zip(batch, plans, strict=True)]
+        written = [_write(db, fetched, plan, tagger) for fetched, plan in zip(batch, plans, strict=True)]
     return [_result(f, p, c, g) for f, p, (c, g) in zip(batch, plans, written, strict=True)]
 
 
@@ -382,13 +455,16 @@ def poll_feeds(
     force: bool = False,
     now: Clock = utcnow,
     rng: random.Random | None = None,
+    tagger: Tagger | None = None,
 ) -> list[PollResult]:
     """Poll feeds concurrently; store each as it arrives. One feed's failure never stops the others.
 
     ``only_due``: skip feeds whose next check is in the future (cron-style ``run --once``).
     ``force``: poll even feeds that are gone or under a Retry-After.
+    ``tagger``: default, the configured one (``tagger_for``); a broken registry fails here, first.
     """
     rng = rng or random.Random()
+    tagger = tagger or tagger_for(config)
     limiter = limiter or HostLimiter(config.settings.http.per_host)
     results: dict[str, PollResult] = {}
     order: list[str] = []
@@ -409,7 +485,7 @@ def poll_feeds(
         work.append((feed, state))
 
     for batch in _fetch_concurrently(work, client=client, config=config, limiter=limiter, now=now):
-        for result in _record_safely(db, batch, config=config, now=now, rng=rng):
+        for result in _record_safely(db, batch, config=config, now=now, rng=rng, tagger=tagger):
             results[result.feed] = result
     return [results[name] for name in order if name in results]
 
@@ -424,6 +500,7 @@ def poll_feed(
     may_write: Callable[[], bool] = lambda: True,
     now: Clock = utcnow,
     rng: random.Random | None = None,
+    tagger: Tagger | None = None,
 ) -> PollResult | None:
     """Poll one feed on the calling thread, due or not (the caller keeps the schedule): the service's job.
 
@@ -432,6 +509,7 @@ def poll_feed(
     dropped unwritten and None returned; the feed is polled again after the restart.
     """
     rng = rng or random.Random()
+    tagger = tagger or tagger_for(config)
     state = store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now())
     skip = deferred(feed, state, now())
     if skip is not None:
@@ -439,19 +517,29 @@ def poll_feed(
     fetched = fetch_and_parse(feed, state, client=client, config=config, limiter=limiter, now=now)
     if not may_write():
         return None
-    return _record_safely(db, [fetched], config=config, now=now, rng=rng)[0]
+    return _record_safely(db, [fetched], config=config, now=now, rng=rng, tagger=tagger)[0]
 
 
 def _record_safely(
-    db: Database, batch: Sequence[Fetched], *, config: Config, now: Clock, rng: random.Random
+    db: Database,
+    batch: Sequence[Fetched],
+    *,
+    config: Config,
+    now: Clock,
+    rng: random.Random,
+    tagger: Tagger | None = None,
 ) -> list[PollResult]:
     """``record_batch``, where an unexpected failure is logged and reported for its feed only:
     a batch that fails is stored again feed by feed, so one bad feed never loses the others."""
     try:
-        return record_batch(db, batch, config=config, now=now, rng=rng)
+        return record_batch(db, batch, config=config, now=now, rng=rng, tagger=tagger)
     except Exception:
         if len(batch) > 1:
-            return [r for fetched in batch for r in _record_safely(db, [fetched], config=config, now=now, rng=rng)]
+            return [
+                r
+                for fetched in batch
+                for r in _record_safely(db, [fetched], config=config, now=now, rng=rng, tagger=tagger)
+            ]
         log.exception("feed=%s: storing the poll failed; nothing of it was written", batch[0].feed.name)
         return [
             PollResult(
@@ -554,8 +642,11 @@ class ImportResult:
     warnings: tuple[str, ...] = ()
 
 
-def import_file(db: Database, feed: Feed, path: Path, *, now: dt.datetime) -> ImportResult:
-    """Load one RSS/Atom file as if fetched from ``feed``; its posts are first seen when published."""
+def import_file(
+    db: Database, feed: Feed, path: Path, *, now: dt.datetime, tagger: Tagger | None = None
+) -> ImportResult:
+    """Load one RSS/Atom file as if fetched from ``feed``; its posts are first seen when published.
+    ``tagger``: tag them as they are stored (without one, ``aggregator tag`` does it later)."""
     try:
         body = path.read_bytes()
     except OSError as exc:
@@ -567,17 +658,19 @@ def import_file(db: Database, feed: Feed, path: Path, *, now: dt.datetime) -> Im
     parsed = normalize_feed(raw, url=feed.url, now=now)
     store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now)
     with store.write_transaction(db):
-        counts = store.store_posts(db, feed.name, parsed.posts, now=now, history=True)
+        counts = store.store_posts(db, feed.name, parsed.posts, now=now, history=True, tagger=tagger)
     return ImportResult(
         path=str(path), new=counts.new, updated=counts.updated, entries=len(parsed.posts), warnings=parsed.warnings
     )
 
 
-def import_files(db: Database, feed: Feed, paths: Iterable[Path], *, now: Clock = utcnow) -> Iterator[ImportResult]:
+def import_files(
+    db: Database, feed: Feed, paths: Iterable[Path], *, now: Clock = utcnow, tagger: Tagger | None = None
+) -> Iterator[ImportResult]:
     """Import files one by one; a bad file is reported by name and the others still imported."""
     for path in paths:
         try:
-            yield import_file(db, feed, path, now=now())
+            yield import_file(db, feed, path, now=now(), tagger=tagger)
         except ImportFileError as exc:
             log.warning("import: %s", exc)
             yield ImportResult(path=str(path), error=str(exc))

@@ -25,6 +25,7 @@ from sqlite_utils.migrations import Migrations
 
 from .errors import StoreError
 from .models import FeedGap, FeedState, GapStatus, Post
+from .tagging import Tagger, Tagging
 
 BUSY_TIMEOUT_S = 30.0
 _CHUNK = 500
@@ -133,6 +134,24 @@ def _m0002(db: Database) -> None:
         pk="token",
         not_null={"first_seen", "last_seen"},
         defaults={"posts": 0},
+    )
+
+
+@MIGRATIONS(name="0003_tagging_extra")
+def _m0003(db: Database) -> None:
+    """post_tags linked to posts for Datasette; the full-text index kept in step with titles and
+    summaries only. (``posts.tagged_with`` gets no index: every stored post would pay for it,
+    and ``aggregator tag`` walks the posts by rowid anyway.)"""
+    db.table("post_tags").add_foreign_key("post_id", "posts", "id")
+    # The full-text index holds titles and summaries only: rewriting it whenever a post's tags
+    # change (each retag) would double the cost of tagging. Same statements, narrower event.
+    db.execute("DROP TRIGGER IF EXISTS posts_au")
+    db.execute(
+        'CREATE TRIGGER "posts_au" AFTER UPDATE OF "title", "summary" ON "posts" BEGIN\n'
+        '  INSERT INTO "posts_fts" ("posts_fts", rowid, "title", "summary")'
+        ' VALUES(\'delete\', old.rowid, old."title", old."summary");\n'
+        '  INSERT INTO "posts_fts" (rowid, "title", "summary") VALUES (new.rowid, new."title", new."summary");\n'
+        "END"
     )
 
 
@@ -434,18 +453,20 @@ def store_posts(
     *,
     now: dt.datetime,
     history: bool = False,
+    tagger: Tagger | None = None,
 ) -> StoreCounts:
     """Insert new posts, update changed ones in place, record this feed as a source of each.
 
     A post is matched by its id (derived from the canonical URL: the same URL from another feed,
     or under a changed guid, is the same post), then by its guid within this feed (a post whose
     URL changed). ``history``: imported history, first seen when it was published.
+    ``tagger``: tag the new and changed posts, in the same transaction.
     Call inside a transaction.
     """
     posts = list(posts)
     if not posts:
         return StoreCounts(0, 0)
-    now_s = iso(now)
+    now_s = iso(now) or ""
     by_id = _existing_by_id(db, [p.id for p in posts])
     guids = [p.guid for p in posts if p.guid]
     guid_owners = _existing_by_guid(db, feed, guids) if guids else {}
@@ -458,6 +479,8 @@ def store_posts(
     sources: list[tuple[Any, ...]] = []
     new_ids: list[str] = []
     updated_ids: list[str] = []
+    taggings: list[TaggedPost] = []
+    fingerprint = tagger.fingerprint if tagger is not None else None
     for post in posts:
         post_id = post.id if post.id in by_id else by_guid.get(post.guid or "", post.id)
         date = post.published or now
@@ -476,24 +499,34 @@ def store_posts(
         )
         if post_id not in by_id:
             first_seen = iso(post.published) if history and post.published else now_s
-            inserts.append((post_id, *fields, first_seen, feed))
+            tagged = _tagged(tagger, post, post_id, first_seen or now_s, new=True)
+            inserts.append((post_id, *fields, first_seen, feed, *_tag_columns(tagged, fingerprint)))
             by_id[post_id] = post.content_hash
             new_ids.append(post_id)
         elif by_id[post_id] != post.content_hash:
             # An updated entry keeps its date unless the feed now gives one.
-            updates.append((*fields[:7], iso(post.published), *fields[8:], now_s, post_id))
+            tagged = _tagged(tagger, post, post_id, now_s, new=False)
+            updates.append(
+                (*fields[:7], iso(post.published), *fields[8:], now_s, *_tag_columns(tagged, fingerprint), post_id)
+            )
             by_id[post_id] = post.content_hash
             updated_ids.append(post_id)
+        else:
+            tagged = None
+        if tagged is not None:
+            taggings.append(tagged)
         sources.append((post_id, feed, post.guid, now_s, now_s))
 
     db.conn.executemany(
         "INSERT INTO posts (id, url, title, summary, summary_html, links, published, updated, date, authors,"
-        " categories, content_hash, first_seen, feed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " categories, content_hash, first_seen, feed, kind, primary_service, regions, tagged_with)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         inserts,
     )
     db.conn.executemany(
         "UPDATE posts SET url = ?, title = ?, summary = ?, summary_html = ?, links = ?, published = ?, updated = ?,"
-        " date = coalesce(?, date), authors = ?, categories = ?, content_hash = ?, changed_at = ? WHERE id = ?",
+        " date = coalesce(?, date), authors = ?, categories = ?, content_hash = ?, changed_at = ?,"
+        " kind = ?, primary_service = ?, regions = ?, tagged_with = ? WHERE id = ?",
         updates,
     )
     # A guid this feed gave to another post before now belongs to this one: free it first.
@@ -506,7 +539,155 @@ def store_posts(
         " ON CONFLICT (post_id, feed) DO UPDATE SET guid = coalesce(excluded.guid, guid), last_seen = excluded.last_seen",
         sources,
     )
+    if fingerprint is not None:
+        save_taggings(db, taggings, fingerprint=fingerprint, posts_written=True)
     return StoreCounts(len(inserts), len(updates), tuple(new_ids), tuple(updated_ids))
+
+
+# --- tags --------------------------------------------------------------------------------------
+
+
+def _tagged(tagger: Tagger | None, post: Post, post_id: str, seen: str, *, new: bool) -> TaggedPost | None:
+    return None if tagger is None else TaggedPost(post_id, tagger.tag(post), seen, new)
+
+
+def _tag_columns(tagged: TaggedPost | None, fingerprint: str | None) -> tuple[Any, ...]:
+    """``posts.kind, primary_service, regions, tagged_with`` (all NULL for a post left untagged)."""
+    if tagged is None:
+        return (None, None, None, None)
+    tagging = tagged.tagging
+    return (tagging.kind, tagging.primary_service, json.dumps(list(tagging.regions)), fingerprint)
+
+
+@dataclass(frozen=True)
+class TaggedPost:
+    """A post's tagging, ready to store."""
+
+    post_id: str
+    tagging: Tagging
+    seen: str | None = None
+    """When it was seen (a new post's first seen, a changed one's change): its unknown category
+    tokens are recorded then. None: leave them (``rebuild_unknown_tokens`` counts them afresh)."""
+    new: bool = False
+    """A new post counts once for each of its unknown tokens; a changed one was counted already."""
+
+
+def save_taggings(
+    db: Database, taggings: Sequence[TaggedPost], *, fingerprint: str, posts_written: bool = False
+) -> None:
+    """Store what each post is about; call inside a transaction.
+
+    A post's tags are replaced, except manual ones (``source = 'manual'``), which always win;
+    ``posts.tagged_with`` records the tagger's fingerprint. ``posts_written``: the posts' own
+    columns (kind, primary service, regions, fingerprint) were written with the post already.
+    """
+    if not taggings:
+        return
+    db.conn.executemany(  # a new post has no tags yet
+        "DELETE FROM post_tags WHERE post_id = ? AND source != 'manual'", [(t.post_id,) for t in taggings if not t.new]
+    )
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO post_tags (post_id, tag, type, source, confidence) VALUES (?,?,?,?,?)",
+        [(t.post_id, tag.tag, tag.type, tag.source, tag.confidence) for t in taggings for tag in t.tagging.tags],
+    )
+    if not posts_written:
+        db.conn.executemany(
+            "UPDATE posts SET kind = ?, primary_service = ?, regions = ?, tagged_with = ? WHERE id = ?",
+            [(*_tag_columns(t, fingerprint), t.post_id) for t in taggings],
+        )
+    db.conn.executemany(
+        "INSERT INTO unknown_tokens (token, first_seen, last_seen, posts, example_post_id) VALUES (?,?,?,?,?)"
+        " ON CONFLICT (token) DO UPDATE SET posts = posts + excluded.posts,"
+        " first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),"
+        " example_post_id = excluded.example_post_id",
+        [
+            (token, t.seen, t.seen, int(t.new), t.post_id)
+            for t in taggings
+            if t.seen is not None
+            for token in t.tagging.unknown_tokens
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class TaggingRow:
+    """What the tagger needs of a stored post."""
+
+    rowid: int
+    id: str
+    title: str
+    summary: str
+    categories: tuple[str, ...]
+    url: str | None
+
+
+def posts_to_tag(db: Database, *, fingerprint: str, scope: str, after: int = 0, limit: int = 1000) -> list[TaggingRow]:
+    """The next posts (by rowid, after ``after``) to tag: ``untagged`` ones, ``stale`` ones (tagged
+    with another registry, or not at all) or ``all``."""
+    where = {
+        "untagged": "tagged_with IS NULL",
+        "stale": "(tagged_with IS NULL OR tagged_with != :fingerprint)",
+        "all": "1",
+    }[scope]
+    sql = (
+        "SELECT rowid, id, title, summary, categories, url FROM posts"
+        f" WHERE rowid > :after AND {where} ORDER BY rowid LIMIT :limit"
+    )
+    return [
+        TaggingRow(row[0], row[1], row[2] or "", row[3] or "", tuple(json.loads(row[4] or "[]")), row[5])
+        for row in db.execute(sql, {"after": after, "fingerprint": fingerprint, "limit": limit})
+    ]
+
+
+def count_to_tag(db: Database, *, fingerprint: str, scope: str) -> int:
+    where = {
+        "untagged": "tagged_with IS NULL",
+        "stale": "(tagged_with IS NULL OR tagged_with != ?)",
+        "all": "1",
+    }[scope]
+    params = [fingerprint] if scope == "stale" else []
+    return int(db.execute(f"SELECT count(*) FROM posts WHERE {where}", params).fetchone()[0])
+
+
+def rebuild_unknown_tokens(db: Database, tagger: Tagger) -> int:
+    """Count again, over the whole archive, the category tokens the registry does not know
+    (after a retag the registry may know some now); call inside a transaction. Returns how many."""
+    seen: dict[str, list[Any]] = {}  # token -> [first seen, last seen, posts, example]
+    for post_id, categories, first_seen in db.execute("SELECT id, categories, first_seen FROM posts ORDER BY rowid"):
+        for token in tagger.unknown_tokens(json.loads(categories or "[]")):
+            held = seen.get(token)
+            if held is None:
+                seen[token] = [first_seen, first_seen, 1, post_id]
+            else:
+                held[0] = min(held[0], first_seen)
+                if first_seen >= held[1]:
+                    held[1], held[3] = first_seen, post_id
+                held[2] += 1
+    db.execute("DELETE FROM unknown_tokens")
+    db.conn.executemany(
+        "INSERT INTO unknown_tokens (token, first_seen, last_seen, posts, example_post_id) VALUES (?,?,?,?,?)",
+        [(token, *values) for token, values in seen.items()],
+    )
+    return len(seen)
+
+
+def unknown_token_rows(db: Database) -> list[dict[str, Any]]:
+    """The unknown category tokens, most frequent first."""
+    return list(db.query("SELECT * FROM unknown_tokens ORDER BY posts DESC, last_seen DESC, token"))
+
+
+def tags_of(db: Database, post_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each post's tags (services first, then topics; the surest first)."""
+    found: dict[str, list[dict[str, Any]]] = {post_id: [] for post_id in post_ids}
+    for chunk in _chunks(list(post_ids)):
+        marks = ",".join("?" * len(chunk))
+        for row in db.query(
+            f"SELECT * FROM post_tags WHERE post_id IN ({marks})"
+            " ORDER BY post_id, type = 'topic', confidence DESC, tag",
+            list(chunk),
+        ):
+            found[row["post_id"]].append(row)
+    return found
 
 
 # --- queries -----------------------------------------------------------------------------------
@@ -530,9 +711,14 @@ def query_posts(
     until: dt.datetime | None = None,
     feeds: Sequence[str] = (),
     search: str | None = None,
+    tags: Sequence[str] = (),
+    kind: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Posts newest first (by date, then first seen), with the feeds that delivered each."""
+    """Posts newest first (by date, then first seen), with the feeds that delivered each.
+
+    ``tags``: posts carrying every one of these tags (service keys or topics); ``kind``: of this kind.
+    """
     where: list[str] = []
     params: list[Any] = []
     if since:
@@ -547,6 +733,12 @@ def query_posts(
     if search:
         where.append("posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
         params.append(db.quote_fts(search))
+    for tag in dict.fromkeys(tags):
+        where.append("posts.id IN (SELECT post_id FROM post_tags WHERE tag = ?)")
+        params.append(tag)
+    if kind:
+        where.append("posts.kind = ?")
+        params.append(kind)
     sql = (
         "SELECT posts.*, (SELECT json_group_array(feed) FROM post_sources WHERE post_id = posts.id) AS sources"
         " FROM posts"
@@ -558,7 +750,7 @@ def query_posts(
         params.append(limit)
     rows = []
     for row in db.query(sql, params):
-        for key in ("links", "authors", "categories", "sources"):
+        for key in ("links", "authors", "categories", "sources", "regions"):
             row[key] = json.loads(row[key]) if row[key] else []
         rows.append(row)
     return rows

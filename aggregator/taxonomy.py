@@ -14,17 +14,37 @@ user's own file (``taxonomy.services_file``) whose entries extend or override th
     blog_categories = ["AWS Step Functions"]
     topics = ["serverless", "application-integration"]
     kind = "service"                     # service | product | topic | event
+    part_of = []                         # entries it belongs to: ["cloudwatch"] for CloudWatch Logs
 
 Regions are a fixed table (``REGIONS``): code -> long name and the short name used in drafts.
+
+How names are matched (``NameMatcher``, used by the tagger and ``aggregator taxonomy lookup``):
+text is split once into word tokens (letters and digits; ``re:Invent`` is ``re`` ``invent``) and a
+trie of the aliases' token sequences is walked from each token, longest match first, so the cost
+follows the length of the text, not the size of the registry. Case is ignored, except for tokens
+written with an inner capital or as an acronym with digits (``EC2``, ``SAM``, ``WorkSpaces``): those
+match only as written, so "sam" or "workspaces" in prose are not AWS services, and a one-word
+name ("Lambda") only capitalised ("lambda calculus" is not); after an Amazon or AWS prefix any
+case goes ("Amazon Workspaces" is WorkSpaces). An entry's ``name``
+and ``aliases`` are matched; ``short`` and the key are not (a short name such as "Config" is an
+ordinary word: the registry lists only "AWS Config").
+
+Category labels (What's New ``general:products/<slug>`` tokens, blog categories, community tags)
+resolve by exact phrase: a slug, then the label (case-insensitive) against names, aliases and blog
+categories, then the label without an Amazon/AWS prefix or a trailing "(ABBR)". A slug the registry
+does not list resolves when its words are one of those names (``aws-step-functions``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from .config import read_toml
 from .errors import ConfigError
@@ -48,9 +68,11 @@ class Service:
     blog_categories: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     kind: EntryKind = "service"
+    part_of: tuple[str, ...] = ()
+    """Entries this one belongs to (``logs`` -> ``cloudwatch``): a post about it is about them too."""
 
 
-_ENTRY_KEYS = {"name", "short", "aliases", "slugs", "blog_categories", "topics", "kind"}
+_ENTRY_KEYS = {"name", "short", "aliases", "slugs", "blog_categories", "topics", "kind", "part_of"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,159 @@ def region_short_name(code: str) -> str:
     return region.short if region else code
 
 
+_TOKEN = re.compile(r"[^\W_]+")
+_PREFIXES = frozenset({"amazon", "aws"})
+_PARENTHESIS = re.compile(r"\s*\(([^()]*)\)\s*$")
+
+SERVICE_KINDS = frozenset({"service", "product"})
+"""Entry kinds tagged as services (``post_tags.type = 'service'``); topics and events are topics."""
+
+
+def tokenize(text: str) -> list[str]:
+    """Word tokens, as written: runs of letters and digits (``"Lambda@Edge"`` -> Lambda, Edge)."""
+    return _TOKEN.findall(text)
+
+
+def lower_tokens(tokens: Sequence[str]) -> list[str]:
+    """The tokens lowercased, one for one (one ``lower()`` call for all of them)."""
+    return " ".join(tokens).lower().split(" ") if tokens else []
+
+
+def phrase(text: str) -> str:
+    """The matching form of a name or label: lowercase tokens joined by single spaces."""
+    return " ".join(tokenize(text)).lower()
+
+
+def exact_case(token: str) -> bool:
+    """Whether a token of an alias matches only as written: an inner capital (``DynamoDB``,
+    ``EC2``, ``SAM``), a capital with digits (``S3``, ``Cloud9``) or a lone capital (the X of X-Ray)."""
+    if any(c.isupper() for c in token[1:]) or (len(token) == 1 and token.isupper()):
+        return True
+    return token[:1].isupper() and any(c.isdigit() for c in token)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Match(Generic[T]):
+    """A name found in a text: its value, the token span ``[start, end)`` and the alias matched."""
+
+    value: T
+    start: int
+    end: int
+    alias: str
+
+
+class NameMatcher(Generic[T]):
+    """Finds names in text: a trie of alias token sequences, walked longest match first.
+
+    Each trie node is a dict from lowercase token to child node; the key ``""`` (never a token)
+    holds the aliases ending there, as ``(value, exact tokens, alias)``: ``exact tokens`` are the
+    positions that must match case exactly (or, with an empty token, start with a capital).
+    """
+
+    def __init__(self, names: Iterable[tuple[str, T]]) -> None:
+        self.root: dict[str, Any] = {}
+        for alias, value in names:
+            tokens = tokenize(alias)
+            if not tokens:
+                continue
+            node = self.root
+            for token in lower_tokens(tokens):
+                node = node.setdefault(token, {})
+            prefixed = len(tokens) > 1 and tokens[0].lower() in _PREFIXES
+            if prefixed:
+                exact: tuple[tuple[int, str], ...] = ()
+            elif len(tokens) == 1 and tokens[0][:1].isupper() and not exact_case(tokens[0]):
+                exact = ((0, ""),)  # a capitalised word ("Lambda") matches capitalised only
+            else:
+                exact = tuple((i, t) for i, t in enumerate(tokens) if exact_case(t))
+            ends: list[tuple[T, tuple[tuple[int, str], ...], str]] = node.setdefault("", [])
+            if not any(e[1] == exact and e[2] == alias for e in ends):
+                ends.append((value, exact, alias))
+
+    def find(self, tokens: Sequence[str], lowered: Sequence[str] | None = None) -> list[Match[T]]:
+        """Every name in ``tokens`` (as written; ``lowered``: the same, lowercased), left to
+        right, each the longest alias that matches where it starts; matches never overlap."""
+        low = lower_tokens(tokens) if lowered is None else lowered
+        root = self.root
+        found: list[Match[T]] = []
+        i, n = 0, len(low)
+        while i < n:
+            node = root.get(low[i])
+            if node is None:
+                i += 1
+                continue
+            best: tuple[int, T, str] | None = None
+            j = i
+            while node is not None:
+                j += 1
+                ends = node.get("")
+                if ends:
+                    for value, exact, alias in ends:
+                        if all(tokens[i + k] == t if t else tokens[i + k][:1].isupper() for k, t in exact):
+                            best = (j, value, alias)
+                            break
+                node = node.get(low[j]) if j < n else None
+            if best is None:
+                i += 1
+                continue
+            end, value, alias = best
+            found.append(Match(value, i, end, alias))
+            i = end
+        return found
+
+    def find_in(self, text: str) -> list[Match[T]]:
+        return self.find(tokenize(text))
+
+
+def _region_names() -> list[tuple[str, tuple[str, ...]]]:
+    """Ways announcements name regions: long names, short names, a few other spellings."""
+    names: list[tuple[str, tuple[str, ...]]] = []
+    for region in REGIONS.values():
+        names.append((region.name, (region.code,)))
+        names.append((region.code, (region.code,)))
+        if region.short != region.name and not region.short.startswith("US-"):
+            names.append((region.short, (region.code,)))
+    extra = {
+        "us-east-1": ["Northern Virginia", "N. Virginia", "Virginia", "US East (Virginia)", "US East"],
+        "us-west-1": ["Northern California", "N. California", "US West (Northern California)"],
+        "us-west-2": ["US West"],
+        "sa-east-1": ["Sao Paulo", "South America (Sao Paulo)", "São Paulo"],
+        "eu-west-1": ["EU (Ireland)", "Dublin"],
+        "eu-central-1": ["EU (Frankfurt)"],
+        "eu-west-2": ["EU (London)"],
+        "eu-west-3": ["EU (Paris)"],
+        "eu-north-1": ["EU (Stockholm)"],
+        "eu-south-1": ["EU (Milan)"],
+        "me-central-1": ["United Arab Emirates", "Middle East (UAE)", "Dubai"],
+        "il-central-1": ["Tel Aviv", "Israel"],
+        "ca-central-1": ["Canada (Central)", "Montreal", "Canada"],
+        "ca-west-1": ["Calgary", "Canada West"],
+        "mx-central-1": ["Mexico"],
+        "ap-southeast-6": ["New Zealand", "Auckland"],
+        "ap-southeast-5": ["Malaysia", "Kuala Lumpur"],
+        "ap-southeast-7": ["Thailand", "Bangkok"],
+        "ap-east-2": ["Taiwan"],
+        "eusc-de-east-1": ["European Sovereign Cloud", "AWS European Sovereign Cloud", "Brandenburg"],
+        "us-gov-west-1": ["GovCloud (US-West)", "AWS GovCloud (US West)", "GovCloud (US West)"],
+        "us-gov-east-1": ["GovCloud (US-East)", "AWS GovCloud (US East)", "GovCloud (US East)"],
+        "cn-north-1": ["Beijing"],
+        "cn-northwest-1": ["Ningxia"],
+    }
+    for code, aliases in extra.items():
+        names.extend((alias, (code,)) for alias in aliases)
+    both_gov = ("us-gov-east-1", "us-gov-west-1")
+    names.extend((alias, both_gov) for alias in ("AWS GovCloud (US)", "GovCloud (US)", "AWS GovCloud", "GovCloud"))
+    names.extend((alias, ("cn-north-1", "cn-northwest-1")) for alias in ("China Regions", "AWS China Regions"))
+    return names
+
+
+REGION_MATCHER: NameMatcher[tuple[str, ...]] = NameMatcher(_region_names())
+"""Region names in text -> region codes (``AWS GovCloud (US)`` names two)."""
+
+
 class Registry:
     """The entries by key, with the lookups the tagger and the digest need."""
 
@@ -127,11 +302,22 @@ class Registry:
             self.entries[entry.key] = entry
         self.by_slug: dict[str, str] = {}
         self.by_blog_category: dict[str, str] = {}
-        for entry in self.entries.values():
+        self.by_phrase: dict[str, str] = {}
+        """Names, aliases and blog categories in their matching form (``phrase``) -> key."""
+        ordered = sorted(self.entries.values(), key=lambda e: e.kind not in SERVICE_KINDS)  # services win ties
+        for entry in ordered:
             for slug in entry.slugs:
                 self.by_slug.setdefault(slug.lower(), entry.key)
             for label in entry.blog_categories:
                 self.by_blog_category.setdefault(label.lower(), entry.key)
+            for text in (entry.name, *entry.aliases, *entry.blog_categories):
+                key = phrase(text)
+                if key:
+                    self.by_phrase.setdefault(key, entry.key)
+        self.matcher: NameMatcher[str] = NameMatcher(
+            (text, entry.key) for entry in ordered for text in (entry.name, *entry.aliases)
+        )
+        """Every name and alias in free text (see the module docstring)."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -149,6 +335,47 @@ class Registry:
     def topics_of(self, key: str) -> tuple[str, ...]:
         entry = self.entries.get(key)
         return entry.topics if entry else ()
+
+    def is_service(self, key: str) -> bool:
+        """A service or product (tagged as a service), as opposed to a topic or an event."""
+        entry = self.entries.get(key)
+        return entry is not None and entry.kind in SERVICE_KINDS
+
+    def resolve_slug(self, slug: str) -> str | None:
+        """A What's New product slug (``aws-step-functions``, any case) -> key, or None."""
+        slug = slug.strip().lower()
+        found = self.by_slug.get(slug)
+        if found is None and slug:
+            found = self.resolve_label(slug.replace("-", " "))
+        return found
+
+    def resolve_label(self, label: str) -> str | None:
+        """A category label (``Amazon Simple Storage Service (S3)``, ``Containers``) -> key, or None."""
+        text = phrase(label)
+        found = self.by_phrase.get(text)
+        if found is not None or not text:
+            return found
+        parenthesis = _PARENTHESIS.search(label)
+        if parenthesis:
+            found = self.resolve_label(label[: parenthesis.start()]) or self.resolve_label(parenthesis.group(1))
+            if found is not None:
+                return found
+        first, _, rest = text.partition(" ")
+        if first in _PREFIXES and rest:
+            return self.by_phrase.get(rest)
+        return None
+
+    def resolve(self, text: str) -> str | None:
+        """A key, a slug or a name -> key: what ``taxonomy show`` accepts."""
+        text = text.strip()
+        if text in self.entries:
+            return text
+        return self.by_slug.get(text.lower()) or self.resolve_label(text) or self.resolve_slug(text)
+
+    def fingerprint(self) -> str:
+        """A digest of every entry: changes whenever the registry does."""
+        data = [dataclasses.asdict(e) for e in sorted(self.entries.values(), key=lambda e: e.key)]
+        return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def parse_entries(data: Mapping[str, Any], *, path: str) -> list[Service]:
@@ -179,7 +406,7 @@ def parse_entries(data: Mapping[str, Any], *, path: str) -> list[Service]:
             if not isinstance(value, str):
                 raise ConfigError(f"expected a string, got {value!r}", path=path, key=f"{where}.{field}")
             values[field] = value
-        for field in ("aliases", "slugs", "blog_categories", "topics"):
+        for field in ("aliases", "slugs", "blog_categories", "topics", "part_of"):
             value = table.get(field, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"expected a list of strings, got {value!r}", path=path, key=f"{where}.{field}")

@@ -73,6 +73,17 @@ def test_feeds_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
     assert config.feeds[0].url == (tmp_path / "sub" / "feed.xml").resolve().as_uri()
 
 
+def test_services_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "mine.toml").write_text('[services.acme]\nname = "Acme"\n')
+    path = tmp_path / "conf" / "main.toml"
+    path.write_text('[taxonomy]\nservices_file = "mine.toml"\n')
+    config = load(path)
+    assert config.services_path == (tmp_path / "conf" / "mine.toml").resolve()
+    assert config.shipped_services_path == default_config_dir() / "services.toml"
+    assert load_config(default_config_dir() / "aggregator.toml", environ={}).services_path is None
+
+
 @pytest.mark.parametrize(
     "url, expected",
     [

@@ -1,0 +1,319 @@
+"""The tagger on the hard cases of issue 3: each test fails if its rule breaks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.config import default_config_dir
+from aggregator.tagging import KINDS, Tagger, Tagging
+from aggregator.taxonomy import Registry, Service, load_registry
+
+WHATS_NEW = "https://aws.amazon.com/about-aws/whats-new/2025/02/example/"
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger(load_registry(default_config_dir() / "services.toml"))
+
+
+def tag(tagger: Tagger, title: str, body: str = "", categories: Sequence[str] = (), url: str | None = None) -> Tagging:
+    return tagger.tag_text(title, body, categories, url=url)
+
+
+def sources(tagging: Tagging) -> dict[str, str]:
+    return {t.tag: t.source for t in tagging.tags}
+
+
+# --- names in free text ------------------------------------------------------------------------
+
+
+def test_direct_connect_is_not_connect(tagger: Tagger) -> None:
+    result = tag(tagger, "AWS Direct Connect announces 400 Gbps dedicated connections")
+    assert result.services == ("directconnect",)
+    assert "connect" not in sources(result)
+
+
+def test_amazon_connect_is_connect(tagger: Tagger) -> None:
+    assert tag(tagger, "Amazon Connect adds outbound campaigns").primary_service == "connect"
+
+
+def test_eventbridge_pipes_is_eventbridge(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon EventBridge Pipes adds support for Amazon SQS FIFO queues")
+    assert result.primary_service == "eventbridge"
+    assert "pipes" not in sources(result)
+
+
+def test_amazon_s3_glacier_is_s3_glacier(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon S3 Glacier improves restore throughput by up to 10x")
+    assert result.primary_service == "glacier"
+    assert "s3" not in result.services
+
+
+def test_longest_names_win_inside_a_title(tagger: Tagger) -> None:
+    result = tag(tagger, "AWS Lambda@Edge changes duration billing granularity")
+    assert result.primary_service == "lambda-edge"
+    result = tag(tagger, "Amazon Aurora DSQL is now generally available")
+    assert result.primary_service == "dsql"
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Update your config to use the new batch size",
+        "Connect your backup jobs to a shield of glue code",
+        "Our inspector and detective chime in on support",
+        "Sam moved the Slack workspaces to a new lambda calculus",
+    ],
+)
+def test_common_words_without_their_prefix_are_not_services(tagger: Tagger, title: str) -> None:
+    assert tag(tagger, title).services == ()
+
+
+@pytest.mark.parametrize(
+    ("title", "key"),
+    [
+        ("AWS Config adds 12 new managed rules", "config"),
+        ("AWS Batch now supports Amazon EKS Fargate", "batch"),
+        ("AWS Backup adds support for Amazon Redshift", "backup"),
+        ("AWS Shield Advanced now supports Application Load Balancers", "shield"),
+        ("AWS Glue Data Catalog now supports Iceberg views", "glue"),
+        ("Amazon Inspector expands agentless scanning", "inspector"),
+        ("Amazon Detective adds investigations for IAM", "detective"),
+        ("Amazon Chime Voice Connector now supports SIP", "chime"),
+    ],
+)
+def test_common_words_count_with_their_prefix(tagger: Tagger, title: str, key: str) -> None:
+    assert tag(tagger, title).primary_service == key
+
+
+def test_a_common_word_counts_when_a_category_names_it(tagger: Tagger) -> None:
+    result = tag(tagger, "Config rules now evaluate 20 more resource types", categories=["general:products/aws-config"])
+    assert result.primary_service == "config"
+    assert sources(result)["config"] == "category"
+
+
+# --- evidence and provenance -------------------------------------------------------------------
+
+
+def test_category_evidence_beats_the_title(tagger: Tagger) -> None:
+    result = tag(
+        tagger,
+        "Amazon S3 adds Amazon CloudWatch request metrics",
+        categories=["general:products/amazon-s3", "marketing:marchitecture/storage"],
+    )
+    by_tag = {t.tag: t for t in result.tags}
+    assert by_tag["s3"].source == "category" and by_tag["s3"].confidence == 1.0
+    assert by_tag["cloudwatch"].source == "title" and by_tag["cloudwatch"].confidence < 1.0
+    assert by_tag["storage"].source == "category" and by_tag["storage"].type == "topic"
+
+
+def test_the_body_counts_only_when_categories_and_title_name_nothing(tagger: Tagger) -> None:
+    body = "You can now do it with AWS Lambda. AWS Lambda runs the code; Amazon S3 stores it."
+    titled = tag(tagger, "Amazon DynamoDB adds a feature", body)
+    assert titled.services == ("dynamodb",)
+    untitled = tag(tagger, "A feature for everyone", body)
+    assert untitled.primary_service == "lambda"
+    assert sources(untitled)["lambda"] == "body"
+    assert {t.tag: t.confidence for t in untitled.tags}["lambda"] < 0.85
+
+
+def test_services_bring_their_topics_and_families(tagger: Tagger) -> None:
+    result = tag(tagger, "AWS Step Functions adds a new feature")
+    assert "serverless" in result.topics
+    logs = tag(tagger, "Amazon CloudWatch Logs adds field indexes")
+    assert logs.primary_service == "logs"
+    assert "cloudwatch" in logs.services  # CloudWatch Logs is part of CloudWatch
+    by_tag = {t.tag: t for t in logs.tags}
+    assert by_tag["cloudwatch"].confidence < by_tag["logs"].confidence
+
+
+def test_topic_names_count_in_the_title_only(tagger: Tagger) -> None:
+    assert "serverless" in tag(tagger, "Going serverless at scale").topics
+    assert "serverless" not in tag(tagger, "A post", "it is serverless, really serverless").topics
+    assert "reinvent" in tag(tagger, "Top announcements of AWS re:Invent 2024").topics
+
+
+def test_unknown_slugs_are_kept_and_reported(tagger: Tagger) -> None:
+    result = tag(
+        tagger,
+        "Amazon Zorblax is now available",
+        categories=[
+            "general:products/amazon-zorblax",
+            "marketing:marchitecture/hyperspace",
+            "general:use-case/data-lakes",  # not about a product: ignored
+            "Launch",  # a plain label: ignored
+            "AWS Quux Service",  # looks like a product we do not know: reported
+        ],
+    )
+    assert result.unknown_tokens == (
+        "general:products/amazon-zorblax",
+        "marketing:marchitecture/hyperspace",
+        "AWS Quux Service",
+    )
+
+
+# --- primary service ---------------------------------------------------------------------------
+
+
+def test_the_primary_service_is_the_subject_of_the_title(tagger: Tagger) -> None:
+    result = tag(
+        tagger,
+        "The Amazon Chime SDK now supports Amazon Polly",
+        categories=["general:products/amazon-polly", "general:products/amazon-chime"],
+    )
+    assert result.primary_service == "chime-sdk"
+
+
+def test_the_primary_service_falls_back_to_the_first_category(tagger: Tagger) -> None:
+    result = tag(
+        tagger,
+        "Anthropic's Claude 3.5 Sonnet now available in the Asia Pacific (Sydney) Region",
+        categories=["general:products/amazon-bedrock", "general:products/amazon-machine-learning"],
+    )
+    assert result.primary_service == "bedrock"
+
+
+def test_a_supporting_product_is_not_primary_when_a_service_is_named(tagger: Tagger) -> None:
+    result = tag(tagger, "AWS Graviton2-based Amazon EC2 C6gd instances now available in Europe (Paris) region")
+    assert result.primary_service == "ec2"
+    assert "graviton" in result.services
+
+
+def test_topics_and_events_are_never_primary(tagger: Tagger) -> None:
+    result = tag(tagger, "AWS GovCloud (US) now supports Amazon EBS encrypted boot volumes")
+    assert result.primary_service == "ebs"
+    assert tag(tagger, "Serverless patterns at re:Invent").primary_service is None
+
+
+# --- kinds -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "kind"),
+    [
+        ("Introducing AWS Fargate, a technology to run containers without managing servers", "new-service"),
+        ("AWS announces AWS Billing Conductor", "new-service"),
+        ("Amazon ECS now supports Docker volumes and volume plugins", "new-feature"),
+        ("AWS Device Farm Remote Access - Now Generally Available", "general-availability"),
+        ("Introducing Amazon Corretto (Preview)", "preview"),
+        ("Amazon Connect forecasting and scheduling, now available in preview", "preview"),
+        (
+            "Amazon EC2 R9g and R9gd instances powered by AWS Graviton5 processors are now generally available",
+            "new-instance-types",
+        ),
+        ("Introducing Amazon EC2 Instances Featuring AMD EPYC Processors", "new-instance-types"),
+        ("AWS DataSync announces a 68% price reduction", "price-change"),
+        ("Amazon S3 & Amazon Glacier Price Drops", "price-change"),
+        ("Amazon Linux AMI 2018.03 reaches end of standard support", "deprecation"),
+        ("AWS CodeCommit will be discontinued for new customers", "deprecation"),
+        ("AWS Neuron SDK 2.29.0 now available with NKI out of Beta", "general-availability"),
+        ("EC2 Instance Store CSI driver now generally available in EKS add-ons", "general-availability"),
+        ("AWS Step Functions adds 28 new service integrations", "new-feature"),
+        ("How to build a data lake with AWS Glue", "other"),
+        ("AWS Weekly Roundup: Amazon Bedrock, Amazon S3 Tables & more", "other"),
+    ],
+)
+def test_kinds(tagger: Tagger, title: str, kind: str) -> None:
+    assert tag(tagger, title).kind == kind
+
+
+def test_a_whats_new_item_is_always_an_announcement(tagger: Tagger) -> None:
+    title = "Set Concurrency Limits on Individual AWS Lambda Functions"
+    assert tag(tagger, title, url=WHATS_NEW).kind == "new-feature"
+    assert tag(tagger, "Use AWS Config to track EC2 Dedicated Hosts", url=WHATS_NEW).kind == "new-feature"
+    assert tag(tagger, "Use AWS Config to track EC2 Dedicated Hosts").kind == "other"  # a blog how-to
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "regions"),
+    [
+        ("AWS Fargate Available in Ohio, Oregon, and Ireland Regions", "", ("us-east-2", "us-west-2", "eu-west-1")),
+        (
+            "Amazon Bedrock now available in Asia Pacific (Hyderabad) and Asia Pacific (Osaka) regions",
+            "",
+            ("ap-south-2", "ap-northeast-3"),
+        ),
+        (
+            "Amazon EC2 G6e instances now available in Stockholm region",
+            "",
+            ("eu-north-1",),
+        ),
+        (
+            "AWS Security Incident Response is now available in three additional AWS Regions",
+            "It is now available in Europe (Zurich), Asia Pacific (Jakarta) and Canada West (Calgary). "
+            "It was already available in US East (N. Virginia).",
+            ("eu-central-2", "ap-southeast-3", "ca-west-1"),
+        ),
+        (
+            "Amazon ECS Service Connect is now available in the AWS GovCloud (US-West) and AWS GovCloud (US-East) Regions",
+            "",
+            ("us-gov-west-1", "us-gov-east-1"),
+        ),
+        ("AWS Network Firewall Launch in the AWS European Sovereign Cloud", "", ("eusc-de-east-1",)),
+    ],
+)
+def test_region_expansions_name_their_regions(tagger: Tagger, title: str, body: str, regions: tuple[str, ...]) -> None:
+    result = tag(tagger, title, body, url=WHATS_NEW)
+    assert result.kind == "region-expansion"
+    assert result.regions == regions
+
+
+def test_only_region_expansions_carry_regions(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon S3 adds a feature in US East (N. Virginia)", "More in Europe (Ireland).")
+    assert result.kind != "region-expansion"
+    assert result.regions == ()
+
+
+# --- properties --------------------------------------------------------------------------------
+
+WORDS = ["Amazon", "AWS", "S3", "Lambda", "Connect", "Direct", "Glacier", "now", "in", "Sydney", "region", "preview"]
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(WORDS), max_size=15), st.lists(st.sampled_from(WORDS), max_size=30))
+def test_every_tagging_is_well_formed(title_words: list[str], body_words: list[str]) -> None:
+    registry = _small_registry()
+    result = Tagger(registry).tag_text(" ".join(title_words), " ".join(body_words))
+    assert result.kind in KINDS
+    assert len({t.tag for t in result.tags}) == len(result.tags)
+    for t in result.tags:
+        assert 0 < t.confidence <= 1
+        assert t.type == ("service" if registry.is_service(t.tag) else "topic")
+    assert result.primary_service is None or result.primary_service in result.services
+    assert result.regions == () or result.kind == "region-expansion"
+
+
+_REGISTRY: list[Registry] = []
+
+
+def _small_registry() -> Registry:
+    if not _REGISTRY:
+        _REGISTRY.append(
+            Registry(
+                [
+                    Service(key="s3", name="Amazon S3", short="S3", aliases=("S3",), topics=("storage",)),
+                    Service(key="glacier", name="Amazon S3 Glacier", short="S3 Glacier", aliases=("S3 Glacier",)),
+                    Service(key="lambda", name="AWS Lambda", short="Lambda", aliases=("Lambda",)),
+                    Service(key="connect", name="Amazon Connect", short="Connect"),
+                    Service(
+                        key="directconnect",
+                        name="AWS Direct Connect",
+                        short="Direct Connect",
+                        aliases=("Direct Connect",),
+                    ),
+                    Service(key="storage", name="Storage", short="Storage", kind="topic"),
+                ]
+            )
+        )
+    return _REGISTRY[0]
+
+
+def test_the_fingerprint_changes_with_the_registry() -> None:
+    a = Tagger(Registry([Service(key="x", name="X", short="X")]))
+    b = Tagger(Registry([Service(key="x", name="X", short="X", aliases=("Ex",))]))
+    assert a.fingerprint != b.fingerprint
+    assert a.fingerprint.startswith("r")
