@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
-import importlib
 import json
 import logging
 import os
@@ -52,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -89,16 +88,12 @@ class WriteDraft(Protocol):
     def __call__(self, db: Database, config: Config, *, date: dt.date, force: bool = False) -> Path: ...
 
 
-def installed_write_draft() -> WriteDraft | None:
-    """``aggregator.digest.write_draft``, or None while the digest builder is not installed."""
-    name = f"{__package__}.digest"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-    return cast(WriteDraft, module.write_draft)
+def default_write_draft() -> WriteDraft:
+    """The digest builder's ``write_draft``, imported when first needed (the service starts
+    without the templates loaded)."""
+    from .digest import write_draft
+
+    return write_draft
 
 
 # --- schedule ----------------------------------------------------------------------------------
@@ -757,17 +752,14 @@ class Service:
     def write_weekly_draft(self) -> Path | None:
         """The weekly job: draft the week of the latest scheduled time; never overwrite a draft.
 
-        Returns the path written, or None (builder not installed, draft exists, failure: logged).
+        Returns the path written, or None (the draft exists, or a failure: logged).
         """
         with self._working():
             if self._stopping.is_set():
                 return None
             config = self.config
             day = last_digest_time(self._clock(), config.settings.service, config.settings.general.timezone).date()
-            write = self._write_draft or installed_write_draft()
-            if write is None:
-                log.warning("digest builder not installed; weekly draft skipped")
-                return None
+            write = self._write_draft or default_write_draft()
             try:
                 path = write(self._db(), config, date=day)
             except DraftExistsError as exc:

@@ -17,7 +17,7 @@ from aggregator.cli import cli
 from aggregator.config import Config
 from aggregator.digest import write_draft
 from aggregator.errors import DraftExistsError
-from aggregator.service import Service, installed_write_draft
+from aggregator.service import Service, default_write_draft
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_the_date_defaults_to_today_in_the_authors_zone(archive: Config) -> None
 
 
 def test_write_draft_is_the_entry_point_the_service_calls(archive: Config) -> None:
-    assert installed_write_draft() is write_draft
+    assert default_write_draft() is write_draft
     db = store.open_db(archive.database)
     path = write_draft(db, archive, date=dt.date(2024, 5, 20))
     assert path.name == "2024-21.md"

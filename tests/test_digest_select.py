@@ -343,30 +343,21 @@ def test_source_problems_list_failures_in_the_window_and_whether_they_recovered(
     ]
 
 
-def test_gaps_in_the_feeds_come_through_the_store_hook(week, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_gaps_recorded_in_the_archive_are_source_problems_of_the_weeks_they_touch(week) -> None:  # type: ignore[no-untyped-def]
     config, db, _ = week
-
-    @dataclasses.dataclass
-    class FakeGap:
-        feed: str
-        start: dt.datetime
-        end: dt.datetime
-        status: str
-
-    calls = []
-
-    def feed_gaps(db_: object, start: dt.datetime, end: dt.datetime) -> list[FakeGap]:
-        calls.append((start, end))
-        return [FakeGap("aws-whats-new", sel.store.from_iso("2024-05-10T00:00:00+00:00"), end, "open")]  # type: ignore[list-item]
-
-    monkeypatch.setattr(store, "feed_gaps", feed_gaps, raising=False)
+    start = sel.store.from_iso("2024-05-10T00:00:00+00:00")
+    end = sel.store.from_iso("2024-05-12T00:00:00+00:00")
+    assert start is not None and end is not None
+    with store.write_transaction(db):
+        gap = store.record_gap(db, "aws-whats-new", start=start, end=end, now=end)
+        store.record_gap(db, "aws-whats-new", start=start.replace(year=2023), end=end.replace(year=2023), now=end)
     s = selection(config, db)
-    assert calls == [(s.window_start, s.at)]
-    assert ("aws-whats-new", "possible gap from 2024-05-10 10:00 to 2024-05-20 20:00 (open)") in [
-        (p.feed, p.text) for p in s.problems
-    ]
-    monkeypatch.delattr(store, "feed_gaps")
-    assert sel.store_feed_gaps() is None
+    texts = [(p.feed, p.text) for p in s.problems]
+    assert ("aws-whats-new", "possible gap from 2024-05-10 10:00 to 2024-05-12 10:00 (open)") in texts
+    assert not any("2023" in text for _feed, text in texts)  # a gap outside the window is not this week's
+    with store.write_transaction(db):
+        store.update_gap(db, gap.id, status="repaired", items_recovered=12, attempts=1, error=None)
+    assert not any("possible gap" in p.text for p in selection(config, db).problems)
 
 
 # --- untagged posts ------------------------------------------------------------------------------

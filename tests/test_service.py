@@ -399,15 +399,6 @@ def test_the_weekly_job_drafts_the_week_logs_the_path_and_exports_it(quiet_servi
     assert all(c["force"] is False for c in builder.calls)
 
 
-def test_without_the_digest_builder_the_weekly_job_warns_and_skips(quiet_service, monkeypatch, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="aggregator")
-    monkeypatch.setitem(sys.modules, "aggregator.digest", None)  # as if not installed
-    svc = quiet_service()
-    assert svc.write_weekly_draft() is None
-    assert "digest builder not installed; weekly draft skipped" in caplog.text
-    assert caplog.records[-1].levelno == logging.WARNING
-
-
 def test_at_start_the_last_digest_is_the_newest_draft_on_disk(quiet_service, tmp_path) -> None:
     drafts = tmp_path / "drafts"
     drafts.mkdir()

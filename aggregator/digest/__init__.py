@@ -18,12 +18,12 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..config import Config, default_config_dir
+from ..config import Config
 from ..errors import DraftExistsError, StoreError
-from ..taxonomy import Registry, load_registry
+from ..taxonomy import Registry
 from . import render as _render
 from .notes import Note, read_notes
-from .select import Ranking, Selection, select_for_draft, store_feed_gaps
+from .select import Ranking, Selection, select_for_draft
 
 __all__ = [
     "Draft",
@@ -50,10 +50,11 @@ class Draft:
 
 
 def default_registry(config: Config) -> Registry:
-    """The shipped service registry (``config/services.toml``); an empty one while it is missing,
-    in which case short names fall back to the keys."""
-    shipped = default_config_dir() / "services.toml"
-    return load_registry(shipped) if shipped.is_file() else Registry([])
+    """The registry the tagger uses: the shipped ``config/services.toml`` with the user's
+    ``taxonomy.services_file`` over it."""
+    from ..pipeline import tagger_for
+
+    return tagger_for(config).registry
 
 
 def notes_folder(config: Config, override: Path | None = None) -> Path | None:
@@ -134,7 +135,6 @@ def build_draft(
         registry=registry if registry is not None else default_registry(config),
         notes=notes,
         ranking=ranking,
-        gaps=store_feed_gaps(),
         notes_skipped=skipped,
     )
     year, week, _ = at.date().isocalendar()

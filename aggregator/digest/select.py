@@ -44,6 +44,7 @@ from sqlite_utils import Database
 
 from .. import store
 from ..config import DEFAULT_KIND_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, DigestSettings
+from ..models import FeedGap
 from ..normalize import canonical_url, post_id_for
 from ..taxonomy import REGIONS, Registry
 from .notes import Note
@@ -938,27 +939,7 @@ def find_history(db: Database, story: Story, names: ServiceNames, *, registry: R
 # --- source problems -----------------------------------------------------------------------------
 
 
-class Gap(Protocol):
-    """A stretch of time a feed may have missed items in (``store.feed_gaps``)."""
-
-    @property
-    def feed(self) -> str: ...
-    @property
-    def start(self) -> dt.datetime: ...
-    @property
-    def end(self) -> dt.datetime: ...
-    @property
-    def status(self) -> str: ...
-
-
-FeedGaps = Callable[[Database, dt.datetime, dt.datetime], Sequence[Gap]]
-
-
-def store_feed_gaps() -> FeedGaps | None:
-    """The hook for gaps in the feeds: ``store.feed_gaps(db, start, end)`` once the What's New
-    backfill adds it to the store; None until then."""
-    hook: FeedGaps | None = getattr(store, "feed_gaps", None)
-    return hook
+FeedGaps = Callable[[Database, dt.datetime, dt.datetime], Sequence[FeedGap]]
 
 
 @dataclass(frozen=True)
@@ -972,7 +953,7 @@ def _local(when: dt.datetime, tz: dt.tzinfo) -> str:
 
 
 def source_problems(
-    db: Database, *, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo, gaps: FeedGaps | None = None
+    db: Database, *, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo, gaps: FeedGaps = store.feed_gaps
 ) -> list[Problem]:
     """Feeds that failed during ``[start, end)`` (the fetch log), feeds that are gone, and gaps."""
     failures: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -1002,7 +983,7 @@ def source_problems(
         problems.append(Problem(feed, text))
     for row in db.query("SELECT name FROM feeds WHERE gone = 1 ORDER BY name"):
         problems.append(Problem(row["name"], "gone (HTTP 410): no longer polled"))
-    for gap in (gaps or (lambda *_: []))(db, start, end):
+    for gap in gaps(db, start, end):
         problems.append(
             Problem(gap.feed, f"possible gap from {_local(gap.start, tz)} to {_local(gap.end, tz)} ({gap.status})")
         )
@@ -1079,7 +1060,7 @@ def select_for_draft(
     registry: Registry,
     notes: Sequence[Note],
     ranking: Ranking | None = None,
-    gaps: FeedGaps | None = None,
+    gaps: FeedGaps = store.feed_gaps,
     notes_skipped: Sequence[str] = (),
 ) -> Selection:
     """Choose the draft's content for a publication at ``at``, given the notes published before it."""
