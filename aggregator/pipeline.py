@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -29,13 +30,12 @@ from sqlite_utils import Database
 
 from . import store
 from .config import Config, Feed, PollSettings
-from .errors import ConfigError, FeedError, HTTPStatusError, ImportFileError, ParseError
+from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
 from .fetch import HostLimiter, fetch
 from .models import FeedGap, FeedState, FetchResult, Outcome, ParsedFeed, PollResult, Post
-from .normalize import normalize_feed, parse_document
+from .normalize import normalize_feed
 from .parse import parse_bytes
-from .tagging import Tagger
-from .taxonomy import load_registry
+from .tagging import RegistryFiles, Tagger, Tagging, parse_and_tag, tagger_from_files
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +48,16 @@ def utcnow() -> dt.datetime:
 
 # --- the tagger --------------------------------------------------------------------------------
 
-_TAGGERS: dict[tuple[tuple[str, int], ...], Tagger] = {}
-_TAGGERS_LOCK = threading.Lock()
+
+def registry_files(config: Config) -> RegistryFiles:
+    """The files the configured registry is built from: the shipped one and ``taxonomy.services_file``."""
+    return (str(config.shipped_services_path), str(config.services_path) if config.services_path else None)
 
 
 def tagger_for(config: Config) -> Tagger:
-    """The tagger of the configured registry (shipped file plus ``taxonomy.services_file``), built
-    once per process and again only when one of those files changes."""
-    paths = [config.shipped_services_path] + ([config.services_path] if config.services_path else [])
-    try:
-        stamp = tuple((str(path), path.stat().st_mtime_ns) for path in paths)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the services registry: {exc}") from None
-    with _TAGGERS_LOCK:
-        tagger = _TAGGERS.get(stamp)
-        if tagger is None:
-            tagger = Tagger(load_registry(config.shipped_services_path, config.services_path))
-            _TAGGERS.clear()
-            _TAGGERS[stamp] = tagger
-        return tagger
+    """The tagger of the configured registry, built once per process and again only when one of
+    its files changes."""
+    return tagger_from_files(registry_files(config))
 
 
 def tag_archive(db: Database, tagger: Tagger, *, scope: str = "untagged", batch_size: int = 1000) -> Iterator[int]:
@@ -131,11 +122,14 @@ class Fetched:
     duration_ms: int
     result: FetchResult | None = None
     parsed: ParsedFeed | None = None
+    taggings: dict[str, Tagging] | None = None
+    """The parsed posts' taggings by post id, made where the parsing happened."""
     body_hash: str | None = None
     error: FeedError | None = None
 
 
-Parser = Callable[..., ParsedFeed]
+Parser = Callable[..., tuple[ParsedFeed, dict[str, Tagging]]]
+"""``tagging.parse_and_tag`` with its registry: bytes -> posts and their taggings."""
 
 PROCESS_POOL_MIN_FEEDS = 16
 """A poll of at least this many feeds parses in worker processes (``poll.parse_processes``):
@@ -152,7 +146,9 @@ def fetch_and_parse(
     now: Clock,
     parse: Parser | None = None,
 ) -> Fetched:
-    """Fetch one feed and, when the body is new, parse and normalize it. Never raises FeedError."""
+    """Fetch one feed and, when the body is new, parse, normalize and tag it. Never raises FeedError.
+
+    ``parse``: default, ``tagging.parse_and_tag`` on this thread with the configured registry."""
     started = now()
     t0 = time.perf_counter()
     result: FetchResult | None = None
@@ -166,12 +162,13 @@ def fetch_and_parse(
             limiter=limiter,
             now=now,
         )
-        parsed = None
+        parsed = taggings = None
         body_hash = None
         if result.outcome == "ok" and result.body is not None:
             body_hash = hashlib.sha256(result.body).hexdigest()
             if body_hash != state.body_hash:
-                parsed = (parse or parse_document)(
+                parse = parse or functools.partial(parse_and_tag, registry=registry_files(config))
+                parsed, taggings = parse(
                     result.body, content_type=result.headers.get("content-type"), url=result.url, now=started
                 )
         return Fetched(
@@ -181,6 +178,7 @@ def fetch_and_parse(
             duration_ms=round((time.perf_counter() - t0) * 1000),
             result=result,
             parsed=parsed,
+            taggings=taggings,
             body_hash=body_hash,
         )
     except FeedError as exc:
@@ -303,7 +301,7 @@ def _write(
     if fetched.parsed is not None:
         posts = fetched.parsed.posts
         check = store.window_check(db, feed.name, posts) if feed.kind in GAP_KINDS and posts else None
-        counts = store.store_posts(db, feed.name, posts, now=plan.finished, tagger=tagger)
+        counts = store.store_posts(db, feed.name, posts, now=plan.finished, tagger=tagger, taggings=fetched.taggings)
         window = find_gap(check, posts) if check is not None else None
         if window is not None:
             gap = store.record_gap(db, feed.name, start=window[0], end=window[1], now=plan.finished)
@@ -549,20 +547,21 @@ def _record_safely(
 
 
 class _ProcessParser:
-    """``parse_document`` in worker processes, started when the first body needs parsing (a poll
-    answered by 304s starts none). Spawned, not forked: the parent has threads."""
+    """``tagging.parse_and_tag`` in worker processes, started when the first body needs parsing
+    (a poll answered by 304s starts none). Spawned, not forked: the parent has threads."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, registry: RegistryFiles) -> None:
         self.processes = processes
+        self.registry = registry
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, body: bytes, **kwargs: Any) -> ParsedFeed:
+    def __call__(self, body: bytes, **kwargs: Any) -> tuple[ParsedFeed, dict[str, Tagging]]:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
             pool = self._pool
-        return pool.submit(parse_document, body, **kwargs).result()
+        return pool.submit(parse_and_tag, body, registry=self.registry, **kwargs).result()
 
     def __enter__(self) -> _ProcessParser:
         return self
@@ -589,10 +588,10 @@ def _fetch_concurrently(
         return
     workers = min(config.settings.http.max_workers, len(work))
     with contextlib.ExitStack() as stack:
-        parse: Parser = parse_document
+        parse: Parser | None = None  # fetch_and_parse's own: on the polling thread
         processes = config.settings.poll.parse_processes
         if processes and len(work) >= PROCESS_POOL_MIN_FEEDS:
-            parse = stack.enter_context(_ProcessParser(processes))
+            parse = stack.enter_context(_ProcessParser(processes, registry_files(config)))
         # Entered last, left first: every polling thread is done before the parsers stop.
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll"))
         queue = iter(work)

@@ -28,13 +28,18 @@ Pure: ``Post`` + ``Registry`` -> ``Tagging``. The order of evidence is the feed'
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from .models import Post
-from .taxonomy import REGION_MATCHER, Match, Registry, lower_tokens, tokenize
+from .errors import ConfigError
+from .models import ParsedFeed, Post
+from .normalize import parse_document
+from .taxonomy import REGION_MATCHER, Match, Registry, load_registry, lower_tokens, tokenize
 
 TagType = Literal["service", "topic"]
 TagSource = Literal["category", "title", "body", "manual"]
@@ -456,3 +461,41 @@ class Tagger:
         if body_counts:
             return min(body_counts, key=lambda k: (-body_counts[k], body_first[k]))
         return None
+
+
+# --- one tagger per process, and tagging where the parsing happens --------------------------------
+
+RegistryFiles = tuple[str, str | None]
+"""(shipped services file, the user's services file or None): what a tagger is built from."""
+
+_TAGGERS: dict[tuple[tuple[str, int], ...], Tagger] = {}
+_TAGGERS_LOCK = threading.Lock()
+
+
+def tagger_from_files(files: RegistryFiles) -> Tagger:
+    """The tagger of a registry, built once per process and again only when one of its files
+    changes (so a parse worker process, too, compiles the registry once)."""
+    paths = [Path(p) for p in files if p]
+    try:
+        stamp = tuple((str(path), path.stat().st_mtime_ns) for path in paths)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the services registry: {exc}") from None
+    with _TAGGERS_LOCK:
+        tagger = _TAGGERS.get(stamp)
+        if tagger is None:
+            tagger = Tagger(load_registry(paths[0], paths[1] if len(paths) > 1 else None))
+            _TAGGERS.clear()
+            _TAGGERS[stamp] = tagger
+        return tagger
+
+
+def parse_and_tag(
+    body: bytes, *, content_type: str | None, url: str, now: dt.datetime, registry: RegistryFiles | None
+) -> tuple[ParsedFeed, dict[str, Tagging]]:
+    """Bytes -> posts -> their taggings (by post id): parse, normalize and tag in one go, so that
+    a parse worker process (``poll.parse_processes``) does the tagging too and the writer only writes."""
+    parsed = parse_document(body, content_type=content_type, url=url, now=now)
+    if registry is None:
+        return parsed, {}
+    tagger = tagger_from_files(registry)
+    return parsed, {post.id: tagger.tag(post) for post in parsed.posts}

@@ -26,7 +26,7 @@ import pytest
 from conftest import FakeClock, LoopbackServer, Request, Response, item, rss
 from sqlite_utils import Database
 
-from aggregator import __version__, pipeline, store
+from aggregator import __version__, pipeline, store, tagging
 from aggregator.config import Config, load_config
 from aggregator.fetch import STATUS_POLICY, Action, action_for, build_client
 from aggregator.models import PollResult
@@ -117,13 +117,13 @@ def assert_good_feed_stored(db: Database, results: dict[str, PollResult]) -> Non
 def record_parses(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """The URLs whose bodies the pipeline parses from now on."""
     parsed: list[str | None] = []
-    original = pipeline.parse_document
+    original = tagging.parse_document
 
     def spy(body: bytes, **kwargs: Any) -> Any:
         parsed.append(kwargs.get("url"))
         return original(body, **kwargs)
 
-    monkeypatch.setattr(pipeline, "parse_document", spy)
+    monkeypatch.setattr(tagging, "parse_document", spy)
     return parsed
 
 

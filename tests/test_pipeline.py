@@ -18,7 +18,12 @@ def many_feeds(server, write_config, tmp_path: Path, count: int, extra: str = ""
             f"/feed-{i}",
             Response(
                 200,
-                rss(*(item(f"feed-{i}-post-{j}", guid=f"g-{i}-{j}") for j in range(3))),
+                rss(
+                    *(
+                        item(f"feed-{i}-post-{j}", f"Amazon S3 adds feature {j} of feed {i}", guid=f"g-{i}-{j}")
+                        for j in range(3)
+                    )
+                ),
                 {"ETag": f'"v{i}"'},
             ),
         )
@@ -27,10 +32,12 @@ def many_feeds(server, write_config, tmp_path: Path, count: int, extra: str = ""
 
 
 def archive_snapshot(db) -> list[tuple]:
-    return sorted(
-        (row["id"], row["url"], row["title"], row["summary"], row["categories"], row["date"])
+    posts = sorted(
+        (row["id"], row["url"], row["title"], row["summary"], row["categories"], row["date"], row["kind"])
         for row in db["posts"].rows
     )
+    tags = sorted((row["post_id"], row["tag"], row["source"], row["confidence"]) for row in db["post_tags"].rows)
+    return [*posts, *tags]
 
 
 @pytest.mark.slow
@@ -46,6 +53,7 @@ def test_parsing_in_worker_processes_stores_exactly_what_threads_store(server, w
             results = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
         assert [r.outcome for r in results] == ["stored"] * count
         assert sum(r.new for r in results) == 3 * count
+        assert {row["primary_service"] for row in db["posts"].rows} == {"s3"}  # tagged, in either path
         snapshots.append(archive_snapshot(db))
     assert snapshots[0] == snapshots[1]
 
