@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from . import __version__, backfill, opml, pipeline, service, store
-from .config import Config, format_duration, load_config, settings_table
+from .config import Config, default_config_dir, format_duration, load_config, settings_table
 from .errors import AggregatorError
 from .fetch import HostLimiter, build_client
 from .logs import setup_logging
@@ -47,8 +47,9 @@ class AppContext:
             self._config = load_config(self.config_path, database=self.db_path)
         return self._config
 
-    def open_db(self) -> Any:
-        return store.open_db(self.config.database)
+    def open_db(self, *, readonly: bool = False) -> Any:
+        """The archive; ``readonly`` for commands that only read (it must exist then)."""
+        return store.open_db(self.config.database, readonly=readonly)
 
     def tagger(self) -> Tagger:
         return pipeline.tagger_for(self.config)
@@ -126,19 +127,29 @@ def parse_when(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """``2024-05-01``, ``2024-05-01T12:00``, ``2024-05-01T12:00+02:00`` or ``7d``/``12h``/``2w`` ago -> aware UTC."""
     now = now or dt.datetime.now(dt.UTC)
     text = value.strip()
-    match = _RELATIVE.match(text)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now - dt.timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
     try:
-        when = dt.datetime.fromisoformat(text)
+        match = _RELATIVE.match(text)
+        if match:
+            amount, unit = int(match.group(1)), match.group(2)
+            when = now - dt.timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+        else:
+            when = dt.datetime.fromisoformat(text)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.UTC)
+            when = when.astimezone(dt.UTC)
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not a date: use YYYY-MM-DD, an ISO date-time, or an age such as 7d, 12h, 2w"
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} is out of range") from None
+    if not EARLIEST <= when.year <= LATEST:
+        raise click.BadParameter(f"{value!r} is out of range: use a date between {EARLIEST} and {LATEST}")
+    return when
+
+
+EARLIEST, LATEST = 1990, 2999
+"""Years a date given on the command line may be in (AWS started publishing in 2004)."""
 
 
 def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
@@ -181,7 +192,7 @@ def _print_poll(results: list[PollResult], as_json: bool) -> None:
         click.echo(line)
     failed = sum(1 for r in results if r.outcome == "error")
     total_new = sum(r.new for r in results)
-    summary = f"{len(results)} feeds, {total_new} new posts"
+    summary = f"{_plural(len(results), 'feed')}, {_plural(total_new, 'new post')}"
     if failed:
         summary += f", {failed} failed"
     click.echo(summary, err=True)
@@ -282,10 +293,11 @@ def healthcheck(app: AppContext, url: str | None, timeout: float) -> None:
 def feeds(app: AppContext, as_json: bool) -> None:
     """Health of every configured feed: URL, last status, last success, failures, next check, posts."""
     config = app.config
-    db = app.open_db()
-    stored = store.feed_rows(db)
+    # Before the first poll there is no archive yet: the feeds are listed, never polled.
+    db = app.open_db(readonly=True) if config.database.exists() else None
+    stored = store.feed_rows(db) if db is not None else {}
     gaps: dict[str, list[FeedGap]] = {}
-    for gap in store.gaps(db):
+    for gap in store.gaps(db) if db is not None else []:
         gaps.setdefault(gap.feed, []).append(gap)
     now = dt.datetime.now(dt.UTC)
     rows = []
@@ -363,7 +375,9 @@ def _gap_line(gap: FeedGap) -> str:
     help="Posts tagged with TAG, a service key (s3, stepfunctions) or a topic (serverless); repeatable: all must match.",
 )
 @click.option("--kind", type=click.Choice(KINDS), help="Posts of this kind of announcement.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many posts.")
+@click.option(
+    "--limit", type=click.IntRange(min=1, max=10**9), default=50, show_default=True, help="At most this many posts."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
 @pass_app
 @handle_errors
@@ -382,7 +396,9 @@ def posts(
     config = app.config
     for name in feeds:
         config.feed(name)
-    db = app.open_db()
+    if since and until and since >= until:
+        raise click.UsageError(f"--since ({store.iso(since)}) must be before --until ({store.iso(until)})")
+    db = app.open_db(readonly=True)
     rows = store.query_posts(
         db, since=since, until=until, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit
     )
@@ -410,8 +426,19 @@ def posts(
             for r in rows
         )
         return
+    if not rows and tags:
+        registry = app.tagger().registry
+        unknown = [t for t in tags if t not in registry]
+        if unknown:
+            click.echo(
+                f"no posts: {', '.join(unknown)} is not a tag the registry knows"
+                " (`aggregator taxonomy lookup TEXT` shows what a title is tagged with)",
+                err=True,
+            )
+    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)  # the author's day, as the draft counts it
     for r in rows:
-        click.echo(f"{r['date'][:10]}  {','.join(r['sources']):<16}  {r['title']}")
+        day = dt.datetime.fromisoformat(r["date"]).astimezone(zone).date().isoformat()
+        click.echo(f"{day}  {','.join(r['sources']):<16}  {r['title']}")
         if r["url"]:
             click.echo(f"{'':<12}{r['url']}")
         if r["kind"]:
@@ -454,6 +481,8 @@ def backfill_(
     """
     config = app.config
     feed = backfill.backfill_feed(config, feed_name)
+    if app.verbosity == 0:  # a page being retried is worth a line, or the wait looks like a hang
+        logging.getLogger("aggregator.backfill").setLevel(logging.WARNING)
     if repair:
         if since or until:
             raise click.UsageError("--gaps repairs the recorded gaps: it takes no --since or --until")
@@ -565,9 +594,14 @@ def _digest_date(date: str | None, week: str | None, config: Config) -> dt.date:
             raise click.BadParameter(str(exc), param_hint="--week") from None
     if date:
         try:
-            return dt.date.fromisoformat(date)
+            day = dt.date.fromisoformat(date)
         except ValueError:
             raise click.BadParameter(f"{date!r} is not a date: use YYYY-MM-DD", param_hint="--date") from None
+        if not EARLIEST <= day.year <= LATEST:
+            raise click.BadParameter(
+                f"{date!r} is out of range: use a year between {EARLIEST} and {LATEST}", param_hint="--date"
+            )
+        return day
     return dt.datetime.now(zoneinfo.ZoneInfo(config.settings.general.timezone)).date()
 
 
@@ -612,7 +646,7 @@ def digest(
     if out_dir and to_stdout:
         raise click.UsageError("give --out or --stdout, not both")
     day = _digest_date(date, week, config)
-    db = store.open_db(config.database)
+    db = app.open_db(readonly=True)
     if explain or to_stdout:
         draft = digest_builder.build_draft(db, config, date=day, notes_dir=notes_dir)
         if explain:
@@ -680,7 +714,7 @@ def taxonomy_unknown(app: AppContext, as_json: bool) -> None:
     product ("AWS ...") but resolve to none. Each is a candidate entry or slug for your services
     file (taxonomy.services_file); then run `aggregator tag --retag`.
     """
-    rows = store.unknown_token_rows(app.open_db())
+    rows = store.unknown_token_rows(app.open_db(readonly=True))
     if as_json:
         _emit_json(rows)
         return
@@ -782,29 +816,36 @@ def opml_group() -> None:
 @pass_app
 @handle_errors
 def opml_import(app: AppContext, path: Path, output: Path | None) -> None:
-    """Add the feeds of an OPML file to the feed list (feeds already listed are skipped)."""
+    """Add the feeds of an OPML file to the feed list (feeds already listed are skipped; an
+    outline that cannot be imported is reported and skipped)."""
     config = app.config
     incoming = opml.read_opml(path.read_bytes(), source=str(path))
-    add, skipped = opml.merge_new(config.feeds, incoming)
-    text = opml.feeds_to_toml(add, comment=f"imported from {path.name}")
+    merge = opml.merge_new(config.feeds, incoming)
+    for feed, reason in merge.rejected:
+        click.echo(f"skipped {feed.title or feed.url!r}: {reason}", err=True)
+    text = opml.feeds_to_toml(merge.add, comment=f"imported from {path.name}")
     if str(output) == "-":
         click.echo(text, nl=False)
         return
     target = output or config.feeds_path
-    if output is None and config.feeds_path.resolve().is_relative_to(_shipped_dir()):
+    if output is None and config.feeds_path.resolve() == (default_config_dir() / "feeds.toml").resolve():
         raise click.UsageError(
             "the active feed list is the shipped default; give --output FILE (then point general.feeds_file at it) or --output -"
         )
-    if add:
-        with target.open("a", encoding="utf-8") as fh:
-            fh.write(text)
-    click.echo(f"added {len(add)} feeds to {target}; {len(skipped)} already listed")
+    if merge.add:
+        try:
+            with target.open("a", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(
+        f"added {_plural(len(merge.add), 'feed')} to {target}; {len(merge.present)} already listed"
+        + (f", {len(merge.rejected)} skipped" if merge.rejected else "")
+    )
 
 
-def _shipped_dir() -> Path:
-    from .config import default_config_dir
-
-    return default_config_dir().resolve()
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 @opml_group.command(name="export")
@@ -815,7 +856,10 @@ def opml_export(app: AppContext, output: Path | None) -> None:
     """Print the configured feeds as OPML 2.0."""
     text = opml.write_opml(app.config.feeds, now=dt.datetime.now(dt.UTC))
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         click.echo(text, nl=False)
 
@@ -835,7 +879,7 @@ def settings(app: AppContext, markdown: bool) -> None:
         return
     config = app.config
     click.echo(
-        f"# configuration: {config.path}\n# feed list: {config.feeds_path} ({len(config.feeds)} feeds)\n# archive: {config.database}"
+        f"# configuration: {config.path}\n# feed list: {config.feeds_path} ({_plural(len(config.feeds), 'feed')})\n# archive: {config.database}"
     )
     for key, type_name, default, _help in rows:
         section, name = key.split(".")

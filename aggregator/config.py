@@ -135,7 +135,7 @@ class ServiceSettings:
         "Address (`host:port`) of the health and metrics endpoint of `aggregator run` (`/healthz`, `/metrics`); empty turns it off. `AGGREGATOR_LISTEN` overrides it (the container sets `0.0.0.0:8080`).",
     )
     shutdown_grace: Seconds = setting(
-        Seconds(8.0),
+        Seconds(6.0),
         "On SIGTERM or SIGINT, how long polls in flight may take to finish; those still running then are abandoned, nothing of them written. Keep it under the 10 s a container runtime waits before SIGKILL.",
     )
     misfire_grace_time: Seconds = setting(
@@ -553,6 +553,7 @@ def _check_settings(settings: Settings, path: str) -> None:
             settings.poll.backoff_max >= settings.poll.backoff_initial,
             "must be at least poll.backoff_initial",
         ),
+        ("general.database", bool(settings.general.database.strip()), "must name the archive file"),
         (
             "general.log_level",
             settings.general.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
@@ -812,6 +813,8 @@ def load_config(
     else:
         if settings.general.feeds_file:
             feeds_path = config_path.resolve().parent / Path(settings.general.feeds_file).expanduser()
+            if not feeds_path.is_file():
+                raise ConfigError(f"no such file: {feeds_path}", path=str(config_path), key="general.feeds_file")
         else:
             feeds_path = default_config_dir() / "feeds.toml"
         feeds_data = read_toml(feeds_path)

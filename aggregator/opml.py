@@ -76,22 +76,34 @@ def read_opml(data: bytes, *, source: str) -> list[OpmlFeed]:
     return found
 
 
-def merge_new(existing: Iterable[Feed], incoming: Iterable[OpmlFeed]) -> tuple[list[OpmlFeed], list[OpmlFeed]]:
-    """Split OPML feeds into (to add, already present by URL); names made unique; bad URLs raise."""
+@dataclass(frozen=True)
+class Merge:
+    add: list[OpmlFeed]
+    """New feeds, with names made unique."""
+    present: list[OpmlFeed]
+    """Feeds already in the list (by URL)."""
+    rejected: list[tuple[OpmlFeed, str]]
+    """Feeds that cannot be imported, and why."""
+
+
+def merge_new(existing: Iterable[Feed], incoming: Iterable[OpmlFeed]) -> Merge:
+    """Sort an OPML file's feeds into new ones, those already listed, and those that cannot be
+    imported (not http(s), invalid): one bad outline never stops the others."""
     existing = list(existing)
     urls = {f.url.rstrip("/") for f in existing}
     names = {f.name for f in existing}
     add: list[OpmlFeed] = []
     skipped: list[OpmlFeed] = []
+    rejected: list[tuple[OpmlFeed, str]] = []
     for feed in incoming:
         if not feed.url.lower().startswith(("http://", "https://")):
-            raise ConfigError(
-                f"feed {feed.title or feed.url!r}: only http(s) feed URLs can be imported, got {feed.url!r}"
-            )
+            rejected.append((feed, f"only http(s) feed URLs can be imported, got {feed.url!r}"))
+            continue
         try:
             resolve_feed_url(feed.url, base_dir=Path("."))
         except ValueError as exc:
-            raise ConfigError(f"feed {feed.title or feed.url!r}: {exc}") from None
+            rejected.append((feed, str(exc)))
+            continue
         if feed.url.rstrip("/") in urls:
             skipped.append(feed)
             continue
@@ -101,7 +113,7 @@ def merge_new(existing: Iterable[Feed], incoming: Iterable[OpmlFeed]) -> tuple[l
         names.add(name)
         urls.add(feed.url.rstrip("/"))
         add.append(OpmlFeed(name=name, url=feed.url, kind=feed.kind, title=feed.title, category=feed.category))
-    return add, skipped
+    return Merge(add, skipped, rejected)
 
 
 def _toml_str(value: str) -> str:

@@ -651,7 +651,7 @@ def import_file(
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        raw = parse_bytes(body, url=feed.url)
+        raw = parse_bytes(body)  # the error names the file, not the feed's URL
     except ParseError as exc:
         raise ImportFileError(f"{path}: {exc}") from None
     parsed = normalize_feed(raw, url=feed.url, now=now)

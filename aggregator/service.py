@@ -68,7 +68,7 @@ from prometheus_client.registry import Collector
 from sqlite_utils import Database
 
 from . import __version__, backfill, pipeline, store
-from .config import WEEKDAYS, Config, Feed, ServiceSettings, format_duration, load_config, parse_listen
+from .config import ENV_LISTEN, WEEKDAYS, Config, Feed, ServiceSettings, format_duration, load_config, parse_listen
 from .errors import AggregatorError, ConfigError, DraftExistsError, StoreError
 from .fetch import HostLimiter, build_client
 from .models import FeedState, PollResult
@@ -205,7 +205,12 @@ def service_lock(database: Path) -> Iterator[Path]:
             raise StoreError(f"another aggregator service (pid {pid}) is already running on {database}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        yield path
+        try:
+            yield path
+        finally:
+            # A lock file left behind names no process: `kill -HUP "$(cat ...)"` must not signal
+            # whatever took the pid since. (A killed service leaves its pid; the flock is gone.)
+            os.ftruncate(fd, 0)
     finally:
         os.close(fd)
 
@@ -219,6 +224,15 @@ class Metrics:
     Counters count what this process did; the per-feed gauges are read from the archive at each
     scrape, so they are right from the first scrape after a restart.
     """
+
+    def feed_scheduled(self, feed: str) -> None:
+        """Every per-feed series exists from the start, at zero: a dashboard or an alert on a rate
+        sees the feed before its first event."""
+        self.posts_stored.labels(feed=feed)
+        self.posts_updated.labels(feed=feed)
+        self.fetch_duration.labels(feed=feed)
+        self.gaps_detected.labels(feed=feed)
+        self.gap_items_recovered.labels(feed=feed)
 
     def __init__(self, service: Service) -> None:
         self.registry = CollectorRegistry()
@@ -586,7 +600,7 @@ class Service:
             next_run_time=when,
             replace_existing=True,
         )
-        self.metrics.posts_stored.labels(feed=feed.name)
+        self.metrics.feed_scheduled(feed.name)
         log.debug("feed=%s next poll %s", feed.name, store.iso(when) if when else "never (gone)")
 
     def _schedule_digest(self, config: Config) -> None:
@@ -888,6 +902,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Endpoint
     server_version = f"aggregator/{__version__}"
 
+    def do_HEAD(self) -> None:
+        self._head_only = True
+        self.do_GET()
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         service = self.server.service
@@ -904,7 +922,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not getattr(self, "_head_only", False):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("endpoint: " + format, *args)
@@ -914,8 +933,11 @@ def _start_endpoint(service: Service, listen: str, config: Config) -> _Endpoint:
     try:
         server = _Endpoint(parse_listen(listen), service)
     except OSError as exc:
+        from_env = os.environ.get(ENV_LISTEN) == listen
         raise ConfigError(
-            f"cannot listen on {listen}: {exc.strerror or exc}", path=str(config.path), key="service.listen"
+            f"cannot listen on {listen}: {exc.strerror or exc}",
+            path=f"${ENV_LISTEN}" if from_env else str(config.path),
+            key=None if from_env else "service.listen",
         ) from None
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="endpoint", daemon=True).start()
     return server
@@ -950,7 +972,9 @@ def check_health(url: str, *, timeout: float = 5.0) -> tuple[bool, str]:
     if response.status_code == 200 and body["status"] == "ok":
         failing = sorted(name for name, feed in body.get("feeds", {}).items() if feed.get("failing"))
         gapped = sorted(name for name, feed in body.get("feeds", {}).items() if feed.get("gaps"))
-        notes = [f"{len(failing)} feeds failing: {', '.join(failing)}"] if failing else []
+        notes = (
+            [f"{len(failing)} feed{'' if len(failing) == 1 else 's'} failing: {', '.join(failing)}"] if failing else []
+        )
         notes += [f"gaps in {', '.join(gapped)} (see aggregator feeds)"] if gapped else []
         return True, "healthy" + (f" ({'; '.join(notes)})" if notes else "")
     return False, f"HTTP {response.status_code}, {body['status']}: " + (

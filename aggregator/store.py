@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def _m0001(db: Database) -> None:
         },
         pk="id",
         not_null={"title", "date", "first_seen", "feed"},
+        foreign_keys=[("feed", "feeds", "name")],
     )
     db.table("posts").create_index(["url"])
     db.table("posts").create_index(["date"])
@@ -88,6 +90,7 @@ def _m0001(db: Database) -> None:
         {"post_id": str, "feed": str, "guid": str, "first_seen": str, "last_seen": str},
         pk=("post_id", "feed"),
         not_null={"first_seen", "last_seen"},
+        foreign_keys=[("post_id", "posts", "id"), ("feed", "feeds", "name")],
     )
     db.execute("CREATE UNIQUE INDEX idx_post_sources_feed_guid ON post_sources (feed, guid) WHERE guid IS NOT NULL")
     db.execute("CREATE INDEX idx_post_sources_feed ON post_sources (feed, first_seen)")
@@ -107,6 +110,7 @@ def _m0001(db: Database) -> None:
         },
         pk="id",
         not_null={"feed", "started", "outcome"},
+        foreign_keys=[("feed", "feeds", "name")],
     )
     db.table("fetch_log").create_index(["feed", "started"])
     db.table("fetch_log").create_index(["started"])
@@ -133,6 +137,7 @@ def _m0002(db: Database) -> None:
         pk="token",
         not_null={"first_seen", "last_seen"},
         defaults={"posts": 0},
+        foreign_keys=[("example_post_id", "posts", "id")],
     )
 
 
@@ -181,6 +186,7 @@ def _m0004(db: Database) -> None:
         },
         pk="id",
         not_null={"feed", "since", "until", "queries", "status", "started"},
+        foreign_keys=[("feed", "feeds", "name")],
         defaults={"query_index": 0, "next_page": 0, "pages": 0, "items": 0, "new": 0, "updated": 0, "skipped": 0},
     )
     db.table("backfills").create_index(["feed", "status"])
@@ -200,6 +206,7 @@ def _m0004(db: Database) -> None:
         },
         pk="id",
         not_null={"feed", "gap_from", "gap_until", "detected_at", "status"},
+        foreign_keys=[("feed", "feeds", "name")],
         defaults={"items_recovered": 0, "attempts": 0},
     )
     db.table("feed_gaps").create_index(["feed", "status"])
@@ -231,13 +238,14 @@ def from_iso(text: str | None) -> dt.datetime | None:
 
 
 def open_db(path: str | Path, *, readonly: bool = False) -> Database:
-    """Open (and create or migrate) the archive. WAL mode, busy timeout, migrations applied."""
+    """Open (and create or migrate) the archive. WAL mode, busy timeout, migrations applied.
+
+    ``readonly``: for commands that only read. The archive must exist (a mistyped ``--db`` is an
+    error, not a new empty archive); one this user may not write is opened read-only.
+    """
     path = Path(path)
     if readonly:
-        if not path.exists():
-            raise StoreError(f"no archive at {path}: poll or import something first")
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-        return Database(conn)
+        return _open_for_reading(path)
     if path.parent != Path("") and not path.parent.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +264,33 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Database:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the archive {path}: {exc}") from None
     return db
+
+
+def _open_for_reading(path: Path) -> Database:
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise StoreError(f"no archive at {path} ({what}): poll, import or backfill first, or check --db")
+    folder = path.resolve().parent
+    if os.access(path, os.W_OK) and os.access(folder, os.W_OK):
+        return open_db(path)  # a writable archive is opened as usual (and upgraded if it needs it)
+    # Read-only: mode=ro reads a WAL archive when its -shm file can be used; immutable=1 reads the
+    # main file alone (it may miss the latest, not yet checkpointed, writes of another process).
+    last: Exception | None = None
+    for options in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, timeout=BUSY_TIMEOUT_S)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            last = exc
+            continue
+        db = Database(conn)
+        if MIGRATIONS.pending(db):
+            raise StoreError(
+                f"the archive {path} is read-only here and needs upgrading to this version: run"
+                " any command with write access to it once"
+            )
+        return db
+    raise StoreError(f"cannot read the archive {path}: {last}")
 
 
 @contextlib.contextmanager

@@ -256,3 +256,75 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "aggregator", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("aggregator, version")
+
+
+def test_read_commands_never_create_an_archive(runner, setup, tmp_path) -> None:
+    config, _db = setup
+    typo = tmp_path / "no-such-dir" / "archive.db"
+    for command in (["posts"], ["digest", "--date", "2024-05-13", "--stdout"], ["taxonomy", "unknown"]):
+        result = invoke(runner, "--config", str(config), "--db", str(typo), *command)
+        assert result.exit_code == 1, command
+        assert f"no archive at {typo}" in result.stderr
+    assert not typo.parent.exists()
+    # `feeds` lists the configured feeds before the first poll, without creating anything either.
+    listed = invoke(runner, "--config", str(config), "--db", str(typo), "feeds", "--json")
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["wn", "blog"]
+    assert not typo.parent.exists()
+
+
+def test_an_archive_this_user_cannot_write_is_read_read_only(runner, setup, monkeypatch) -> None:
+    config, db = setup
+    invoke(runner, "--config", str(config), "--db", str(db), "poll")
+    before = db.read_bytes()
+    monkeypatch.setattr(store.os, "access", lambda path, mode: mode != store.os.W_OK)
+    result = invoke(runner, "--config", str(config), "--db", str(db), "posts", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--since", "99999999d"], "out of range"),
+        (["--since", "0001-01-01T00:00+01:00"], "out of range"),
+        (["--limit", "99999999999999999999"], "1<=x<=1000000000"),
+        (["--since", "2025-02-21", "--until", "2025-02-20"], "must be before --until"),
+    ],
+)
+def test_out_of_range_arguments_are_usage_errors_not_tracebacks(runner, setup, args, message) -> None:
+    config, db = setup
+    invoke(runner, "--config", str(config), "--db", str(db), "poll")
+    result = runner.invoke(cli, ["--config", str(config), "--db", str(db), "posts", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_tag_the_registry_does_not_know_says_so(runner, setup) -> None:
+    config, db = setup
+    invoke(runner, "--config", str(config), "--db", str(db), "poll")
+    result = invoke(runner, "--config", str(config), "--db", str(db), "posts", "--tag", "lamda")
+    assert result.exit_code == 0
+    assert "lamda is not a tag the registry knows" in result.stderr
+
+
+def test_opml_import_skips_an_outline_it_cannot_import_and_keeps_the_rest(runner, setup, tmp_path) -> None:
+    config, _db = setup
+    mixed = tmp_path / "mixed.opml"
+    mixed.write_text(
+        '<opml version="2.0"><body><outline text="Local" xmlUrl="file:///etc/feed.xml"/>'
+        '<outline text="Good" xmlUrl="https://good.example/feed.xml"/></body></opml>'
+    )
+    result = invoke(runner, "--config", str(config), "opml", "import", str(mixed))
+    assert result.exit_code == 0
+    assert "skipped 'Local': only http(s) feed URLs can be imported" in result.stderr
+    assert "added 1 feed to" in result.stdout and "1 skipped" in result.stdout
+    assert 'url = "https://good.example/feed.xml"' in config.read_text()
+
+
+def test_opml_export_to_a_folder_that_does_not_exist_is_a_clear_error(runner, setup, tmp_path) -> None:
+    config, _db = setup
+    result = invoke(runner, "--config", str(config), "opml", "export", "--output", str(tmp_path / "nope" / "x.opml"))
+    assert result.exit_code == 1
+    assert "cannot write" in result.stderr and "No such file or directory" in result.stderr

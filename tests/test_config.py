@@ -112,6 +112,8 @@ def test_local_paths_resolve_against_the_file_that_lists_them(write_config, tmp_
         ([], '[http]\nmax_bytes = "big"', "http.max_bytes", "expected an integer"),
         ([], "[http]\nconnect_timeout = true", "http.connect_timeout", "duration"),
         ([], '[poll]\ninterval = "soon"', "poll.interval", "duration"),
+        ([], '[general]\ndatabase = ""', "general.database", "must name the archive file"),
+        ([], '[general]\nfeeds_file = "nope.toml"', "general.feeds_file", "no such file"),
         ([], "[http]\nmax_redirects = 50", "http.max_redirects", "between 0 and 20"),
         ([], '[general]\ntimezone = "Mars/Olympus"', "general.timezone", "unknown time zone"),
         ([], '[poll]\nkind_intervals = { podcasts = "1h" }', "poll.kind_intervals.podcasts", "unknown feed kind"),

@@ -533,7 +533,7 @@ def test_a_stop_signal_exits_0_within_10_s_even_with_a_fetch_stuck(
     port = free_port()
     config = write_config(
         [feed("stuck", server.url("/stuck")), feed("ok", server.url("/ok"))],
-        extra=settings(port, service=f'shutdown_grace = "{grace}"' if grace else ""),  # default grace: 8 s
+        extra=settings(port, service=f'shutdown_grace = "{grace}"' if grace else ""),  # default grace: 6 s
     )
     proc = start_service(config, port)
     proc.wait_healthy()
@@ -666,7 +666,12 @@ def test_healthz_and_metrics_tell_an_operator_how_it_is_doing(
     assert ("aggregator_feed_last_success_timestamp_seconds", (("feed", "broken"),)) not in m
     assert m[("aggregator_feed_next_check_timestamp_seconds", (("feed", "broken"),))] > time.time() + 3000
     assert m[("aggregator_scheduler_running", ())] == 1
+    # Every per-feed series exists from the start, at zero, before its first event.
+    assert m[("aggregator_posts_updated_total", (("feed", "ok"),))] == 0
+    assert m[("aggregator_gaps_detected_total", (("feed", "broken"),))] == 0
     assert proc.get("/nope").status_code == 404
+    head = httpx.head(f"http://127.0.0.1:{proc.port}/healthz", timeout=10, trust_env=False)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
 
     # aggregator healthcheck: 0 while healthy; 1 with the reason while the archive cannot be written.
     check = cli(config, proc.db, "healthcheck")
@@ -685,6 +690,8 @@ def test_healthz_and_metrics_tell_an_operator_how_it_is_doing(
     assert proc.stop()[0] == 0
     check = cli(config, proc.db, "healthcheck")
     assert check.returncode == 1 and "unhealthy: no answer from" in check.stderr
+    # A clean exit leaves no pid behind for `kill -HUP "$(cat aggregator.db.lock)"` to hit.
+    assert proc.db.with_name(proc.db.name + ".lock").read_text() == ""
 
 
 def test_healthcheck_without_an_endpoint_says_so(write_config, tmp_path) -> None:
