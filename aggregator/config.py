@@ -265,10 +265,6 @@ class DigestSettings:
     cluster_days: int = setting(
         3, "Posts about the same service with similar titles at most this many days apart are one story."
     )
-    guess_untagged: bool = setting(
-        True,
-        "For posts the tagger has not tagged, guess services from What's New product categories and the kind and Regions from the title.",
-    )
 
     def publish_clock(self) -> tuple[int, int]:
         """``publish_time`` as (hour, minute)."""

@@ -3,7 +3,7 @@
     python bench/replay.py [--corpus PATH] [--since 2016-01-01] [--until DATE] [--json] [--misses]
 
 Loads the What's New archive (``../shared/tools/make_feeds.py`` turns it into weekly feeds, which
-``aggregator import`` loads into a fresh archive, tagging them when the tagger is installed),
+are imported into a fresh archive and tagged as ``aggregator import`` tags them),
 then for each real weekly note in ``corpus/weekly-notes`` published from ``--since`` on, builds
 the draft for that note's publication time with only the earlier notes in the notes folder,
 and compares it with what the author wrote:
@@ -178,7 +178,7 @@ def build_archive(corpus: Path, tools: Path, work: Path, *, until: dt.date) -> C
     config = load_config(config_path, environ={})
     db = store.open_db(config.database)
     files = sorted(feeds.glob("*.xml"))
-    results = list(pipeline.import_files(db, config.feeds[0], files))
+    results = list(pipeline.import_files(db, config.feeds[0], files, tagger=pipeline.tagger_for(config)))
     failed = [r for r in results if r.error]
     if failed:
         raise SystemExit(f"import failed: {failed[0].error}")
@@ -327,7 +327,7 @@ def main() -> int:
         for cause, count in ours.misses.most_common():
             print(f"  {count:>3}  {cause}")
     if not tagged:
-        print("note: no post is tagged (the tagger is not installed): services, kinds and Regions are guessed")
+        print("note: no post is tagged: the digest tagged each draft's posts as it built it")
     return 0
 
 

@@ -59,9 +59,10 @@ def example_draft(tmp_path: Path) -> str:
     config = load_config(EXAMPLE, database=tmp_path / "example.db", environ={})
     db = store.open_db(config.database)
     clock = FakeClock(dt.datetime(2025, 2, 23, 12, 0, tzinfo=dt.UTC))
+    tagger = pipeline.tagger_for(config)  # as `aggregator import` and `run` store them: tagged
     for feed in config.feeds:
         path = Path(feed.url.removeprefix("file://"))
-        results = list(pipeline.import_files(db, feed, [path], now=clock))
+        results = list(pipeline.import_files(db, feed, [path], now=clock, tagger=tagger))
         assert not results[0].error
     return build_draft(db, config, date=dt.date(2025, 2, 24), registry=default_registry(config)).text
 

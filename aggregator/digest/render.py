@@ -549,6 +549,12 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
     related = sum(len(f.related) for f in selection.featured)
     problems = [f"{comment_safe(p.feed)}: {comment_safe(p.text)}" for p in selection.problems]
     problems += [f"notes folder: {comment_safe(text)} (not read)" for text in selection.notes_skipped]
+    if selection.untagged:
+        n = selection.untagged
+        problems.append(
+            f"archive: {n} post{'s' if n != 1 else ''} of this window had not been tagged (stored before tagging"
+            " existed): tagged for this draft only; `aggregator tag` tags them for good"
+        )
     window = f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M}"
     counts = (
         f"{len(selection.ranked)} stories not covered by earlier notes: {len(selection.featured)} featured"
