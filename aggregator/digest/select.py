@@ -291,11 +291,20 @@ class ServiceNames:
             names.update(entry.aliases)
         return tuple(sorted((n for n in names if len(n) >= 2), key=lambda n: (-len(n), n)))
 
+    def own_names(self, key: str) -> tuple[str, ...]:
+        """The service's own long names: its display name with and without the Amazon/AWS
+        prefix ("Amazon Elastic Container Service", "Elastic Container Service"), longest first.
+        Never an alias: aliases also name sub-products ("SageMaker HyperPod", "MSK Connect",
+        "Session Manager"), which a shortened title must keep."""
+        name = self.name(key)
+        bare = re.sub(r"^(amazon|aws)\s+", "", name, flags=re.I)
+        return tuple(sorted({n for n in (name, bare) if n}, key=lambda n: (-len(n), n)))
+
     def long_names(self, key: str) -> re.Pattern[str] | None:
-        """One pattern for the names of a service longer than its short name (to shorten them)."""
+        """One pattern for the service's own names longer than its short name (to shorten them)."""
         if key not in self._long:
             short = self.short(key)
-            longer = [n for n in self.all_names(key) if n != short and len(n) > len(short)]
+            longer = [n for n in self.own_names(key) if n.lower() != short.lower() and len(n) > len(short)]
             self._long[key] = (
                 re.compile(r"(?<![\w@])(" + "|".join(re.escape(n) for n in longer) + r")(?![\w@])", re.I)
                 if longer
