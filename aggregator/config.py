@@ -262,6 +262,10 @@ class DigestSettings:
         1.0, "Score of a story published at the publication time, falling to 0 for one at the start of the window."
     )
     novelty_weight: float = setting(1.0, "Score added to a story published since the previous note.")
+    keyword_topics: list[str] = setting(
+        ["serverless", "containers", "kubernetes", "security", "cicd", "machinelearning"],
+        "Topics that go into a draft's `keywords` when a featured story has them, as the blog's own keywords (`serverless`, `cicd`); the registry's broad areas (`compute`, `networking`, `devtools`) stay out unless listed.",
+    )
     cluster_days: int = setting(
         3, "Posts about the same service with similar titles at most this many days apart are one story."
     )

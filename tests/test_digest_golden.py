@@ -147,9 +147,7 @@ def test_hugo_builds_the_drafts(tmp_path: Path) -> None:
         " S3 Same-Region Replication; Lambda JSON structured logs"
     )
     assert '<time datetime="2024-05-20T20:00:00+10:00">20 May 2024</time>' in html.unescape(page)
-    assert (
-        '<meta name="keywords" content="aws, ecs, containers, stepfunctions, serverless, s3, storage, lambda">' in page
-    )
+    assert '<meta name="keywords" content="aws, ecs, containers, stepfunctions, serverless, s3, lambda">' in page
     assert '<h2 id="ecs-docker-volume-plugins">ECS Docker Volume Plugins</h2>' in page
     assert 'href="https://aws.amazon.com/about-aws/whats-new/2024/05/amazon-ecs-docker-volume-plugins/"' in page
     assert 'href="/weekly-notes/week-20-2024/"' in page

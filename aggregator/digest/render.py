@@ -505,12 +505,11 @@ def front_matter(
     topics = [heading(f.ranked.story, names) for f in selection.featured]
     title = f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
     words = ["aws"]
-    for f in selection.featured:  # the blog's keywords: each feature's service and topics
+    for f in selection.featured:  # the blog's keywords: each feature's service, and its topics in the blog's style
         story = f.ranked.story
         words.extend(story.services[:1])
-        words.extend(story.topics)
-        for service in story.services[:1]:
-            words.extend(names.topics(service))
+        topics = [*story.topics, *(t for service in story.services[:1] for t in names.topics(service))]
+        words.extend(t for t in topics if t in selection.keyword_topics)
     keywords = tuple(dict.fromkeys(k for k in (keyword(w) for w in words) if k))
     return FrontMatter(
         title=yaml_str(title),

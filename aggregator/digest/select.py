@@ -927,6 +927,8 @@ class Selection:
     notes_skipped: tuple[str, ...] = ()
     untagged: int = 0
     """Posts of the window the archive had not tagged (tagged for this draft only)."""
+    keyword_topics: frozenset[str] = frozenset()
+    """Topics that go into the draft's keywords (``digest.keyword_topics``)."""
 
 
 def _linkable(post: Candidate) -> bool:
@@ -1054,4 +1056,5 @@ def select_for_draft(
         names=names,
         notes_skipped=tuple(notes_skipped),
         untagged=sum(1 for c in candidates if c.tagged_now),
+        keyword_topics=frozenset(settings.keyword_topics),
     )
