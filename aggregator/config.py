@@ -191,6 +191,9 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
 }
 """Defaults of ``digest.source_weights`` and ``digest.kind_weights``; a file's table overrides only the keys it sets."""
 
+RANKINGS = ("learned", "rules", "newest")
+"""Values of ``digest.ranking``."""
+
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _PATTERN_FIELDS = {"slug", "year", "week"}
 
@@ -242,6 +245,18 @@ class DigestSettings:
         "",
         "A Jinja2 template that replaces the packaged `weekly-notes.md.j2`, relative to this configuration file. Empty: the packaged one.",
     )
+    ranking: str = setting(
+        "learned",
+        "How stories are ranked: `learned` (a profile of the author's interests learned from the notes in `notes_dir`; the rule-based ranking while the notes hold no example), `rules` (the rule-based score below) or `newest`.",
+    )
+    pin_services: list[str] = setting(
+        [], "Services (registry keys) whose stories always rank first when present, whatever the ranking says."
+    )
+    mute_services: list[str] = setting(
+        [], "Services (registry keys) whose stories are never featured (they rank last, still listed)."
+    )
+    pin_topics: list[str] = setting([], "Topics (e.g. `serverless`) whose stories always rank first when present.")
+    mute_topics: list[str] = setting([], "Topics whose stories are never featured (they rank last, still listed).")
     interest_services: dict[str, float] = setting(
         {},
         "The author's interest per service (registry key, e.g. `{ cloudformation = 2, ecs = 1.5 }`), added to the score of stories about it (the highest applies).",
@@ -632,6 +647,7 @@ def _check_digest(digest: DigestSettings, path: str) -> None:
         ("digest.community_max", 0 <= digest.community_max <= 50, "must be between 0 and 50"),
         ("digest.previously_max", 0 <= digest.previously_max <= 10, "must be between 0 and 10"),
         ("digest.cluster_days", 0 <= digest.cluster_days <= 14, "must be between 0 and 14"),
+        ("digest.ranking", digest.ranking in RANKINGS, f"must be one of {', '.join(RANKINGS)}"),
     ]
     for key, ok, problem in checks:
         if not ok:

@@ -232,7 +232,8 @@ def test_the_ranking_is_pluggable_beside_the_named_components(week) -> None:  # 
     assert s.ranked[0].story.id == ids["aurora"]
     assert s.featured[0].ranked.story.id == ids["aurora"]
     lines = explain(s, tz=MEL)
-    assert "learned" in lines[2] and "the author likes Aurora" in lines[3]
+    assert lines[2] == "ranking: given by the caller"
+    assert "learned" in lines[3] and "the author likes Aurora" in lines[4]
 
 
 def test_the_newest_first_baseline(week) -> None:  # type: ignore[no-untyped-def]
@@ -248,10 +249,11 @@ def test_explain_prints_every_candidate_with_its_components(week) -> None:  # ty
     lines = explain(s, tz=MEL)
     assert lines[0] == "window 2024-04-22 20:00 to 2024-05-20 20:00; previous note Week 20, 2024 (2024-05-13)"
     assert lines[1] == "10 stories, 2 more covered by earlier notes"
-    assert lines[2].split() == ["rank", "score", "sources", "kind", "interest", "recency", "novelty", "where", "story"]
-    assert len(lines) == 3 + len(s.ranked)
-    assert "featured" in lines[3] and "[ECS] Amazon ECS Now Supports Docker Volume Plugins" in lines[3]
-    assert "sources: 1 whats-new, 1 news-blog, 1 community, 1 roundup" in lines[3]
+    assert lines[2] == "ranking: rule-based score (digest.ranking)"
+    assert lines[3].split() == ["rank", "score", "sources", "kind", "interest", "recency", "novelty", "where", "story"]
+    assert len(lines) == 4 + len(s.ranked)
+    assert "featured" in lines[4] and "[ECS] Amazon ECS Now Supports Docker Volume Plugins" in lines[4]
+    assert "sources: 1 whats-new, 1 news-blog, 1 community, 1 roundup" in lines[4]
     assert any(" earlier " in line and "[Aurora]" in line for line in lines)
 
 

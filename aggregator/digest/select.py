@@ -502,6 +502,9 @@ class Component:
     name: str
     value: float
     why: str
+    counted: bool = True
+    """False: shown beside the score (``--explain``) but not part of it (the rule-based
+    components beside a learned ranking)."""
 
 
 @dataclass(frozen=True)
@@ -511,7 +514,7 @@ class Ranked:
 
     @property
     def score(self) -> float:
-        return round(sum(c.value for c in self.components), 6)
+        return round(sum(c.value for c in self.components if c.counted), 6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -615,6 +618,48 @@ def rank_newest(stories: Sequence[Story], ctx: RankContext) -> list[Ranked]:
         Ranked(s, (Component("newest", float(len(ordered) - i), s.date.date().isoformat()),))
         for i, s in enumerate(ordered)
     ]
+
+
+# --- the author's word: pinned and muted services and topics ------------------------------------
+
+PIN_SCORE = 1000.0
+"""Added to a pinned story's score (subtracted from a muted one's): above any model's score."""
+
+
+def _about(story: Story, services: Iterable[str], topics: Iterable[str]) -> str | None:
+    """The service (its primary one) or topic of the story among those given, else None."""
+    if story.service and story.service in set(services):
+        return story.service
+    wanted = set(topics)
+    return next((t for t in story.topics if t in wanted), None)
+
+
+def muted(story: Story, settings: DigestSettings) -> str | None:
+    """What mutes the story: its primary service in ``digest.mute_services`` or one of its
+    topics in ``digest.mute_topics``; None when nothing does."""
+    return _about(story, settings.mute_services, settings.mute_topics)
+
+
+def pinned(story: Story, settings: DigestSettings) -> str | None:
+    """What pins the story (``digest.pin_services``, ``digest.pin_topics``); None when nothing does."""
+    return _about(story, settings.pin_services, settings.pin_topics)
+
+
+def with_pins(ranked: Sequence[Ranked], settings: DigestSettings) -> list[Ranked]:
+    """Pinned stories first and muted ones last, whatever the ranking said (a story both pinned
+    and muted is muted); the ranking's order within each group."""
+    if not (settings.pin_services or settings.pin_topics or settings.mute_services or settings.mute_topics):
+        return list(ranked)
+    out = []
+    for r in ranked:
+        mute = muted(r.story, settings)
+        pin = None if mute else pinned(r.story, settings)
+        if mute:
+            r = Ranked(r.story, (*r.components, Component("muted", -PIN_SCORE, f"muted: {mute}")))
+        elif pin:
+            r = Ranked(r.story, (*r.components, Component("pinned", PIN_SCORE, f"pinned: {pin}")))
+        out.append(r)
+    return sorted(out, key=lambda r: (-r.score, -r.story.date.timestamp(), r.story.id))
 
 
 # --- earlier notes -------------------------------------------------------------------------------
@@ -928,7 +973,10 @@ class Selection:
     untagged: int = 0
     """Posts of the window the archive had not tagged (tagged for this draft only)."""
     keyword_topics: frozenset[str] = frozenset()
-    """Topics that go into the draft's keywords (``digest.keyword_topics``)."""
+    """Topics that go into the draft's keywords (``digest.keyword_topics``, and those the author
+    used as keywords in earlier notes)."""
+    ranking: str = ""
+    """How the stories were ranked, in a line (``--explain``)."""
 
 
 def _linkable(post: Candidate) -> bool:
@@ -957,6 +1005,52 @@ def _community(
     return tuple(item[3] for item in sorted(scored)[:limit])
 
 
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """The stories a draft (or a note, when the profile learns from it) could choose from."""
+
+    start: dt.datetime
+    at: dt.datetime
+    candidates: tuple[Candidate, ...]
+    names: ServiceNames
+    open: tuple[Story, ...]
+    """The stories no earlier note covered that a draft can show, oldest first."""
+    covered: tuple[Story, ...]
+
+
+def window_stories(
+    db: Database,
+    settings: DigestSettings,
+    *,
+    at: dt.datetime,
+    registry: Registry,
+    covered_ids: set[str],
+    known: Iterable[Candidate] = (),
+) -> Window:
+    """The posts of the window before ``at`` as stories, those an earlier note covered (linked
+    any post of: ``covered_ids``) set apart. ``known``: more posts to learn service names from."""
+    start = at - dt.timedelta(seconds=settings.window)
+    candidates = load_candidates(db, start=start, end=at, registry=registry)
+    names = ServiceNames(registry, candidates)
+    names.add(known)
+    stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
+    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
+    # The corner has the community's own stories; a story nothing links to cannot be shown.
+    open_stories = tuple(
+        s
+        for s in stories
+        if not is_covered[s.id] and any(p.source != "community" for p in s.posts) and _linkable(s.primary)
+    )
+    return Window(
+        start=start,
+        at=at,
+        candidates=tuple(candidates),
+        names=names,
+        open=open_stories,
+        covered=tuple(s for s in stories if is_covered[s.id]),
+    )
+
+
 def select_for_draft(
     db: Database,
     settings: DigestSettings,
@@ -968,6 +1062,8 @@ def select_for_draft(
     ranking: Ranking | None = None,
     gaps: FeedGaps = store.feed_gaps,
     notes_skipped: Sequence[str] = (),
+    keyword_topics: Iterable[str] = (),
+    ranking_label: str = "",
 ) -> Selection:
     """Choose the draft's content for a publication at ``at``, given the notes published before it."""
     window_start = at - dt.timedelta(seconds=settings.window)
@@ -977,19 +1073,18 @@ def select_for_draft(
     marker = index.last_coverage
     since = max(marker.date, window_start) if marker else at - dt.timedelta(days=7)
 
-    candidates = load_candidates(db, start=window_start, end=at, registry=registry)
-    names = ServiceNames(registry, candidates)
-    names.add(index.posts.values())
-    stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
-    covered_ids = set(index.linked)
-    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
-    open_stories = [s for s in stories if not is_covered[s.id]]
-    covered = tuple(s for s in stories if is_covered[s.id])
-    # The corner has the community's own stories; a story nothing links to cannot be shown.
-    open_stories = [s for s in open_stories if any(p.source != "community" for p in s.posts) and _linkable(s.primary)]
+    window = window_stories(
+        db,
+        settings,
+        at=at,
+        registry=registry,
+        covered_ids=set(index.linked),
+        known=index.posts.values(),
+    )
+    candidates, names, covered, covered_ids = window.candidates, window.names, window.covered, set(index.linked)
 
     ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
-    ranked = (ranking or rank_by_score())(open_stories, ctx)
+    ranked = with_pins((ranking or rank_by_score())(window.open, ctx), settings)
 
     featured: list[Featured] = []
     used: set[str] = set()
@@ -997,6 +1092,8 @@ def select_for_draft(
     for r in ranked:
         if len(featured) >= settings.max_featured:
             break
+        if muted(r.story, settings):  # the author's word: never featured
+            continue
         if r.story.service and r.story.service in taken_services:
             continue
         related = tuple(
@@ -1056,5 +1153,6 @@ def select_for_draft(
         names=names,
         notes_skipped=tuple(notes_skipped),
         untagged=sum(1 for c in candidates if c.tagged_now),
-        keyword_topics=frozenset(settings.keyword_topics),
+        keyword_topics=frozenset(settings.keyword_topics) | frozenset(keyword_topics),
+        ranking=ranking_label,
     )
