@@ -626,34 +626,36 @@ PIN_SCORE = 1000.0
 """Added to a pinned story's score (subtracted from a muted one's): above any model's score."""
 
 
-def _about(story: Story, services: Iterable[str], topics: Iterable[str]) -> str | None:
-    """The service (its primary one) or topic of the story among those given, else None."""
+def _about(story: Story, services: Iterable[str], topics: Iterable[str], names: ServiceNames | None) -> str | None:
+    """The service (its primary one) or topic of the story among those given, else None. Its
+    topics: its posts' and, with ``names``, those of its primary service in the registry."""
     if story.service and story.service in set(services):
         return story.service
     wanted = set(topics)
-    return next((t for t in story.topics if t in wanted), None)
+    own = [*story.topics, *(names.topics(story.service) if names and story.service else ())]
+    return next((t for t in own if t in wanted), None)
 
 
-def muted(story: Story, settings: DigestSettings) -> str | None:
+def muted(story: Story, settings: DigestSettings, names: ServiceNames | None = None) -> str | None:
     """What mutes the story: its primary service in ``digest.mute_services`` or one of its
     topics in ``digest.mute_topics``; None when nothing does."""
-    return _about(story, settings.mute_services, settings.mute_topics)
+    return _about(story, settings.mute_services, settings.mute_topics, names)
 
 
-def pinned(story: Story, settings: DigestSettings) -> str | None:
+def pinned(story: Story, settings: DigestSettings, names: ServiceNames | None = None) -> str | None:
     """What pins the story (``digest.pin_services``, ``digest.pin_topics``); None when nothing does."""
-    return _about(story, settings.pin_services, settings.pin_topics)
+    return _about(story, settings.pin_services, settings.pin_topics, names)
 
 
-def with_pins(ranked: Sequence[Ranked], settings: DigestSettings) -> list[Ranked]:
+def with_pins(ranked: Sequence[Ranked], settings: DigestSettings, names: ServiceNames | None = None) -> list[Ranked]:
     """Pinned stories first and muted ones last, whatever the ranking said (a story both pinned
     and muted is muted); the ranking's order within each group."""
     if not (settings.pin_services or settings.pin_topics or settings.mute_services or settings.mute_topics):
         return list(ranked)
     out = []
     for r in ranked:
-        mute = muted(r.story, settings)
-        pin = None if mute else pinned(r.story, settings)
+        mute = muted(r.story, settings, names)
+        pin = None if mute else pinned(r.story, settings, names)
         if mute:
             r = Ranked(r.story, (*r.components, Component("muted", -PIN_SCORE, f"muted: {mute}")))
         elif pin:
@@ -1084,7 +1086,7 @@ def select_for_draft(
     candidates, names, covered, covered_ids = window.candidates, window.names, window.covered, set(index.linked)
 
     ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
-    ranked = with_pins((ranking or rank_by_score())(window.open, ctx), settings)
+    ranked = with_pins((ranking or rank_by_score())(window.open, ctx), settings, names)
 
     featured: list[Featured] = []
     used: set[str] = set()
@@ -1092,7 +1094,7 @@ def select_for_draft(
     for r in ranked:
         if len(featured) >= settings.max_featured:
             break
-        if muted(r.story, settings):  # the author's word: never featured
+        if muted(r.story, settings, names):  # the author's word: never featured
             continue
         if r.story.service and r.story.service in taken_services:
             continue
