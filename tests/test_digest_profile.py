@@ -234,3 +234,9 @@ def test_aggregator_profile_shows_what_was_learned(author: tuple[Config, object,
     assert {k["kind"] for k in data["kinds"]} >= {"new-feature", "region-expansion"}
     missing = runner.invoke(cli, [*args, "--notes-dir", str(notes / "nowhere")])
     assert missing.exit_code == 1 and "notes folder does not exist" in missing.output
+
+
+def test_the_regression_survives_separable_and_extreme_data() -> None:
+    rows = [{"bias": 1.0, "recency": 800.0}] * 3 + [{"bias": 1.0, "recency": -800.0}] * 3
+    weights = fit(rows, [1.0] * 3 + [0.0] * 3, [1.0] * 6, {"recency": 5.0}, l2=1e-3)  # exp(4000): no overflow warning
+    assert weights["recency"] > 0 and all(w == w for w in weights.values())  # no NaN

@@ -446,7 +446,7 @@ def fit(
     penalty[0] = 1e-6  # the intercept is free
     w = mean.copy()
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        p = 0.5 * (1.0 + np.tanh(0.5 * (x @ w)))  # the logistic function, without overflow
         gradient = x.T @ (sw * (p - y)) + penalty * (w - mean)
         hessian = (x.T * (sw * p * (1.0 - p))) @ x + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)
@@ -515,7 +515,7 @@ def learn_profile(
         for topic in sorted(example.topics):
             counts.named.add(f"topic:{topic}", 1.0, when)
         keyword_topics |= example.keywords
-    learned = fit(rows, labels, weights, prior) if positives else prior
+    learned = fit(rows, labels, weights, prior, l2=L2) if positives else prior
     return Profile(
         at=at,
         registry=registry,
