@@ -661,6 +661,46 @@ def digest(
 
 
 @cli.command()
+@click.option("--date", metavar="YYYY-MM-DD", help="The profile as of this publication date. Default: today.")
+@click.option(
+    "--notes-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The published notes to learn from. Default: digest.notes_dir.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=15, show_default=True, help="Services and topics shown.")
+@click.option("--json", "as_json", is_flag=True, help="The whole profile as one JSON object.")
+@pass_app
+@handle_errors
+def profile(app: AppContext, date: str | None, notes_dir: Path | None, limit: int, as_json: bool) -> None:
+    """What the learned ranking knows of the author: the services and topics they feature, with
+    their weights, the kinds of announcement, sources, recency and novelty, what they never
+    feature, and how many notes it came from.
+
+    Learned from the notes published before the date (digest.notes_dir), each time: a new note
+    in the folder counts at the next draft, with nothing to retrain.
+    """
+    from . import digest as digest_builder
+
+    config = app.config
+    day = _digest_date(date, None, config)
+    at = digest_builder.publication_time(config, day)
+    folder = digest_builder.notes_folder(config, notes_dir)
+    if folder is None:
+        raise click.ClickException("no notes folder: set digest.notes_dir or give --notes-dir")
+    settings = config.settings.digest
+    notes, _skipped = digest_builder.read_notes(
+        folder, url_pattern=settings.url_pattern, slug_pattern=settings.slug_pattern, tz=at.tzinfo or dt.UTC
+    )
+    learned = digest_builder.profile_for(app.open_db(), config, at=at, notes=notes)
+    summary = digest_builder.profile_summary(learned, settings, limit=limit)
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    for line in digest_builder.profile_lines(summary):
+        click.echo(line)
+
+
+@cli.command()
 @click.option(
     "--retag", is_flag=True, help="Also redo posts tagged with another registry or other rules (after you change them)."
 )

@@ -191,6 +191,9 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
 }
 """Defaults of ``digest.source_weights`` and ``digest.kind_weights``; a file's table overrides only the keys it sets."""
 
+RANKINGS = ("learned", "rules", "newest")
+"""Values of ``digest.ranking``."""
+
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _PATTERN_FIELDS = {"slug", "year", "week"}
 
@@ -242,6 +245,18 @@ class DigestSettings:
         "",
         "A Jinja2 template that replaces the packaged `weekly-notes.md.j2`, relative to this configuration file. Empty: the packaged one.",
     )
+    ranking: str = setting(
+        "learned",
+        "How stories are ranked: `learned` (a profile of the author's interests learned from the notes in `notes_dir`; the rule-based ranking while the notes hold no example), `rules` (the rule-based score below) or `newest`.",
+    )
+    pin_services: list[str] = setting(
+        [], "Services (registry keys) whose stories always rank first when present, whatever the ranking says."
+    )
+    mute_services: list[str] = setting(
+        [], "Services (registry keys) whose stories are never featured (they rank last, still listed)."
+    )
+    pin_topics: list[str] = setting([], "Topics (e.g. `serverless`) whose stories always rank first when present.")
+    mute_topics: list[str] = setting([], "Topics whose stories are never featured (they rank last, still listed).")
     interest_services: dict[str, float] = setting(
         {},
         "The author's interest per service (registry key, e.g. `{ cloudformation = 2, ecs = 1.5 }`), added to the score of stories about it (the highest applies).",
@@ -262,12 +277,12 @@ class DigestSettings:
         1.0, "Score of a story published at the publication time, falling to 0 for one at the start of the window."
     )
     novelty_weight: float = setting(1.0, "Score added to a story published since the previous note.")
+    keyword_topics: list[str] = setting(
+        ["serverless", "containers", "kubernetes", "security", "cicd", "machinelearning"],
+        "Topics that go into a draft's `keywords` when a featured story has them, as the blog's own keywords (`serverless`, `cicd`); the registry's broad areas (`compute`, `networking`, `devtools`) stay out unless listed.",
+    )
     cluster_days: int = setting(
         3, "Posts about the same service with similar titles at most this many days apart are one story."
-    )
-    guess_untagged: bool = setting(
-        True,
-        "For posts the tagger has not tagged, guess services from What's New product categories and the kind and Regions from the title.",
     )
 
     def publish_clock(self) -> tuple[int, int]:
@@ -633,6 +648,7 @@ def _check_digest(digest: DigestSettings, path: str) -> None:
         ("digest.community_max", 0 <= digest.community_max <= 50, "must be between 0 and 50"),
         ("digest.previously_max", 0 <= digest.previously_max <= 10, "must be between 0 and 10"),
         ("digest.cluster_days", 0 <= digest.cluster_days <= 14, "must be between 0 and 14"),
+        ("digest.ranking", digest.ranking in RANKINGS, f"must be one of {', '.join(RANKINGS)}"),
     ]
     for key, ok, problem in checks:
         if not ok:

@@ -1,24 +1,34 @@
 """Replay history: would the digest have drafted what the author wrote?
 
-    python bench/replay.py [--corpus PATH] [--since 2016-01-01] [--until DATE] [--json] [--misses]
+    python bench/replay.py [--corpus PATH] [--since 2016-01-01] [--until 2018-12-31] [--json] [--all] [--misses]
 
 Loads the What's New archive (``../shared/tools/make_feeds.py`` turns it into weekly feeds, which
-``aggregator import`` loads into a fresh archive, tagging them when the tagger is installed),
-then for each real weekly note in ``corpus/weekly-notes`` published from ``--since`` on, builds
-the draft for that note's publication time with only the earlier notes in the notes folder,
-and compares it with what the author wrote:
+are imported into a fresh archive and tagged as ``aggregator import`` tags them), then for each
+real weekly note in ``corpus/weekly-notes`` published from ``--since`` on, builds the draft for
+that note's publication time with only the earlier notes in the notes folder, once per ranking:
+
+- ``newest``: newest first (the baseline);
+- ``rules``: the rule-based score (``digest.ranking = "rules"``);
+- ``learned``: the profile learned from the earlier notes only (``digest.ranking = "learned"``),
+  so the replay learns online: each draft sees the notes before it, never its own or later ones.
+
+and compares each with what the author wrote:
 
 - featured recall: of the What's New items the author linked (and the archive holds), the share
   the draft features (in a featured section: the story, or another story of its service listed
   there); draft recall: the share the draft contains anywhere (the History lines and the
   "Earlier, not covered yet" list included);
-- keyword recall and precision: the draft's ``keywords`` that are AWS services against the
-  author's (notes without keywords are left out: the author added them from mid-2017);
+- keyword recall and precision: the draft's ``keywords`` that are AWS services or registry
+  topics against the author's (notes without keywords are left out: the author added them from
+  mid-2017);
 - history recall: of the author's links to earlier notes, the share the draft proposes under
   "Previously".
 
-A newest-first baseline (the same stories and sections, ranked newest first) is measured in the
-same run. Misses are counted by cause. Skips cleanly (exit 0) when the corpus is absent.
+Figures per year and overall, with counts; misses by cause (not in the archive, covered by an
+earlier note, outside the window, in the window but ranked just below the cut or further down,
+and whether the story's service was one the author had never written about before); the time
+it takes to learn the profile from the whole notes folder. Skips cleanly (exit 0) when the
+corpus is absent.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,18 +55,22 @@ from aggregator import pipeline, store  # noqa: E402
 from aggregator.config import Config, load_config  # noqa: E402
 from aggregator.digest import Draft, build_draft, default_registry  # noqa: E402
 from aggregator.digest.notes import Note, note_path, read_notes  # noqa: E402
-from aggregator.digest.select import Ranking, link_id, rank_newest  # noqa: E402
+from aggregator.digest.profile import ExampleCache, Profile, learn_profile, rank_learned  # noqa: E402
+from aggregator.digest.select import Ranking, link_id, rank_by_score, rank_newest  # noqa: E402
 
 ARCHIVE = "archives/aws-whats-new-items_2014-2025_awsbuilders-kiwi_merged.jsonl"
 BOTOCORE = "taxonomy/botocore-1.43.11-services.csv"
 WHATS_NEW = re.compile(r"^https?://aws\.amazon\.com/about-aws/whats-new/", re.I)
 LINK = re.compile(r"\]\((https?://[^)\s]+|/[^)\s]*)\)")
 TIMEZONE = "Australia/Melbourne"  # the author's
+RANKINGS = ("newest", "rules", "learned")
+JUST_BELOW = 4
+"""A featured miss ranked within this many places below the last featured story is "just below the cut"."""
 
 
 @dataclass
 class Score:
-    """Counts for one note and one ranking; recall = hits / total."""
+    """Counts for one note (or many) and one ranking; recall = hits / total."""
 
     linked: int = 0
     featured: int = 0
@@ -65,16 +79,40 @@ class Score:
     kw_draft: int = 0
     kw_both: int = 0
     kw_draft_aws: int = 0
-    """The draft's service keywords, counted only for notes where the author used some."""
+    """The draft's keywords, counted only for notes where the author used some of the vocabulary."""
     notes_linked: int = 0
     notes_proposed: int = 0
     misses: Counter[str] = field(default_factory=Counter)
+    missed: list[str] = field(default_factory=list)
 
     def add(self, other: Score) -> None:
         for f in dataclasses.fields(self):
-            if f.name != "misses":
+            if f.name == "misses":
+                self.misses.update(other.misses)
+            elif f.name == "missed":
+                self.missed.extend(other.missed)
+            else:
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        self.misses.update(other.misses)
+
+    def figures(self) -> dict[str, float | None]:
+        return {
+            "featured_recall": ratio(self.featured, self.linked),
+            "draft_recall": ratio(self.drafted, self.linked),
+            "keyword_recall": ratio(self.kw_both, self.kw_author),
+            "keyword_precision": ratio(self.kw_both, self.kw_draft),
+            "keyword_precision_aws_notes": ratio(self.kw_both, self.kw_draft_aws),
+            "history_recall": ratio(self.notes_proposed, self.notes_linked),
+        }
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "linked": self.linked,
+            "featured": self.featured,
+            "drafted": self.drafted,
+            "kw_author": self.kw_author,
+            "kw_draft": self.kw_draft,
+            "kw_both": self.kw_both,
+        }
 
 
 def ratio(hits: int, total: int) -> float | None:
@@ -97,8 +135,16 @@ def sections(text: str, level: int) -> list[tuple[str, str]]:
 
 
 def evaluate(
-    draft: Draft, note: Note, earlier: Sequence[Note], *, archive_ids: set[str], vocabulary: set[str], level: int
+    draft: Draft,
+    note: Note,
+    earlier: Sequence[Note],
+    *,
+    archive_ids: set[str],
+    vocabulary: set[str],
+    level: int,
+    named_before: set[str],
 ) -> Score:
+    """``named_before``: the services earlier notes wrote about (keywords, headings, linked posts)."""
     score = Score()
     selection = draft.selection
     parts = sections(draft.text, level)
@@ -106,26 +152,29 @@ def evaluate(
     featured_ids = {i for url in LINK.findall(featured_text) if (i := link_id(url))}
     draft_ids = {i for url in LINK.findall(draft.text) if (i := link_id(url))}
     authored = {i for link in note.links if WHATS_NEW.match(link) and (i := link_id(link))}
+    score.misses["not in the archive"] += len(authored - archive_ids)
     held = authored & archive_ids
     score.linked = len(held)
     score.featured = len(held & featured_ids)
     score.drafted = len(held & draft_ids)
     covered = {i for n in earlier for link in n.links if (i := link_id(link))}
-    window = {p.id: p for r in selection.ranked for p in r.story.posts}
-    for post_id in sorted(held - draft_ids):
+    rank_of = {p.id: (i, r.story) for i, r in enumerate(selection.ranked) for p in r.story.posts}
+    featured_ranks = [rank_of[f.ranked.story.primary.id][0] for f in selection.featured]
+    cut = max(featured_ranks, default=-1)
+    for post_id in sorted(held - featured_ids):
+        what = post_id
         if post_id in covered:
-            score.misses["covered by an earlier note"] += 1
-        elif post_id not in window:
-            score.misses["outside the window (older, or after the publication)"] += 1
+            cause = "covered by an earlier note"
+        elif post_id not in rank_of:
+            cause = "outside the window (older, or after the publication)"
         else:
-            score.misses["in the window, not drafted"] += 1
-    for post_id in sorted((held & draft_ids) - featured_ids):
-        if post_id in {p.id for r in selection.also for p in r.story.posts}:
-            score.misses["featured miss: in Also this week"] += 1
-        elif post_id in {p.id for r in selection.earlier for p in r.story.posts}:
-            score.misses["featured miss: in Earlier, not covered yet"] += 1
-        else:
-            score.misses["featured miss: elsewhere (History)"] += 1
+            rank, story = rank_of[post_id]
+            where = "just below the cut" if rank <= cut + JUST_BELOW else "further down"
+            new = " (a service the notes never named)" if story.service not in named_before else ""
+            cause = f"in the window, ranked {where}{new}"
+            what = f"#{rank + 1} of {len(selection.ranked)} [{story.service or '-'}] {story.primary.title}"
+        score.misses[cause] += 1
+        score.missed.append(f"{note.label}: {cause}: {what}")
     if note.keywords:
         author_kw = {k for k in note.keywords if k in vocabulary}
         head = draft.text.split("\n---\n", 1)[0]
@@ -140,6 +189,11 @@ def evaluate(
     return score
 
 
+def with_digest(config: Config, **changes: object) -> Config:
+    digest = dataclasses.replace(config.settings.digest, **changes)
+    return dataclasses.replace(config, settings=dataclasses.replace(config.settings, digest=digest))
+
+
 def with_interest(config: Config, profile: str) -> Config:
     """``'ecs=2,topic:serverless=1'`` -> digest.interest_services and interest_topics."""
     services: dict[str, float] = {}
@@ -148,12 +202,11 @@ def with_interest(config: Config, profile: str) -> Config:
         name, _, weight = part.partition("=")
         target = topics if name.startswith("topic:") else services
         target[name.removeprefix("topic:")] = float(weight or 1)
-    digest = dataclasses.replace(config.settings.digest, interest_services=services, interest_topics=topics)
-    return dataclasses.replace(config, settings=dataclasses.replace(config.settings, digest=digest))
+    return with_digest(config, interest_services=services, interest_topics=topics)
 
 
 def vocabulary_of(corpus: Path, config: Config) -> set[str]:
-    """AWS service keywords: the registry's keys, and botocore's client names."""
+    """AWS keywords: the registry's keys (services and topics), and botocore's client names."""
     words = set(default_registry(config).entries)
     path = corpus / BOTOCORE
     if path.is_file():
@@ -178,11 +231,48 @@ def build_archive(corpus: Path, tools: Path, work: Path, *, until: dt.date) -> C
     config = load_config(config_path, environ={})
     db = store.open_db(config.database)
     files = sorted(feeds.glob("*.xml"))
-    results = list(pipeline.import_files(db, config.feeds[0], files))
+    results = list(pipeline.import_files(db, config.feeds[0], files, tagger=pipeline.tagger_for(config)))
     failed = [r for r in results if r.error]
     if failed:
         raise SystemExit(f"import failed: {failed[0].error}")
     return config
+
+
+def named_services(notes: Sequence[Note], profile: Profile | None) -> set[str]:
+    """The services the profile saw named by earlier notes."""
+    if profile is None or profile.counts is None:
+        return set()
+    return {k.split(":", 1)[1] for k, v in profile.counts.named.raw.items() if v and k.startswith("service:")}
+
+
+def print_table(title: str, rows: list[tuple[str, dict[str, Score]]]) -> None:
+    print(title)
+    print(
+        f"{'':<15} {'WN':>3}  {'featured recall (hits)':^38}  {'draft recall':^22}  {'kw recall':^16}  {'kw precision':^16}"
+    )
+    print(
+        f"{'':<15} {'':>3}  "
+        + "  ".join(f"{n:>11}" for n in RANKINGS)
+        + "  "
+        + "  ".join(f"{n[:6]:>6}" for n in RANKINGS)
+        + "  "
+        + "  ".join(f"{n[:4]:>4}" for n in RANKINGS)
+        + "  "
+        + "  ".join(f"{n[:4]:>4}" for n in RANKINGS)
+    )
+    for label, scores in rows:
+        first = scores[RANKINGS[0]]
+        print(
+            f"{label:<15} {first.linked:>3}  "
+            + "  ".join(f"{fmt(scores[n].figures()['featured_recall'])} ({scores[n].featured:>3})" for n in RANKINGS)
+            + "  "
+            + "  ".join(f"{fmt(scores[n].figures()['draft_recall']):>6}" for n in RANKINGS)
+            + "  "
+            + "  ".join(fmt(scores[n].figures()["keyword_recall"]) for n in RANKINGS)
+            + "  "
+            + "  ".join(fmt(scores[n].figures()["keyword_precision"]) for n in RANKINGS)
+        )
+    print()
 
 
 def main() -> int:
@@ -190,14 +280,15 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     ap.add_argument("--tools", type=Path, help="folder of make_feeds.py (default: the corpus's ../tools)")
     ap.add_argument("--since", type=dt.date.fromisoformat, default=dt.date(2016, 1, 1), help="first note evaluated")
-    ap.add_argument("--until", type=dt.date.fromisoformat, default=dt.date(2100, 1, 1), help="last note evaluated")
+    ap.add_argument("--until", type=dt.date.fromisoformat, default=dt.date(2018, 12, 31), help="last note evaluated")
     ap.add_argument("--json", action="store_true", help="one JSON object per note, then the totals")
     ap.add_argument("--all", action="store_true", help="a row for every note, not only those with something to measure")
+    ap.add_argument("--misses", action="store_true", help="list every featured miss of the learned ranking")
     ap.add_argument(
         "--interest",
         default="",
         metavar="PROFILE",
-        help="an interest profile, as a user would configure it: 'cloudformation=2,ecs=2,topic:serverless=1'",
+        help="an interest profile for the rule-based ranking, as a user would configure it: 'cloudformation=2,topic:serverless=1'",
     )
     args = ap.parse_args()
     corpus: Path = args.corpus
@@ -220,114 +311,128 @@ def main() -> int:
         return 0
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
-        config = build_archive(corpus, tools, Path(tmp), until=chosen[-1].date.date() + dt.timedelta(days=1))
+        until = max(n.date for n in notes).date() + dt.timedelta(days=1)
+        config = build_archive(corpus, tools, Path(tmp), until=until)
         if args.interest:
             config = with_interest(config, args.interest)
         imported = time.perf_counter() - began
         db = store.open_db(config.database)
         archive_ids = {row["id"] for row in db.query("SELECT id FROM posts")}
-        tagged = next(iter(db.query("SELECT count(DISTINCT post_id) AS n FROM post_tags")))["n"]
+        tagged = next(iter(db.query("SELECT count(*) AS n FROM posts WHERE tagged_with IS NOT NULL")))["n"]
         vocabulary = vocabulary_of(corpus, config)
         registry = default_registry(config)
-        level = config.settings.digest.heading_level
-        rankings: dict[str, Ranking | None] = {"digest": None, "newest": rank_newest}
-        totals = {name: Score() for name in rankings}
-        rows = []
-        draft_seconds = 0.0
+        settings = config.settings.digest
+        level = settings.heading_level
+        cache: ExampleCache = {}
+        rows: list[tuple[Note, dict[str, Score]]] = []
+        seconds: Counter[str] = Counter()
         for note in chosen:
             earlier = [n for n in notes if n.date < note.date]
             local = note.date.astimezone(dt.timezone(note.date.utcoffset() or dt.timedelta()))
-            row: dict[str, object] = {"note": note.label, "date": local.date().isoformat()}
+            t0 = time.perf_counter()
+            profile = learn_profile(db, earlier, settings, at=note.date, registry=registry, cache=cache)
+            seconds["learning (online, cached windows)"] += time.perf_counter() - t0
+            rankings: dict[str, Ranking] = {
+                "newest": rank_newest,
+                "rules": rank_by_score(),
+                "learned": rank_learned(profile),
+            }
+            named = named_services(earlier, profile)
+            scores: dict[str, Score] = {}
             for name, ranking in rankings.items():
                 t0 = time.perf_counter()
                 draft = build_draft(
-                    db,
-                    config,
-                    date=local.date(),
-                    published_at=note.date,
-                    notes=earlier,
-                    registry=registry,
-                    ranking=ranking,
+                    db, config, date=local.date(), published_at=note.date, notes=earlier, registry=registry,
+                    ranking=ranking, keyword_topics=profile.keyword_topics if name == "learned" else (),
+                )  # fmt: skip
+                seconds[f"drafts ({name})"] += time.perf_counter() - t0
+                scores[name] = evaluate(
+                    draft,
+                    note,
+                    earlier,
+                    archive_ids=archive_ids,
+                    vocabulary=vocabulary,
+                    level=level,
+                    named_before=named,
                 )
-                draft_seconds += time.perf_counter() - t0
-                score = evaluate(draft, note, earlier, archive_ids=archive_ids, vocabulary=vocabulary, level=level)
-                totals[name].add(score)
-                row[name] = score
-            rows.append(row)
+            rows.append((note, scores))
+        t0 = time.perf_counter()
+        full = learn_profile(
+            db, notes, settings, at=max(n.date for n in notes) + dt.timedelta(seconds=1), registry=registry
+        )
+        learn_all = time.perf_counter() - t0
         elapsed = time.perf_counter() - began
 
-    def figures(score: Score) -> dict[str, float | None]:
-        return {
-            "featured_recall": ratio(score.featured, score.linked),
-            "draft_recall": ratio(score.drafted, score.linked),
-            "keyword_recall": ratio(score.kw_both, score.kw_author),
-            "keyword_precision": ratio(score.kw_both, score.kw_draft),
-            "keyword_precision_aws_notes": ratio(score.kw_both, score.kw_draft_aws),
-            "history_recall": ratio(score.notes_proposed, score.notes_linked),
-        }
+    totals = {n: Score() for n in RANKINGS}
+    years: dict[int, dict[str, Score]] = defaultdict(lambda: {n: Score() for n in RANKINGS})
+    for note, scores in rows:
+        for name, score in scores.items():
+            totals[name].add(score)
+            years[note.date.year][name].add(score)
 
     if args.json:
-        for row in rows:
+        for note, scores in rows:
             print(
                 json.dumps(
-                    {k: (figures(v) | {"linked": v.linked} if isinstance(v, Score) else v) for k, v in row.items()}
+                    {"note": note.label, "date": note.date.date().isoformat()}
+                    | {n: s.figures() | s.counts() for n, s in scores.items()}
                 )
             )
-        print(json.dumps({"total": {name: figures(s) | {"linked": s.linked} for name, s in totals.items()}}))
+        print(
+            json.dumps(
+                {
+                    "years": {y: {n: s.figures() | s.counts() for n, s in v.items()} for y, v in sorted(years.items())},
+                    "total": {n: s.figures() | s.counts() for n, s in totals.items()},
+                    "misses": {n: dict(s.misses) for n, s in totals.items()},
+                    "learn_seconds": learn_all,
+                }
+            )
+        )
         return 0
 
-    profile = f"interest profile: {args.interest}" if args.interest else "no interest profile"
+    profile_note = f"; rule-based interest profile: {args.interest}" if args.interest else ""
     print(
-        f"replay ({profile}): {len(chosen)} notes from {chosen[0].date.date()} to {chosen[-1].date.date()}; archive of"
-        f" {len(archive_ids)} What's New items ({tagged} tagged) imported in {imported:.1f} s;"
-        f" {2 * len(chosen)} drafts in {draft_seconds:.1f} s; {elapsed:.1f} s in all"
+        f"replay: {len(chosen)} notes from {chosen[0].date.date()} to {chosen[-1].date.date()}{profile_note};"
+        f" archive of {len(archive_ids)} What's New items ({tagged} tagged) imported in {imported:.1f} s;"
+        f" {len(RANKINGS) * len(chosen)} drafts; {elapsed:.1f} s in all"
     )
     print()
-    header = (
-        f"{'note':<15} {'WN':>3}  {'featured':>11}  {'draft':>5}  {'kw recall':>11}  {'kw prec.':>11}  {'history':>11}"
-    )
-    print(header)
-    print(
-        f"{'':<15} {'':>3}  {'ours  newest':>11}  {'':>5}  {'ours  newest':>11}  {'ours  newest':>11}  {'ours  newest':>11}"
-    )
-    for row in rows:
-        ours, base = row["digest"], row["newest"]
-        assert isinstance(ours, Score) and isinstance(base, Score)
-        if not args.all and not (ours.linked or ours.kw_author or ours.notes_linked):
-            continue
-        o, b = figures(ours), figures(base)
+    note_rows = [
+        (note.label, scores)
+        for note, scores in rows
+        if args.all or scores["rules"].linked or scores["rules"].kw_author or scores["rules"].notes_linked
+    ]
+    print_table("per note (WN: the What's New items the author linked that the archive holds)", note_rows)
+    print_table("per year", [(str(y), v) for y, v in sorted(years.items())] + [("all notes", totals)])
+    for name in RANKINGS:
+        s = totals[name]
         print(
-            f"{row['note']:<15} {ours.linked:>3}  {fmt(o['featured_recall'])}  {fmt(b['featured_recall'])}"
-            f"  {fmt(o['draft_recall']):>5}  {fmt(o['keyword_recall'])}  {fmt(b['keyword_recall'])}"
-            f"  {fmt(o['keyword_precision'])}  {fmt(b['keyword_precision'])}"
-            f"  {fmt(o['history_recall'])}  {fmt(b['history_recall'])}"
+            f"{name:>8}: featured {s.featured} and drafted {s.drafted} of {s.linked} linked;"
+            f" keywords {s.kw_both} shared of the author's {s.kw_author} and the drafts' {s.kw_draft};"
+            f" history {s.notes_proposed} of {s.notes_linked}"
         )
-    o, b = figures(totals["digest"]), figures(totals["newest"])
-    print(
-        f"{'all notes':<15} {totals['digest'].linked:>3}  {fmt(o['featured_recall'])}  {fmt(b['featured_recall'])}"
-        f"  {fmt(o['draft_recall']):>5}  {fmt(o['keyword_recall'])}  {fmt(b['keyword_recall'])}"
-        f"  {fmt(o['keyword_precision'])}  {fmt(b['keyword_precision'])}"
-        f"  {fmt(o['history_recall'])}  {fmt(b['history_recall'])}"
-    )
     print()
-    ours = totals["digest"]
-    print(
-        f"What's New items the author linked and the archive holds: {ours.linked}; featured {ours.featured},"
-        f" drafted {ours.drafted}. Keywords: {ours.kw_author} of the author's, {ours.kw_draft} of the drafts',"
-        f" {ours.kw_both} shared. Links to earlier notes: {ours.notes_linked}, proposed {ours.notes_proposed}."
-    )
-    base = totals["newest"]
-    print(
-        "Keyword precision over the notes where the author used AWS-service keywords:"
-        f" ours {fmt(ratio(ours.kw_both, ours.kw_draft_aws))}, newest {fmt(ratio(base.kw_both, base.kw_draft_aws))}"
-        " (most notes were about other things than AWS launches, and a draft always features some)."
-    )
-    if ours.misses:
-        print("where the misses come from (ours):")
-        for cause, count in ours.misses.most_common():
+    for name in RANKINGS:
+        print(f"where the featured misses come from ({name}):")
+        for cause, count in sorted(totals[name].misses.items(), key=lambda i: (-i[1], i[0])):
             print(f"  {count:>3}  {cause}")
-    if not tagged:
-        print("note: no post is tagged (the tagger is not installed): services, kinds and Regions are guessed")
+    if args.misses:
+        print()
+        for line in totals["learned"].missed:
+            print(f"  {line}")
+    print()
+    print(
+        f"learning the profile from the whole notes folder ({full.notes} notes, {full.examples} with examples,"
+        f" {full.candidates} candidates): {learn_all:.2f} s"
+    )
+    for what, secs in sorted(seconds.items()):
+        print(f"  {what}: {secs:.1f} s")
+    if not full.empty:
+        print("learned weights: " + ", ".join(f"{k} {v:+.2f}" for k, v in full.weights.items() if v))
+        top = ", ".join(f"{i.key} {i.weight:+.2f}" for i in full.interests("service")[:12])
+        print(f"top services: {top}")
+        top = ", ".join(f"{i.key} {i.weight:+.2f}" for i in full.interests("topic")[:8])
+        print(f"top topics: {top}")
     return 0
 
 

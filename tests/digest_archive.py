@@ -110,8 +110,12 @@ class ArchiveBuilder:
         links: Sequence[str] = (),
         categories: Sequence[str] = (),
         also_in: Sequence[str] = (),
+        tagged: bool = True,
     ) -> str:
-        """One post; ``services``: the first is the primary one. Returns its id."""
+        """One post; ``services``: the first is the primary one. Returns its id.
+
+        ``tagged``: the tags given are what the tagger stored (``posts.tagged_with`` is set, even
+        when it found nothing); False: a post stored before tagging existed (all NULL)."""
         self.feed(feed)
         for other in also_in:
             self.feed(other)
@@ -121,8 +125,8 @@ class ArchiveBuilder:
         with store.write_transaction(self.db):
             self.db.execute(
                 "INSERT INTO posts (id, url, title, summary, summary_html, links, published, date, first_seen,"
-                " authors, categories, content_hash, feed, kind, primary_service, regions)"
-                " VALUES (?, ?, ?, '', '', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?)",
+                " authors, categories, content_hash, feed, kind, primary_service, regions, tagged_with)"
+                " VALUES (?, ?, ?, '', '', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
                 [
                     post_id,
                     canonical or url,
@@ -137,6 +141,7 @@ class ArchiveBuilder:
                     kind,
                     services[0] if services else None,
                     json.dumps(list(regions)) if regions else None,
+                    "fixture" if tagged else None,
                 ],
             )
             for name in (feed, *also_in):
@@ -190,6 +195,7 @@ def digest_config(tmp_path: Path, extra: str = "", *, notes_dir: Path | None = N
         'publish_time = "20:00"',
         "interest_services = { ecs = 1.5, stepfunctions = 1.0, s3 = 1.0 }",
         "interest_topics = { serverless = 1.0 }",
+        'ranking = "rules"  # these tests are about the rule-based score; test_digest_profile.py learns',
     ]
     given = set(re.findall(r"^(\w+)\s*=", extra, re.M))
     digest = "\n".join(line for line in defaults if line.split(" ", 1)[0] not in given)

@@ -96,8 +96,9 @@ def test_explain_prints_the_ranked_candidates(archive: Config) -> None:
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].startswith("window 2024-04-22 20:00 to 2024-05-20 20:00; previous note Week 20, 2024")
-    assert lines[2].split()[:7] == ["rank", "score", "sources", "kind", "interest", "recency", "novelty"]
-    assert "featured" in lines[3]
+    assert lines[2].startswith("ranking: ")
+    assert lines[3].split()[:7] == ["rank", "score", "sources", "kind", "interest", "recency", "novelty"]
+    assert "featured" in lines[4]
     assert not Path(archive.settings.general.drafts_dir).exists()
 
 

@@ -14,13 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator import store
+from aggregator.config import default_config_dir
 from aggregator.digest import build_draft
 from aggregator.digest import render as r
 from aggregator.digest import select as sel
 from aggregator.errors import ConfigError
-from aggregator.taxonomy import Registry
+from aggregator.tagging import Tagger
+from aggregator.taxonomy import Registry, load_registry
 
 MONDAY = dt.date(2024, 5, 20)
+EXAMPLE_GOLDEN = Path(__file__).parent / "golden" / "example-2025-09.md"
 
 
 def front_matter(text: str) -> dict[str, object]:
@@ -66,8 +69,19 @@ def test_front_matter_in_the_blogs_exact_shape_and_spelling(draft_text: str) -> 
     assert data["Date"] == dt.datetime(2024, 5, 20, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=10)))
     assert "Date:         2024-05-20T20:00:00+10:00" in head
     assert data["categories"] == ["Weekly Notes"]
-    assert data["keywords"] == ["aws", "ecs", "containers", "stepfunctions", "serverless", "s3", "storage", "lambda"]
+    assert data["keywords"] == ["aws", "ecs", "containers", "stepfunctions", "serverless", "s3", "lambda"]
     assert data["draft"] is True
+
+
+def test_keywords_hold_the_blogs_topics_not_the_registrys_broad_areas(tmp_path: Path) -> None:
+    config = digest_config(tmp_path, 'keyword_topics = ["storage"]', notes_dir=NOTES)
+    db = store.open_db(config.database)
+    build_week(db)
+    keywords = front_matter(build_draft(db, config, date=MONDAY, registry=REGISTRY).text)["keywords"]
+    assert keywords == ["aws", "ecs", "stepfunctions", "s3", "storage", "lambda"]  # the services stay
+    example = front_matter(EXAMPLE_GOLDEN.read_text(encoding="utf-8"))["keywords"]
+    assert isinstance(example, list) and "serverless" in example and "cicd" in example
+    assert not {"compute", "devtools", "networking", "databases", "management"} & set(example)
 
 
 def test_the_first_paragraph_repeats_the_description(draft_text: str) -> None:
@@ -374,3 +388,52 @@ def test_hostile_titles_and_links_come_out_harmless(tmp_path: Path) -> None:
 def test_text_that_starts_a_paragraph_cannot_start_a_list(text: str, paragraph: str) -> None:
     assert r.md_paragraph(text) == paragraph
     assert r.md("Glue 5.0") == "Glue 5.0"  # inside a line nothing needs it
+
+
+# --- shortening keeps sub-products ---------------------------------------------------------------
+
+SHIPPED = load_registry(default_config_dir() / "services.toml")
+SHIPPED_NAMES = sel.ServiceNames(SHIPPED)
+
+
+def tagged_story(title: str) -> sel.Story:
+    """A What's New story with the services the shipped registry's tagger gives its title."""
+    tagging = Tagger(SHIPPED).tag_text(title, "", (), url="https://aws.amazon.com/about-aws/whats-new/2025/02/x/")
+    services = tuple(k for k in dict.fromkeys([tagging.primary_service or "", *tagging.services]) if k)
+    post = dataclasses.replace(story(title).primary, services=services, kind=tagging.kind)
+    return sel._story([post], [])
+
+
+@pytest.mark.parametrize(
+    "title, phrase",
+    [
+        ("Amazon SageMaker HyperPod supports EC2 P5en instances", "HyperPod supports EC2 P5en instances"),
+        ("Amazon MSK Connect supports Kafka Connect 3.7", "Connect supports Kafka Connect 3.7"),
+        ("AWS Backup restore testing supports FSx for OpenZFS", "restore testing supports FSx for OpenZFS"),
+        ("Amazon Timestream for InfluxDB supports read replicas", "InfluxDB supports read replicas"),
+        (
+            "Amazon Connect Contact Lens writes post-contact summaries in five more languages",
+            "Contact Lens writes post-contact summaries in five more languages",
+        ),
+        (
+            "AWS Systems Manager Session Manager sets idle timeouts per session document",
+            "Session Manager sets idle timeouts per session document",
+        ),
+        # The service's own long name is still shortened, with or without its prefix.
+        ("Amazon Elastic Container Service adds daemon scheduling", "daemon scheduling"),
+        ("Elastic Compute Cloud adds a feature", "a feature"),
+    ],
+)
+def test_shortening_keeps_the_names_of_sub_products(title: str, phrase: str) -> None:
+    s = tagged_story(title)
+    assert r.phrase(s, SHIPPED_NAMES) == phrase
+    for name in ("HyperPod", "Kafka Connect 3.7", "FSx for OpenZFS", "InfluxDB", "Contact Lens", "Session Manager"):
+        if name in title:
+            assert name in r.heading(s, SHIPPED_NAMES) + " " + r.clause(s, SHIPPED_NAMES)
+
+
+def test_only_a_services_own_names_are_long_names() -> None:
+    assert SHIPPED_NAMES.own_names("ecs") == ("Amazon Elastic Container Service", "Elastic Container Service")
+    pattern = SHIPPED_NAMES.long_names("sagemaker")
+    assert pattern is not None and pattern.pattern.count("|") == 0  # "Amazon SageMaker" alone
+    assert SHIPPED_NAMES.long_names("lambda") is not None  # "AWS Lambda" -> "Lambda"

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import tempfile
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,10 @@ from ..errors import DraftExistsError, StoreError
 from ..taxonomy import Registry
 from . import render as _render
 from .notes import Note, read_notes
-from .select import Ranking, Selection, select_for_draft
+from .profile import Profile, learn_profile, rank_learned
+from .profile import summary as profile_summary
+from .profile import summary_lines as profile_lines
+from .select import Ranking, Selection, rank_by_score, rank_newest, select_for_draft
 
 __all__ = [
     "Draft",
@@ -31,7 +34,11 @@ __all__ = [
     "default_registry",
     "draft_filename",
     "explain",
+    "profile_for",
+    "profile_lines",
+    "profile_summary",
     "publication_time",
+    "read_notes",
     "week_monday",
     "write_draft",
 ]
@@ -108,12 +115,15 @@ def build_draft(
     notes_dir: Path | None = None,
     published_at: dt.datetime | None = None,
     ranking: Ranking | None = None,
+    keyword_topics: Iterable[str] = (),
 ) -> Draft:
     """The draft for a publication on ``date`` (at ``digest.publish_time``, or ``published_at``).
 
     ``notes``: the published notes (else read from ``notes_dir``, else from ``digest.notes_dir``);
     only those published before the publication count. ``registry``: the service registry (else
-    the shipped one). ``ranking``: how stories are ranked (else by score).
+    the shipped one). ``ranking``: how stories are ranked (else as ``digest.ranking`` says, the
+    learned profile by default); ``keyword_topics``: topics for the keywords beyond
+    ``digest.keyword_topics`` (the learned profile's, with a ranking given here).
     """
     settings = config.settings.digest
     tz = _zone(config)
@@ -127,15 +137,23 @@ def build_draft(
             )
         else:
             notes = []
+    registry = registry if registry is not None else default_registry(config)
+    earlier = [n for n in notes if n.date < at]  # no note after the draft's date is ever read
+    label = "ranking: given by the caller"
+    if ranking is None:
+        ranking, label, learned_topics = ranking_for(db, config, at=at, notes=earlier, registry=registry)
+        keyword_topics = (*keyword_topics, *learned_topics)
     selection = select_for_draft(
         db,
         settings,
         at=at,
         tz=tz,
-        registry=registry if registry is not None else default_registry(config),
-        notes=notes,
+        registry=registry,
+        notes=earlier,
         ranking=ranking,
         notes_skipped=skipped,
+        keyword_topics=keyword_topics,
+        ranking_label=label,
     )
     year, week, _ = at.date().isocalendar()
     slug = settings.slug_pattern.format(year=year, week=week)
@@ -150,6 +168,45 @@ def build_draft(
     )
     text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
     return Draft(year=year, week=week, slug=slug, filename=draft_filename(at.date()), text=text, selection=selection)
+
+
+def profile_for(
+    db: Database,
+    config: Config,
+    *,
+    at: dt.datetime,
+    notes: Sequence[Note],
+    registry: Registry | None = None,
+) -> Profile:
+    """The author's profile as of ``at``, learned from the notes published before it."""
+    return learn_profile(
+        db,
+        notes,
+        config.settings.digest,
+        at=at,
+        registry=registry if registry is not None else default_registry(config),
+    )
+
+
+def ranking_for(
+    db: Database, config: Config, *, at: dt.datetime, notes: Sequence[Note], registry: Registry
+) -> tuple[Ranking, str, frozenset[str]]:
+    """The ranking ``digest.ranking`` asks for, a line saying what it is, and the topics the
+    author used as keywords (learned with the profile)."""
+    choice = config.settings.digest.ranking
+    if choice == "newest":
+        return rank_newest, "ranking: newest first (digest.ranking)", frozenset()
+    if choice == "rules":
+        return rank_by_score(), "ranking: rule-based score (digest.ranking)", frozenset()
+    profile = profile_for(db, config, at=at, notes=notes, registry=registry)
+    if profile.empty:
+        line = f"ranking: rule-based score (no note among {profile.notes} links a candidate of its window yet)"
+    else:
+        line = (
+            f"ranking: learned from {profile.examples} of {profile.notes} notes ({profile.positives} linked"
+            f" announcements among {profile.candidates} candidates); the rule-based components beside it"
+        )
+    return rank_learned(profile), line, profile.keyword_topics
 
 
 def _write_new(path: Path, text: str, *, force: bool) -> None:
@@ -218,10 +275,15 @@ def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) ->
         ),
         f"{len(selection.ranked)} stories, {len(selection.covered)} more covered by earlier notes",
     ]
+    if selection.ranking:
+        lines.append(selection.ranking)
     if not selection.ranked:
         return lines
     component_names = list(dict.fromkeys(c.name for r in selection.ranked for c in r.components))
-    header = f"{'rank':>4}  {'score':>6}  " + "  ".join(f"{n:>8}" for n in component_names) + "  where     story"
+    widths = {n: max(8, len(n)) for n in component_names}
+    header = (
+        f"{'rank':>4}  {'score':>6}  " + "  ".join(f"{n:>{widths[n]}}" for n in component_names) + "  where     story"
+    )
     lines.append(header)
     for rank, r in enumerate(selection.ranked[:limit] if limit else selection.ranked, start=1):
         values = {c.name: c.value for c in r.components}
@@ -239,7 +301,7 @@ def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) ->
         why = "; ".join(f"{c.name}: {c.why}" for c in r.components if c.why)
         lines.append(
             f"{rank:>4}  {r.score:>6.2f}  "
-            + "  ".join(f"{values.get(n, 0.0):>8.2f}" for n in component_names)
+            + "  ".join(f"{values.get(n, 0.0):>{widths[n]}.2f}" for n in component_names)
             + f"  {where:<8}  {story.date.astimezone(tz):%Y-%m-%d} [{service}] {_render.plain(story.primary.title)}"
             + f"  ({len(story.posts)} post{'s' if len(story.posts) != 1 else ''}; {why})"
         )

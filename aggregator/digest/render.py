@@ -505,12 +505,11 @@ def front_matter(
     topics = [heading(f.ranked.story, names) for f in selection.featured]
     title = f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
     words = ["aws"]
-    for f in selection.featured:  # the blog's keywords: each feature's service and topics
+    for f in selection.featured:  # the blog's keywords: each feature's service, and its topics in the blog's style
         story = f.ranked.story
         words.extend(story.services[:1])
-        words.extend(story.topics)
-        for service in story.services[:1]:
-            words.extend(names.topics(service))
+        topics = [*story.topics, *(t for service in story.services[:1] for t in names.topics(service))]
+        words.extend(t for t in topics if t in selection.keyword_topics)
     keywords = tuple(dict.fromkeys(k for k in (keyword(w) for w in words) if k))
     return FrontMatter(
         title=yaml_str(title),
@@ -549,6 +548,12 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
     related = sum(len(f.related) for f in selection.featured)
     problems = [f"{comment_safe(p.feed)}: {comment_safe(p.text)}" for p in selection.problems]
     problems += [f"notes folder: {comment_safe(text)} (not read)" for text in selection.notes_skipped]
+    if selection.untagged:
+        n = selection.untagged
+        problems.append(
+            f"archive: {n} post{'s' if n != 1 else ''} of this window had not been tagged (stored before tagging"
+            " existed): tagged for this draft only; `aggregator tag` tags them for good"
+        )
     window = f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M}"
     counts = (
         f"{len(selection.ranked)} stories not covered by earlier notes: {len(selection.featured)} featured"

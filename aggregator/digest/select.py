@@ -25,9 +25,9 @@ any post of is covered, and left out.
 profile beside these) or ``rank_newest`` (the baseline of the replay bench).
 
 **Untagged posts.** The tagger fills ``post_tags``, ``posts.kind``, ``primary_service`` and
-``regions``. For a post it has not tagged (an archive imported before it ran),
-``digest.guess_untagged`` guesses: services from What's New product categories, the kind and the
-Regions from the title. Guessed values are marked in ``--explain``.
+``regions`` as posts are stored. A post it has not tagged (an archive imported before tagging
+existed) is tagged here, for this draft only, by the same ``Tagger`` (one per registry); the
+draft's source-problems comment counts them and says that ``aggregator tag`` tags them for good.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +48,8 @@ from .. import store
 from ..config import DEFAULT_KIND_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, DigestSettings
 from ..models import FeedGap
 from ..normalize import canonical_url, post_id_for
-from ..taxonomy import REGIONS, Registry
+from ..tagging import Tagger
+from ..taxonomy import Registry
 from .notes import Note
 
 SourceType = Literal["whats-new", "news-blog", "aws-blog", "community", "other"]
@@ -79,7 +82,7 @@ _STOPWORDS = frozenset(
 
 @dataclass(frozen=True, kw_only=True)
 class Candidate:
-    """A post of the window, with what the tagger (or a guess) says about it."""
+    """A post of the window, with what the tagger says about it."""
 
     id: str
     url: str | None
@@ -95,9 +98,9 @@ class Candidate:
     regions: tuple[str, ...]
     links: tuple[str, ...]
     """Ids of the posts it links (whether or not the archive holds them)."""
-    names: tuple[tuple[str, str], ...] = ()
-    """(service key, display name) recovered from the title of a post whose services were guessed."""
-    guessed: bool = False
+    tagged_now: bool = False
+    """The archive had not tagged it: the tagger did, for this draft only (``aggregator tag``
+    stores its tags for good)."""
 
     def service_is(self, key: str) -> bool:
         return bool(self.services) and self.services[0] == key
@@ -138,8 +141,34 @@ def load_feeds(db: Database) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in db.query("SELECT name, kind, title, gone FROM feeds")}
 
 
-def _candidates(db: Database, rows: list[dict[str, Any]], *, registry: Registry, guess: bool) -> list[Candidate]:
-    """Rows of ``posts`` -> candidates, with their sources' feeds and their tags."""
+_TAGGERS: weakref.WeakKeyDictionary[Registry, Tagger] = weakref.WeakKeyDictionary()
+_TAGGERS_LOCK = threading.Lock()
+
+
+def tagger_of(registry: Registry) -> Tagger:
+    """The tagger of a registry, built once per registry (it compiles the registry's names)."""
+    with _TAGGERS_LOCK:
+        tagger = _TAGGERS.get(registry)
+        if tagger is None:
+            tagger = _TAGGERS[registry] = Tagger(registry)
+        return tagger
+
+
+def _untagged(row: dict[str, Any], tags: Sequence[object]) -> bool:
+    """A post the tagger never saw: no tags, no kind, no record of a tagging."""
+    return not tags and not row["kind"] and not row.get("tagged_with")
+
+
+def _summaries(db: Database, ids: Sequence[str]) -> dict[str, str]:
+    return {
+        row["id"]: row["summary"] or ""
+        for row in _rows_by_id(db, "SELECT id, summary FROM posts WHERE id IN ({marks})", ids)
+    }
+
+
+def _candidates(db: Database, rows: list[dict[str, Any]], *, registry: Registry) -> list[Candidate]:
+    """Rows of ``posts`` -> candidates, with their sources' feeds and their tags (posts the archive
+    has not tagged are tagged now, with their summaries)."""
     feeds = load_feeds(db)
     ids = [row["id"] for row in rows]
     sources: dict[str, list[str]] = defaultdict(list)
@@ -148,31 +177,33 @@ def _candidates(db: Database, rows: list[dict[str, Any]], *, registry: Registry,
     tags: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in _rows_by_id(db, "SELECT post_id, tag, type, confidence FROM post_tags WHERE post_id IN ({marks})", ids):
         tags[row["post_id"]].append(row)
+    untagged = [row["id"] for row in rows if _untagged(row, tags.get(row["id"], []))]
+    summaries = _summaries(db, untagged) if untagged else {}
     out = []
     for row in rows:
         post_feeds = sorted(set(sources.get(row["id"], [])) | {row["feed"]})
         kinds = [feeds[f]["kind"] for f in post_feeds if f in feeds]
         feed = feeds.get(row["feed"], {})
         links = tuple(dict.fromkeys(i for i in (link_id(u) for u in json.loads(row["links"] or "[]")) if i))
-        post_tags = sorted(tags.get(row["id"], []), key=lambda t: (-(t["confidence"] or 0), t["tag"]))
-        services = [t["tag"] for t in post_tags if t["type"] == "service"]
-        primary = row["primary_service"]
+        tagged_now = row["id"] in summaries
+        if tagged_now:
+            tagging = tagger_of(registry).tag_text(
+                row["title"] or "", summaries[row["id"]], json.loads(row["categories"] or "[]"), url=row["url"]
+            )
+            primary = tagging.primary_service
+            services = list(tagging.services)
+            topics: tuple[str, ...] = tagging.topics
+            kind: str | None = tagging.kind
+            regions: tuple[str, ...] = tagging.regions
+        else:
+            post_tags = sorted(tags.get(row["id"], []), key=lambda t: (-(t["confidence"] or 0), t["tag"]))
+            services = [t["tag"] for t in post_tags if t["type"] == "service"]
+            primary = row["primary_service"]
+            topics = tuple(t["tag"] for t in post_tags if t["type"] == "topic")
+            kind = row["kind"]
+            regions = tuple(json.loads(row["regions"])) if row["regions"] else ()
         if primary:
             services = [primary, *(s for s in services if s != primary)]
-        topics = tuple(t["tag"] for t in post_tags if t["type"] == "topic")
-        regions = tuple(json.loads(row["regions"])) if row["regions"] else ()
-        kind = row["kind"]
-        names: tuple[tuple[str, str], ...] = ()
-        guessed = False
-        if guess and not post_tags and not kind:
-            categories = json.loads(row["categories"] or "[]")
-            guessed_services, names = guess_services(row["title"], categories, registry)
-            services, kind, regions, guessed = (
-                list(guessed_services),
-                guess_kind(row["title"]),
-                guess_regions(row["title"]),
-                True,
-            )
         out.append(
             Candidate(
                 id=row["id"],
@@ -187,19 +218,16 @@ def _candidates(db: Database, rows: list[dict[str, Any]], *, registry: Registry,
                 topics=tuple(dict.fromkeys(topics)),
                 regions=regions,
                 links=links,
-                names=names,
-                guessed=guessed,
+                tagged_now=tagged_now,
             )
         )
     return out
 
 
-_POST_COLUMNS = "id, url, title, links, date, categories, kind, primary_service, regions, feed"
+_POST_COLUMNS = "id, url, title, links, date, categories, kind, primary_service, regions, feed, tagged_with"
 
 
-def load_candidates(
-    db: Database, *, start: dt.datetime, end: dt.datetime, registry: Registry, guess: bool = True
-) -> list[Candidate]:
+def load_candidates(db: Database, *, start: dt.datetime, end: dt.datetime, registry: Registry) -> list[Candidate]:
     """The posts dated in ``[start, end)``, oldest first (index on ``posts.date``)."""
     rows = list(
         db.query(
@@ -207,153 +235,19 @@ def load_candidates(
             [store.iso(start), store.iso(end)],
         )
     )
-    return _candidates(db, rows, registry=registry, guess=guess)
+    return _candidates(db, rows, registry=registry)
 
 
-def load_posts(db: Database, ids: Iterable[str], *, registry: Registry, guess: bool = True) -> list[Candidate]:
+def load_posts(db: Database, ids: Iterable[str], *, registry: Registry) -> list[Candidate]:
     """The archive's posts with these ids (primary key), as candidates."""
     wanted = sorted(set(ids))
     rows = list(_rows_by_id(db, f"SELECT {_POST_COLUMNS} FROM posts WHERE id IN ({{marks}})", wanted))
-    return _candidates(db, rows, registry=registry, guess=guess)
-
-
-# --- guesses for untagged posts ------------------------------------------------------------------
-
-_REGION_NAMES: list[tuple[re.Pattern[str], str]] = []
-for _code, _region in REGIONS.items():
-    _REGION_NAMES.append((re.compile(re.escape(_region.name), re.I), _code))
-_SHORT_COUNTS = Counter(r.short for r in REGIONS.values())
-for _code, _region in REGIONS.items():
-    if _SHORT_COUNTS[_region.short] == 1 and _region.short not in ("Central",):
-        _REGION_NAMES.append((re.compile(r"\b" + re.escape(_region.short) + r"\b", re.I), _code))
-_REGION_NAMES.append((re.compile(r"\bGovCloud\b", re.I), "us-gov-west-1"))
-
-_KIND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("deprecation", re.compile(r"\b(end of (standard )?support|discontinu|deprecat|will be retired|retirement)", re.I)),
-    (
-        "region-expansion",
-        re.compile(
-            r"\b(now available in|available in (the )?(\w+ ){0,4}regions?\b|expands? (to|into)|in (\w+ )?more regions"
-            r"|in (\w+ )?additional regions|now in (\w+ )?regions?|now (open|launched) in|launches in)\b",
-            re.I,
-        ),
-    ),
-    ("preview", re.compile(r"\b(preview|coming soon|sign up for)\b", re.I)),
-    (
-        "price-change",
-        re.compile(
-            r"\b(price|prices|pricing|cost|costs)\b.*\b(lower|reduc|cut|drop)|\b(lowers|reduces|cuts) .*\b(price|cost)",
-            re.I,
-        ),
-    ),
-    ("new-instance-types", re.compile(r"\b(instances?|instance types?)\b", re.I)),
-    ("general-availability", re.compile(r"\b(generally available|general availability|now GA|is GA)\b", re.I)),
-    ("new-service", re.compile(r"^(announcing|introducing) (the )?(amazon|aws) [A-Z]", re.I)),
-)
-_INSTANCE_FAMILY = re.compile(r"\b[a-z]{1,3}\d[a-z0-9]*\b", re.I)
-
-
-def guess_kind(title: str) -> str:
-    """The kind of an announcement from its title (only for posts the tagger has not seen)."""
-    for kind, pattern in _KIND_RULES:
-        if not pattern.search(title):
-            continue
-        if kind == "new-instance-types" and not (
-            _INSTANCE_FAMILY.search(title)
-            and re.search(r"\b(new|announcing|introducing|available|launch)", title, re.I)
-        ):
-            continue
-        return kind
-    return "new-feature"
-
-
-def guess_regions(title: str) -> tuple[str, ...]:
-    """Region codes named in a title ("Asia Pacific (Melbourne)", "Sydney")."""
-    found: list[str] = []
-    for pattern, code in _REGION_NAMES:
-        if pattern.search(title) and code not in found:
-            found.append(code)
-    return tuple(sorted(found))
-
-
-def _slug_key(slug: str) -> str:
-    """What's New product slug -> a tag in the blog's keyword style: amazon-ecs -> ecs."""
-    for prefix in ("amazon-", "aws-"):
-        if slug.startswith(prefix) and len(slug) > len(prefix):
-            slug = slug[len(prefix) :]
-            break
-    return re.sub(r"[^a-z0-9]", "", slug.lower())
-
-
-def _display_name(words: list[str], title: str) -> str:
-    """The product's name as the title spells it ("Amazon EC2" for amazon-ec2), else from its words."""
-    pattern = r"\b" + r"[\s-]+".join(re.escape(w) for w in words) + r"\b"
-    match = re.search(pattern, title, re.I)
-    if match:
-        return " ".join(match.group(0).split())
-    return " ".join(w.upper() if (len(w) <= 3 or any(c.isdigit() for c in w)) else w.capitalize() for w in words)
-
-
-def guess_services(
-    title: str, categories: Sequence[str], registry: Registry
-) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Services from a feed's categories: What's New ``general:products/<slug>`` tokens through the
-    registry's slugs (else the slug in keyword style), blog category labels through the registry."""
-    services: list[str] = []
-    names: list[tuple[str, str]] = []
-    for category in categories:
-        token = category.strip()
-        if token.startswith("general:products/"):
-            slug = token.split("/", 1)[1].lower()
-            key = registry.by_slug.get(slug) or _slug_key(slug)
-            if key and key not in services:
-                services.append(key)
-                if key not in registry:
-                    names.append((key, _display_name(slug.split("-"), title)))
-        elif ":" not in token:
-            key = registry.by_blog_category.get(token.lower(), "")
-            if not key and re.match(r"(amazon|aws) \w", token, re.I):
-                key = _slug_key(re.sub(r"\s+", "-", token.lower()))
-                names.append((key, token))
-            if key and key not in services:
-                services.append(key)
-    if not services:
-        named = _title_product(title)
-        if named:
-            key = _slug_key(re.sub(r"[^a-z0-9]+", "-", named.lower()))
-            if key:
-                services.append(key)
-                if key not in registry:
-                    names.append((key, named))
-    return tuple(services), tuple(dict.fromkeys(names))
-
-
-_PRODUCT = re.compile(r"^(?:[Aa]nnouncing |[Ii]ntroducing )?((?:Amazon|AWS) ([A-Z0-9][\w@.-]*)((?: [A-Z][a-z]+)?))\b")
-_NOT_A_NAME = frozenset(
-    """now adds supports support introduces announces launches enables provides offers is are available
-    generally expands releases simplifies makes lets allows can with for in on and to the new lowers reduces
-    improves increases updates delivers gives brings helps extends publishes achieves""".split()  # noqa: SIM905
-)
-
-
-def _title_product(title: str) -> str | None:
-    """The product a What's New title starts with ("Amazon ECS" in "Amazon ECS Now Supports ..."):
-    one word after Amazon/AWS, two when the first is a word rather than an acronym
-    ("AWS Step Functions"), never a verb. Only for posts with no categories to go by."""
-    match = _PRODUCT.match(title)
-    if not match:
-        return None
-    first, second = match.group(2), match.group(3).strip()
-    if first.lower() in _NOT_A_NAME:
-        return None
-    acronym = first.isupper() or any(c.isdigit() for c in first)
-    if second and not acronym and second.lower() not in _NOT_A_NAME:
-        return f"{match.group(1).split(' ', 1)[0]} {first} {second}"
-    return f"{match.group(1).split(' ', 1)[0]} {first}"
+    return _candidates(db, rows, registry=registry)
 
 
 class ServiceNames:
-    """Names of services: the registry's, else what untagged posts' titles spelled."""
+    """Names of services: the registry's, else how posts' titles spell a key the registry does
+    not know (an archive tagged with another registry)."""
 
     def __init__(self, registry: Registry, candidates: Iterable[Candidate] = ()) -> None:
         self.registry = registry
@@ -362,13 +256,8 @@ class ServiceNames:
         self.add(candidates)
 
     def add(self, candidates: Iterable[Candidate]) -> None:
-        """Learn names from posts: those recovered for guessed services, else how a title spells
-        a key the registry does not know ("ECS" for ``ecs``)."""
+        """Learn how a title spells a key the registry does not know ("ECS" for ``ecs``)."""
         for candidate in candidates:
-            for key, name in candidate.names:
-                if key not in self.fallback:
-                    self.fallback[key] = name
-                    self._long.pop(key, None)
             for key in candidate.services:
                 if key not in self.registry and key not in self.fallback:
                     match = re.search(r"(?<![\w@])" + re.escape(key) + r"(?![\w@])", candidate.title, re.I)
@@ -402,11 +291,20 @@ class ServiceNames:
             names.update(entry.aliases)
         return tuple(sorted((n for n in names if len(n) >= 2), key=lambda n: (-len(n), n)))
 
+    def own_names(self, key: str) -> tuple[str, ...]:
+        """The service's own long names: its display name with and without the Amazon/AWS
+        prefix ("Amazon Elastic Container Service", "Elastic Container Service"), longest first.
+        Never an alias: aliases also name sub-products ("SageMaker HyperPod", "MSK Connect",
+        "Session Manager"), which a shortened title must keep."""
+        name = self.name(key)
+        bare = re.sub(r"^(amazon|aws)\s+", "", name, flags=re.I)
+        return tuple(sorted({n for n in (name, bare) if n}, key=lambda n: (-len(n), n)))
+
     def long_names(self, key: str) -> re.Pattern[str] | None:
-        """One pattern for the names of a service longer than its short name (to shorten them)."""
+        """One pattern for the service's own names longer than its short name (to shorten them)."""
         if key not in self._long:
             short = self.short(key)
-            longer = [n for n in self.all_names(key) if n != short and len(n) > len(short)]
+            longer = [n for n in self.own_names(key) if n.lower() != short.lower() and len(n) > len(short)]
             self._long[key] = (
                 re.compile(r"(?<![\w@])(" + "|".join(re.escape(n) for n in longer) + r")(?![\w@])", re.I)
                 if longer
@@ -467,8 +365,9 @@ class Story:
         return self.services[0] if self.services else ""
 
     @property
-    def guessed(self) -> bool:
-        return self.primary.guessed
+    def tagged_now(self) -> bool:
+        """Its lead post was tagged for this draft (the archive had not tagged it)."""
+        return self.primary.tagged_now
 
 
 class _Union:
@@ -603,6 +502,9 @@ class Component:
     name: str
     value: float
     why: str
+    counted: bool = True
+    """False: shown beside the score (``--explain``) but not part of it (the rule-based
+    components beside a learned ranking)."""
 
 
 @dataclass(frozen=True)
@@ -612,7 +514,7 @@ class Ranked:
 
     @property
     def score(self) -> float:
-        return round(sum(c.value for c in self.components), 6)
+        return round(sum(c.value for c in self.components if c.counted), 6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -659,7 +561,7 @@ def score_kind(story: Story, ctx: RankContext) -> Component:
     """New services and general availability above features; Regions and instance types at the bottom."""
     weights = kind_weights(ctx.settings)
     kind = story.kind or "other"
-    return Component("kind", weights.get(kind, 0.0), kind + (" (guessed)" if story.guessed else ""))
+    return Component("kind", weights.get(kind, 0.0), kind + (" (tagged now)" if story.tagged_now else ""))
 
 
 def score_interest(story: Story, ctx: RankContext) -> Component:
@@ -718,6 +620,50 @@ def rank_newest(stories: Sequence[Story], ctx: RankContext) -> list[Ranked]:
     ]
 
 
+# --- the author's word: pinned and muted services and topics ------------------------------------
+
+PIN_SCORE = 1000.0
+"""Added to a pinned story's score (subtracted from a muted one's): above any model's score."""
+
+
+def _about(story: Story, services: Iterable[str], topics: Iterable[str], names: ServiceNames | None) -> str | None:
+    """The service (its primary one) or topic of the story among those given, else None. Its
+    topics: its posts' and, with ``names``, those of its primary service in the registry."""
+    if story.service and story.service in set(services):
+        return story.service
+    wanted = set(topics)
+    own = [*story.topics, *(names.topics(story.service) if names and story.service else ())]
+    return next((t for t in own if t in wanted), None)
+
+
+def muted(story: Story, settings: DigestSettings, names: ServiceNames | None = None) -> str | None:
+    """What mutes the story: its primary service in ``digest.mute_services`` or one of its
+    topics in ``digest.mute_topics``; None when nothing does."""
+    return _about(story, settings.mute_services, settings.mute_topics, names)
+
+
+def pinned(story: Story, settings: DigestSettings, names: ServiceNames | None = None) -> str | None:
+    """What pins the story (``digest.pin_services``, ``digest.pin_topics``); None when nothing does."""
+    return _about(story, settings.pin_services, settings.pin_topics, names)
+
+
+def with_pins(ranked: Sequence[Ranked], settings: DigestSettings, names: ServiceNames | None = None) -> list[Ranked]:
+    """Pinned stories first and muted ones last, whatever the ranking said (a story both pinned
+    and muted is muted); the ranking's order within each group."""
+    if not (settings.pin_services or settings.pin_topics or settings.mute_services or settings.mute_topics):
+        return list(ranked)
+    out = []
+    for r in ranked:
+        mute = muted(r.story, settings, names)
+        pin = None if mute else pinned(r.story, settings, names)
+        if mute:
+            r = Ranked(r.story, (*r.components, Component("muted", -PIN_SCORE, f"muted: {mute}")))
+        elif pin:
+            r = Ranked(r.story, (*r.components, Component("pinned", PIN_SCORE, f"pinned: {pin}")))
+        out.append(r)
+    return sorted(out, key=lambda r: (-r.score, -r.story.date.timestamp(), r.story.id))
+
+
 # --- earlier notes -------------------------------------------------------------------------------
 
 
@@ -746,7 +692,7 @@ class NoteIndex:
         return self.notes[max(covering)] if covering else self.previous
 
 
-def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry, guess: bool) -> NoteIndex:
+def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry) -> NoteIndex:
     """Resolve the notes' links to the archive's posts (by the id the archive derives from a URL)."""
     linked: dict[str, list[int]] = defaultdict(list)
     for i, note in enumerate(notes):
@@ -754,7 +700,7 @@ def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry, gues
             post = link_id(link)
             if post and i not in linked[post]:
                 linked[post].append(i)
-    posts = {p.id: p for p in load_posts(db, linked, registry=registry, guess=guess)} if linked else {}
+    posts = {p.id: p for p in load_posts(db, linked, registry=registry)} if linked else {}
     by_path = {path: note for note in notes for path in note.paths()}
     return NoteIndex(
         notes=tuple(notes),
@@ -837,7 +783,7 @@ class History:
 
 def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[str, Any]]:
     service = story.service
-    if not story.guessed:  # the newest earlier posts of its services (two at most), and the launch
+    if not story.tagged_now:  # the newest earlier posts of its services (two at most), and the launch
         rows: list[dict[str, Any]] = []
         for key in story.services[:2]:
             rows += db.query(
@@ -850,7 +796,7 @@ def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[
             [service, store.iso(before)],
         )
         return list({row["id"]: row for row in rows}.values())
-    # An untagged archive: full-text search on the title's words, the service's first.
+    # An untagged archive (no primary services to go by): full-text search on the title's words.
     words = sorted(tokens(story.primary.title))
     if not words:
         return []
@@ -870,17 +816,22 @@ def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[
         return []
 
 
-def _history_posts(rows: Sequence[dict[str, Any]], *, registry: Registry, guess: bool) -> list[Candidate]:
-    """Earlier posts as candidates, lightly: their primary service (or a guess), kind and title;
-    no sources, tags or links (a history line needs none, and a big archive has many rows)."""
+def _history_posts(rows: Sequence[dict[str, Any]], *, registry: Registry) -> list[Candidate]:
+    """Earlier posts as candidates, lightly: their primary service, kind and title; no sources,
+    tags or links (a history line needs none, and a big archive has many rows). A post the
+    archive has not tagged is tagged now on its title and categories."""
     out = []
     for row in rows:
         services: tuple[str, ...] = (row["primary_service"],) if row["primary_service"] else ()
         kind = row["kind"]
-        guessed = False
-        if not services and not kind and guess:
-            services = guess_services(row["title"], json.loads(row["categories"] or "[]"), registry)[0]
-            kind, guessed = guess_kind(row["title"]), True
+        tagged_now = _untagged(row, services)
+        if tagged_now:
+            tagging = tagger_of(registry).tag_text(
+                row["title"] or "", "", json.loads(row["categories"] or "[]"), url=row["url"]
+            )
+            primary = tagging.primary_service
+            services = tuple(dict.fromkeys([*([primary] if primary else []), *tagging.services]))
+            kind = tagging.kind
         out.append(
             Candidate(
                 id=row["id"],
@@ -895,13 +846,13 @@ def _history_posts(rows: Sequence[dict[str, Any]], *, registry: Registry, guess:
                 topics=(),
                 regions=(),
                 links=(),
-                guessed=guessed,
+                tagged_now=tagged_now,
             )
         )
     return out
 
 
-def find_history(db: Database, story: Story, names: ServiceNames, *, registry: Registry, guess: bool) -> History | None:
+def find_history(db: Database, story: Story, names: ServiceNames, *, registry: Registry) -> History | None:
     """The most similar earlier announcement of the story's service, at least a month older;
     else the service's launch. None when the archive has neither."""
     if not story.service:
@@ -910,9 +861,7 @@ def find_history(db: Database, story: Story, names: ServiceNames, *, registry: R
     rows = _history_rows(db, story, before)
     if not rows:
         return None
-    posts = [
-        p for p in _history_posts(rows, registry=registry, guess=guess) if set(story.services[:2]) & set(p.services)
-    ]
+    posts = [p for p in _history_posts(rows, registry=registry) if set(story.services[:2]) & set(p.services)]
     own = {p.id for p in story.posts}
     drop = _name_words(names, story.services)
     mine = tokens(story.primary.title, drop)
@@ -1023,6 +972,13 @@ class Selection:
     covered: tuple[Story, ...]
     names: ServiceNames
     notes_skipped: tuple[str, ...] = ()
+    untagged: int = 0
+    """Posts of the window the archive had not tagged (tagged for this draft only)."""
+    keyword_topics: frozenset[str] = frozenset()
+    """Topics that go into the draft's keywords (``digest.keyword_topics``, and those the author
+    used as keywords in earlier notes)."""
+    ranking: str = ""
+    """How the stories were ranked, in a line (``--explain``)."""
 
 
 def _linkable(post: Candidate) -> bool:
@@ -1051,6 +1007,52 @@ def _community(
     return tuple(item[3] for item in sorted(scored)[:limit])
 
 
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """The stories a draft (or a note, when the profile learns from it) could choose from."""
+
+    start: dt.datetime
+    at: dt.datetime
+    candidates: tuple[Candidate, ...]
+    names: ServiceNames
+    open: tuple[Story, ...]
+    """The stories no earlier note covered that a draft can show, oldest first."""
+    covered: tuple[Story, ...]
+
+
+def window_stories(
+    db: Database,
+    settings: DigestSettings,
+    *,
+    at: dt.datetime,
+    registry: Registry,
+    covered_ids: set[str],
+    known: Iterable[Candidate] = (),
+) -> Window:
+    """The posts of the window before ``at`` as stories, those an earlier note covered (linked
+    any post of: ``covered_ids``) set apart. ``known``: more posts to learn service names from."""
+    start = at - dt.timedelta(seconds=settings.window)
+    candidates = load_candidates(db, start=start, end=at, registry=registry)
+    names = ServiceNames(registry, candidates)
+    names.add(known)
+    stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
+    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
+    # The corner has the community's own stories; a story nothing links to cannot be shown.
+    open_stories = tuple(
+        s
+        for s in stories
+        if not is_covered[s.id] and any(p.source != "community" for p in s.posts) and _linkable(s.primary)
+    )
+    return Window(
+        start=start,
+        at=at,
+        candidates=tuple(candidates),
+        names=names,
+        open=open_stories,
+        covered=tuple(s for s in stories if is_covered[s.id]),
+    )
+
+
 def select_for_draft(
     db: Database,
     settings: DigestSettings,
@@ -1062,29 +1064,29 @@ def select_for_draft(
     ranking: Ranking | None = None,
     gaps: FeedGaps = store.feed_gaps,
     notes_skipped: Sequence[str] = (),
+    keyword_topics: Iterable[str] = (),
+    ranking_label: str = "",
 ) -> Selection:
     """Choose the draft's content for a publication at ``at``, given the notes published before it."""
     window_start = at - dt.timedelta(seconds=settings.window)
-    guess = settings.guess_untagged
     earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
-    index = index_notes(db, earlier, registry=registry, guess=guess)
+    index = index_notes(db, earlier, registry=registry)
     previous = index.previous
     marker = index.last_coverage
     since = max(marker.date, window_start) if marker else at - dt.timedelta(days=7)
 
-    candidates = load_candidates(db, start=window_start, end=at, registry=registry, guess=guess)
-    names = ServiceNames(registry, candidates)
-    names.add(index.posts.values())
-    stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
-    covered_ids = set(index.linked)
-    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
-    open_stories = [s for s in stories if not is_covered[s.id]]
-    covered = tuple(s for s in stories if is_covered[s.id])
-    # The corner has the community's own stories; a story nothing links to cannot be shown.
-    open_stories = [s for s in open_stories if any(p.source != "community" for p in s.posts) and _linkable(s.primary)]
+    window = window_stories(
+        db,
+        settings,
+        at=at,
+        registry=registry,
+        covered_ids=set(index.linked),
+        known=index.posts.values(),
+    )
+    candidates, names, covered, covered_ids = window.candidates, window.names, window.covered, set(index.linked)
 
     ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
-    ranked = (ranking or rank_by_score())(open_stories, ctx)
+    ranked = with_pins((ranking or rank_by_score())(window.open, ctx), settings, names)
 
     featured: list[Featured] = []
     used: set[str] = set()
@@ -1092,6 +1094,8 @@ def select_for_draft(
     for r in ranked:
         if len(featured) >= settings.max_featured:
             break
+        if muted(r.story, settings, names):  # the author's word: never featured
+            continue
         if r.story.service and r.story.service in taken_services:
             continue
         related = tuple(
@@ -1106,7 +1110,7 @@ def select_for_draft(
         used.add(r.story.id)
         used.update(o.story.id for o in related)
         taken_services.add(r.story.service)
-        history = find_history(db, r.story, names, registry=registry, guess=guess)
+        history = find_history(db, r.story, names, registry=registry)
         featured.append(
             Featured(
                 ranked=r,
@@ -1150,4 +1154,7 @@ def select_for_draft(
         covered=covered,
         names=names,
         notes_skipped=tuple(notes_skipped),
+        untagged=sum(1 for c in candidates if c.tagged_now),
+        keyword_topics=frozenset(settings.keyword_topics) | frozenset(keyword_topics),
+        ranking=ranking_label,
     )
