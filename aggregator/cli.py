@@ -643,6 +643,8 @@ def digest(
     from . import digest as digest_builder
 
     config = app.config
+    if app.verbosity == 0:  # a note that could not be read, or an empty folder, is worth a line
+        logging.getLogger("aggregator.digest").setLevel(logging.WARNING)
     if out_dir and to_stdout:
         raise click.UsageError("give --out or --stdout, not both")
     day = _digest_date(date, week, config)

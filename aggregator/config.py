@@ -236,6 +236,10 @@ class DigestSettings:
         "Earlier, not covered yet",
         "Sub-heading of the uncovered stories from before the previous note (catching up); empty leaves them out of the draft (`--explain` still ranks them).",
     )
+    earlier_max: int = setting(
+        12,
+        "Stories listed under `earlier_title` at most, best first (the list of an author back from a break gets long; `--explain` ranks them all).",
+    )
     community_title: str = setting("Ambassador Corner", "Heading of the bullet list of community posts.")
     community_max: int = setting(6, "Community posts listed at most, best first; 0 leaves the section out.")
     previously_max: int = setting(
@@ -649,6 +653,7 @@ def _check_digest(digest: DigestSettings, path: str) -> None:
         ("digest.previously_max", 0 <= digest.previously_max <= 10, "must be between 0 and 10"),
         ("digest.cluster_days", 0 <= digest.cluster_days <= 14, "must be between 0 and 14"),
         ("digest.ranking", digest.ranking in RANKINGS, f"must be one of {', '.join(RANKINGS)}"),
+        ("digest.earlier_max", 0 <= digest.earlier_max <= 200, "must be between 0 and 200"),
     ]
     for key, ok, problem in checks:
         if not ok:
@@ -660,6 +665,10 @@ def _check_digest(digest: DigestSettings, path: str) -> None:
         wrong = _pattern_problem(pattern, fields)
         if wrong:
             raise ConfigError(wrong, path=path, key=key)
+    if not {"year", "week"} <= {name for _, name, _, _ in string.Formatter().parse(digest.slug_pattern) if name}:
+        raise ConfigError(
+            "must contain {year} and {week}: every note needs its own slug", path=path, key="digest.slug_pattern"
+        )
     if not {"slug", "week"} & {name for _, name, _, _ in string.Formatter().parse(digest.url_pattern) if name}:
         raise ConfigError(
             "must contain {slug} or {week}: every note needs its own URL", path=path, key="digest.url_pattern"

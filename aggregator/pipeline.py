@@ -309,7 +309,8 @@ def _write(
                 reason = f"feeds of kind {feed.kind} have no history to read it back from"
                 store.update_gap(db, gap.id, status="unrepairable", items_recovered=0, attempts=0, error=reason)
                 gap = dataclasses.replace(gap, status="unrepairable", error=reason)
-    store.save_feed_state(db, plan.state, title=fetched.parsed.title if fetched.parsed else None)
+    # The title the feed list gives wins; else the feed's own, as the document says it now.
+    store.save_feed_state(db, plan.state, title=feed.title or (fetched.parsed.title if fetched.parsed else None))
     store.log_fetch(
         db,
         {

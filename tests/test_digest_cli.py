@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import stat
 import zoneinfo
 from pathlib import Path
 
@@ -48,6 +50,18 @@ def test_digest_writes_the_weeks_draft_once(archive: Config) -> None:
     assert forced.exit_code == 0, forced.output
     assert path.read_text(encoding="utf-8") == run(archive, "--date", "2024-05-20", "--stdout").output
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_a_forced_draft_is_as_readable_as_a_new_one(archive: Config) -> None:
+    previous = os.umask(0o022)
+    try:
+        assert run(archive, "--date", "2024-05-20").exit_code == 0
+        path = Path(archive.settings.general.drafts_dir) / "2024-21.md"
+        fresh = stat.S_IMODE(path.stat().st_mode)
+        assert run(archive, "--date", "2024-05-20", "--force").exit_code == 0
+        assert stat.S_IMODE(path.stat().st_mode) == fresh == 0o644  # readable by the web server
+    finally:
+        os.umask(previous)
 
 
 def test_the_week_option_and_the_out_folder(archive: Config, tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_the_sections_in_the_blogs_order_and_the_footnote_placeholder_last(draft
 def test_source_problems_are_a_comment_hugo_does_not_publish(draft_text: str) -> None:
     comment = draft_text.split("<!--\n", 1)[1].split("\n-->", 1)[0].splitlines()
     assert comment[:3] == [
-        "Source problems during this window (2024-04-22 20:00 to 2024-05-20 20:00):",
+        "Source problems during this window (2024-04-22 20:00 to 2024-05-20 20:00 AEST):",
         "- aws-news-blog: 2 failed polls, 2024-05-18 11:00 to 2024-05-18 12:00 (HTTP 503), recovered",
         "- old-feed: gone (HTTP 410): no longer polled",
     ]
@@ -232,6 +232,12 @@ NAMES = sel.ServiceNames(
             "ecs",
             "ECS Target tracking for container service auto scaling",
         ),
+        # Not cut at "to": what is signed is half of what is new.
+        (
+            "Amazon CloudFront signs requests to Lambda function URLs with origin access control",
+            "cloudfront",
+            "CloudFront signs requests to Lambda function URLs",
+        ),
     ],
 )
 def test_headings_in_the_blogs_style(title: str, service: str, expected: str) -> None:
@@ -248,6 +254,8 @@ def test_headings_in_the_blogs_style(title: str, service: str, expected: str) ->
             "Elastic Beanstalk supports Python 3.13 on Amazon Linux 2023",
         ),
         ("Amazon EC2 Auto Scaling rolls back instance refreshes", "ec2", "Auto Scaling rolls back instance refreshes"),
+        # The service is half of the subject: its name stays.
+        ("Amazon ECS and Amazon ECR support a feature", "ecs", "ECS and ECR support a feature"),
     ],
 )
 def test_phrases_under_a_service(title: str, service: str, expected: str) -> None:

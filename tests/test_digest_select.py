@@ -307,6 +307,43 @@ def test_region_expansions_fold_into_one_line_per_service(week) -> None:  # type
     )
 
 
+def test_a_story_told_as_related_is_not_featured_again(week) -> None:  # type: ignore[no-untyped-def]
+    config, db, _ = week
+    s = selection(config, db)
+    related = {o.story.id for f in s.featured for o in f.related}
+    assert related, "the fixture week has related stories"
+    assert not related & {f.ranked.story.id for f in s.featured}
+    # ...whatever the ranking: with the related stories ranked first, they are still told once.
+    s = selection(with_digest(config, pin_services=["lambda"]), db)
+    told = [f.ranked.story.id for f in s.featured] + [o.story.id for f in s.featured for o in f.related]
+    assert len(told) == len(set(told))
+
+
+def test_the_catching_up_list_is_capped(week) -> None:  # type: ignore[no-untyped-def]
+    config, db, _ = week
+    full = selection(config, db)
+    assert len(full.earlier) >= 2
+    capped = build_draft(db, with_digest(config, earlier_max=1), date=MONDAY, registry=REGISTRY)
+    assert len(capped.selection.earlier) == 1 and capped.selection.earlier[0] == full.earlier[0]
+    assert f"{len(full.earlier) - 1} more from before the previous note left out" in capped.text
+
+
+@pytest.mark.parametrize(
+    "change, key, hint",
+    [
+        ({"interest_services": {"lamda": 1.5}}, "digest.interest_services", "did you mean 'lambda'?"),
+        ({"mute_services": ["ecss"]}, "digest.mute_services", "did you mean 'ecs'?"),
+        ({"pin_topics": ["serverles"]}, "digest.pin_topics", "did you mean 'serverless'?"),
+    ],
+)
+def test_a_service_or_topic_the_registry_does_not_know_is_an_error_not_ignored(
+    week, change: dict[str, object], key: str, hint: str
+) -> None:  # type: ignore[no-untyped-def]
+    config, db, _ = week
+    with pytest.raises(ConfigError, match=f"{key}: .* is not a registry key.*{hint}"):
+        selection(with_digest(config, **change), db)
+
+
 def test_the_catching_up_list_can_be_left_out(week) -> None:  # type: ignore[no-untyped-def]
     config, db, _ = week
     text = build_draft(db, with_digest(config, earlier_title=""), date=MONDAY, registry=REGISTRY).text
@@ -470,6 +507,8 @@ def test_the_same_archive_and_date_give_the_same_draft(week, tmp_path: Path) -> 
         ('window = "2h"', "digest.window: must be at least a day"),
         ("kind_weights = { launch = 1 }", "unknown kind 'launch'"),
         ("source_weights = { podcast = 1 }", "unknown source type 'podcast'"),
+        ('slug_pattern = ""', "digest.slug_pattern: must contain {year} and {week}"),
+        ("earlier_max = -1", "digest.earlier_max: must be between 0 and 200"),
     ],
 )
 def test_digest_settings_are_checked_at_load_time(tmp_path: Path, toml: str, problem: str) -> None:

@@ -64,3 +64,19 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_the_readme_quick_start_runs_the_example_offline() -> None:
     assert "--config config/example.toml run --once" in README
     assert (ROOT / "config" / "example.toml").is_file()
+
+
+def test_the_readmes_example_draft_is_what_the_example_configuration_drafts() -> None:
+    """The README quotes the example draft (with "..." for the lines it leaves out); the golden
+    file holds what `digest --date 2025-02-24` drafts from config/example.toml, checked by
+    tests/test_digest_golden.py. Every quoted line must be there, in order."""
+    marker = "$ aggregator --config config/example.toml digest --date 2025-02-24 --stdout\n"
+    quoted = README.split(marker, 1)[1].split("```", 1)[0].splitlines()
+    golden = (ROOT / "tests" / "golden" / "example-2025-09.md").read_text(encoding="utf-8").splitlines()
+    position = 0
+    for line in quoted:
+        if line == "...":
+            continue
+        assert line in golden[position:], f"README.md's example draft is stale at: {line[:80]}"
+        position = golden.index(line, position) + 1
+    assert len([line for line in quoted if line != "..."]) >= 10

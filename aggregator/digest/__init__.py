@@ -9,8 +9,9 @@ their score components. See ``select`` (what goes in) and ``render`` (how it rea
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
-import tempfile
+import secrets
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ..config import Config
-from ..errors import DraftExistsError, StoreError
+from ..errors import ConfigError, DraftExistsError, StoreError
 from ..taxonomy import Registry
 from . import render as _render
 from .notes import Note, read_notes
@@ -138,6 +139,7 @@ def build_draft(
         else:
             notes = []
     registry = registry if registry is not None else default_registry(config)
+    check_interests(config, registry)
     earlier = [n for n in notes if n.date < at]  # no note after the draft's date is ever read
     label = "ranking: given by the caller"
     if ranking is None:
@@ -168,6 +170,30 @@ def build_draft(
     )
     text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
     return Draft(year=year, week=week, slug=slug, filename=draft_filename(at.date()), text=text, selection=selection)
+
+
+def check_interests(config: Config, registry: Registry) -> None:
+    """The author's services and topics (interest, pins, mutes, keywords) must be ones the
+    registry knows: a typo would otherwise change the ranking without a word."""
+    if not registry.entries:
+        return  # no registry to check against (tests that pass none)
+    settings = config.settings.digest
+    services = set(registry.entries)
+    topics = {t for entry in registry.entries.values() for t in entry.topics} | services
+    checks: list[tuple[str, Iterable[str], set[str]]] = [
+        ("interest_services", settings.interest_services, services),
+        ("pin_services", settings.pin_services, services),
+        ("mute_services", settings.mute_services, services),
+        ("interest_topics", settings.interest_topics, topics),
+        ("pin_topics", settings.pin_topics, topics),
+        ("mute_topics", settings.mute_topics, topics),
+    ]
+    for name, keys, known in checks:
+        for key in keys:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else " (`aggregator taxonomy lookup TEXT` finds keys)"
+                raise ConfigError(f"{key!r} is not a registry key{hint}", path=str(config.path), key=f"digest.{name}")
 
 
 def profile_for(
@@ -219,7 +245,10 @@ def _write_new(path: Path, text: str, *, force: bool) -> None:
         except FileExistsError:
             raise DraftExistsError(f"{path} exists already: not overwritten (use --force)") from None
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not mkstemp: its 0600 would make a forced draft unreadable to anyone else (a web server);
+    # created with 0666 less the umask, like the draft written without --force.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

@@ -291,6 +291,8 @@ def read_notes(
             continue
         if not note.draft:
             notes.append(note)
+    if not notes and not problems:
+        log.warning("notes: no published notes in %s: nothing counts as covered, nothing is learned", folder)
     notes.sort(key=lambda n: (n.date, n.path))
     return notes, problems
 

@@ -174,7 +174,9 @@ _VERB = (
 _VERB_AT_START = re.compile(r"^" + _VERB + r"\s*", re.I)
 _VERB_ANYWHERE = re.compile(r"\s+" + _VERB + r"(\s+(a|an|the)\b)?", re.I)
 _NOW = re.compile(r"\s+now\b", re.I)
-_CONNECTOR = re.compile(r"\s+(in|for|with|to|on|across|using|when|through|via|from|that)\s+", re.I)
+_CONNECTOR = re.compile(r"\s+(in|for|with|on|across|using|when|through|via|from|that)\s+", re.I)
+"""Where a long heading may be cut. Not "to": "signs requests to Lambda function URLs" says what
+is new only with what follows it."""
 _LEADING_CONNECTOR = re.compile(r"^(for|and|with|on|in|to|of)\s+", re.I)
 _REGION_CLAUSE = re.compile(
     r"\s+((is|are)\s+)?(now\s+)?(available\s+)?(in|to)\s+(the\s+)?((\w+|\d+)\s+)?(more|additional|new)\s+(aws\s+)?regions?\b.*$"
@@ -252,7 +254,10 @@ def phrase(story: Story, names: ServiceNames) -> str:
     text = _LEAD_WORDS.sub("", text)
     if story.service:
         short = names.short(story.service)
-        text = re.sub(r"^" + re.escape(short) + r"('s)?\s+", "", text, flags=re.I)
+        rest = re.sub(r"^" + re.escape(short) + r"('s)?\s+", "", text, flags=re.I)
+        # "EKS and EKS Distro support ...": the name is half of the subject, not a prefix to drop.
+        if not re.match(r"^(and|&|or)\s", rest, re.I):
+            text = rest
     text = _GA.sub(" generally available", text)
     text = _LEADING_CONNECTOR.sub("", _VERB_AT_START.sub("", text))
     text = " ".join(text.split())
@@ -488,6 +493,8 @@ def description(selection: Selection) -> str:
     """The drafted sentence naming the featured topics ("A, B, and C.")."""
     clauses = [clause(f.ranked.story, selection.names) for f in selection.featured]
     if not clauses:
+        if selection.problems:  # a silent source is not a quiet week
+            return "Nothing new to feature yet, but some sources had problems: see the note at the end."
         return "A quiet week: nothing new to feature yet."
     if len(clauses) == 1:
         text = clauses[0]
@@ -545,6 +552,7 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
         Item(md(c.title), url, link(c.title, url)) for c in selection.community if (url := safe_url(c.url)) is not None
     ]
     listed = len(selection.also) + (len(selection.earlier) if layout.earlier_title else 0)
+    unlisted = selection.earlier_unlisted if layout.earlier_title else 0
     related = sum(len(f.related) for f in selection.featured)
     problems = [f"{comment_safe(p.feed)}: {comment_safe(p.text)}" for p in selection.problems]
     problems += [f"notes folder: {comment_safe(text)} (not read)" for text in selection.notes_skipped]
@@ -554,10 +562,13 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
             f"archive: {n} post{'s' if n != 1 else ''} of this window had not been tagged (stored before tagging"
             " existed): tagged for this draft only; `aggregator tag` tags them for good"
         )
-    window = f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M}"
+    window = (
+        f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+    )
     counts = (
         f"{len(selection.ranked)} stories not covered by earlier notes: {len(selection.featured)} featured"
         f" (with {related} related), {listed} listed"
+        + (f" ({unlisted} more from before the previous note left out: digest.earlier_max)" if unlisted else "")
         + (f"; {len(selection.covered)} covered by earlier notes" if selection.covered else "")
     )
     previous = (

@@ -965,6 +965,8 @@ class Selection:
     featured: tuple[Featured, ...]
     also: tuple[Ranked, ...]
     earlier: tuple[Ranked, ...]
+    earlier_unlisted: int = 0
+    """Earlier uncovered stories beyond ``digest.earlier_max``, left out of the draft."""
     community: tuple[Candidate, ...]
     problems: tuple[Problem, ...]
     ranked: tuple[Ranked, ...]
@@ -1096,6 +1098,8 @@ def select_for_draft(
             break
         if muted(r.story, settings, names):  # the author's word: never featured
             continue
+        if r.story.id in used:  # told already, as a related story of a section above
+            continue
         if r.story.service and r.story.service in taken_services:
             continue
         related = tuple(
@@ -1129,6 +1133,8 @@ def select_for_draft(
     rest = [r for r in ranked if r.story.id not in used and r.story.id not in featured_ids]
     also = tuple(r for r in rest if r.story.date > since)
     older = tuple(r for r in rest if r.story.date <= since)
+    earlier_unlisted = max(0, len(older) - settings.earlier_max)
+    older = older[: settings.earlier_max]
     community = _community(
         candidates,
         ranked,
@@ -1148,6 +1154,7 @@ def select_for_draft(
         featured=tuple(featured),
         also=also,
         earlier=older,
+        earlier_unlisted=earlier_unlisted,
         community=community,
         problems=tuple(problems),
         ranked=tuple(ranked),
