@@ -130,7 +130,7 @@ def console_scripts() -> dict[str, str]:
 def test_cmd_runs_the_service_in_exec_form(final) -> None:
     command = final["CMD"][-1].exec_form()
     assert command == ["aggregator", "run"]
-    assert console_scripts()[command[0]] == "aggregator.cli:main"
+    assert console_scripts()[command[0]] == "aggregator.__main__:main"
     assert command[1] in cli.commands
 
 

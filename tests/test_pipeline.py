@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,16 @@ def test_one_feed_failing_to_store_does_not_lose_the_rest_of_its_batch(
     assert {row["feed"] for row in db["post_sources"].rows} == {"feed-0", "feed-2"}
     assert store.feed_state(db, "feed-1").last_outcome is None  # nothing of it written
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_the_console_script_entry_point_loads_nothing_heavy() -> None:
+    """Parse workers are spawned, and a spawned process imports again the script that started its
+    parent: the `aggregator` script's module must not pull the CLI (click, sqlite-utils, numpy,
+    httpx) into every worker."""
+    code = (
+        "import sys, aggregator.__main__\n"
+        "heavy = {'aggregator.cli', 'click', 'sqlite_utils', 'numpy', 'httpx'} & set(sys.modules)\n"
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
