@@ -27,6 +27,7 @@ from typing import Any, Literal, NewType
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .models import KINDS
 
 Seconds = NewType("Seconds", float)
 """A duration. Written in TOML as a number of seconds or as a string: ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``."""
@@ -156,19 +157,8 @@ SOURCE_TYPES = ("whats-new", "news-blog", "aws-blog", "community", "other", "rou
 """What a post is as a source of a story: a What's New item, an AWS News Blog post, another AWS
 blog's post, a community post, anything else; ``roundup``: a post that links many stories at once."""
 
-ANNOUNCEMENT_KINDS = (
-    "new-service",
-    "general-availability",
-    "preview",
-    "new-feature",
-    "region-expansion",
-    "new-instance-types",
-    "price-change",
-    "deprecation",
-    "other",
-)
-"""The tagger's kinds of announcement (``aggregator.tagging.KINDS``), repeated here so the
-settings can check ``digest.kind_weights`` without importing the tagger."""
+ANNOUNCEMENT_KINDS = KINDS
+"""The tagger's kinds of announcement: what ``digest.kind_weights`` may weigh."""
 
 DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
     "whats-new": 1.0,

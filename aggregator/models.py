@@ -6,6 +6,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+KINDS = (
+    "new-service",
+    "general-availability",
+    "preview",
+    "new-feature",
+    "region-expansion",
+    "new-instance-types",
+    "price-change",
+    "deprecation",
+    "other",
+)
+"""Kinds of announcement the tagger tells apart, as stored in ``posts.kind``, given to
+``posts --kind`` and weighed by ``digest.kind_weights``."""
+
 Outcome = Literal["stored", "unchanged", "not-modified", "gone", "deferred", "error"]
 """What a poll of one feed came to.
 

@@ -37,25 +37,13 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ConfigError
+from .models import KINDS as KINDS  # the kinds are this stage's vocabulary; re-exported
 from .models import ParsedFeed, Post
 from .normalize import parse_document
 from .taxonomy import REGION_MATCHER, Match, Registry, load_registry, lower_tokens, tokenize
 
 TagType = Literal["service", "topic"]
 TagSource = Literal["category", "title", "body", "manual"]
-
-KINDS = (
-    "new-service",
-    "general-availability",
-    "preview",
-    "new-feature",
-    "region-expansion",
-    "new-instance-types",
-    "price-change",
-    "deprecation",
-    "other",
-)
-"""Kinds of announcement, as stored in ``posts.kind`` and given to ``posts --kind``."""
 
 RULES_VERSION = 1
 """Bump when the rules below change what a post is tagged with: ``aggregator tag --retag`` then
