@@ -901,6 +901,8 @@ class _Endpoint(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Endpoint
     server_version = f"aggregator/{__version__}"
+    _head_only = False
+    """A HEAD request: the headers of the GET, no body."""
 
     def do_HEAD(self) -> None:
         self._head_only = True
@@ -922,7 +924,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if not getattr(self, "_head_only", False):
+        if not self._head_only:
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import re
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,8 +294,3 @@ def read_notes(
         log.warning("notes: no published notes in %s: nothing counts as covered, nothing is learned", folder)
     notes.sort(key=lambda n: (n.date, n.path))
     return notes, problems
-
-
-def earlier_notes(notes: Iterable[Note], before: dt.datetime) -> list[Note]:
-    """The notes published before ``before``, oldest first."""
-    return sorted((n for n in notes if n.date < before), key=lambda n: (n.date, n.path))

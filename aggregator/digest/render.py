@@ -22,7 +22,7 @@ import jinja2
 
 from ..errors import ConfigError
 from ..taxonomy import REGIONS, region_short_name
-from .select import Candidate, Featured, Ranked, Selection, ServiceNames, Story
+from .select import Featured, Ranked, Selection, ServiceNames, Story
 
 TEMPLATE = "weekly-notes.md.j2"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -633,7 +633,3 @@ def render(
         where = str(template) if template else name
         raise ConfigError(f"the draft template failed: {exc}", path=where) from None
     return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
-
-
-def candidate_label(candidate: Candidate) -> str:
-    return SOURCE_LABELS.get(candidate.source, candidate.feed_title)
