@@ -75,24 +75,14 @@ from sqlite_utils import Database
 from . import store
 from .config import BackfillSettings, Config, Feed
 from .errors import BackfillError, ConfigError, FetchError, HTTPStatusError, MalformedPageError
-from .fetch import HostLimiter, fetch
-from .models import FeedGap, Post
-from .normalize import (
-    EARLIEST_DATE,
-    FUTURE_SLACK,
-    SUMMARY_HTML_MAX,
-    SUMMARY_TEXT_MAX,
-    canonical_url,
-    content_hash_for,
-    html_to_text_and_links,
-    own_links_removed,
-    post_id_for,
-    split_categories,
-)
+from .fetch import backoff_delay, fetch
+from .models import FeedGap
+from .normalize import EARLIEST_DATE, FUTURE_SLACK, canonical_url, split_categories
+from .parse import RawFeed
+from .pipeline import Poller, ingest
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 Sleep = Callable[[float], object]
 Order = Literal["desc", "asc"]
 
@@ -103,10 +93,6 @@ SPILL_DAYS = 15
 ACCEPT_JSON = "application/json"
 
 _SLUG = re.compile(r"^[\w.-]+$")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # --- queries -----------------------------------------------------------------------------------
@@ -200,10 +186,11 @@ def _parse_time(value: str) -> dt.datetime | None:
 
 @dataclass(frozen=True, kw_only=True)
 class ApiItem:
-    """One item of a page: its date, and its post (None: unusable, skipped)."""
+    """One item of a page: its date, and its entry (None: unusable, skipped), shaped as feedparser
+    gives an RSS ``<item>``, so that it becomes a post through the same ``normalize`` code."""
 
     date: dt.datetime | None
-    post: Post | None
+    entry: dict[str, Any] | None
     why_skipped: str | None = None
 
 
@@ -232,9 +219,6 @@ class _Shape:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             raise self.fail(f"{where}.{key}" if where else key, f"expected {names}, got {type(value).__name__}")
         return value
-
-
-_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer"}
 
 
 def parse_page(body: bytes, *, label: str, site_url: str, now: dt.datetime) -> Page:
@@ -292,64 +276,60 @@ def parse_page(body: bytes, *, label: str, site_url: str, now: dt.datetime) -> P
         elif not EARLIEST_DATE <= date <= now + FUTURE_SLACK:
             why = f"absurd date {date.isoformat()}"
         if why is not None:
-            items.append(ApiItem(date=date, post=None, why_skipped=f"{item_id}: {why}"))
+            items.append(ApiItem(date=date, entry=None, why_skipped=f"{item_id}: {why}"))
             continue
-        assert url is not None and headline is not None
+        assert url is not None and headline is not None and date is not None
         items.append(
             ApiItem(
-                date=date, post=_post(url=rss_link(url), headline=headline, body_html=body_html, date=date, tags=tags)
+                date=date,
+                entry=rss_entry(url=rss_link(url), headline=headline, body_html=body_html, date=date, tags=tags),
             )
         )
     return Page(items=tuple(items), total_hits=total_hits)
 
 
-def _post(*, url: str, headline: str, body_html: str, date: dt.datetime | None, tags: Sequence[dict[str, Any]]) -> Post:
-    """The post the RSS path (``normalize.normalize_entry``) makes of the same announcement."""
-    title = html_to_text_and_links(headline, base=None)[0]
-    summary_html = body_html[:SUMMARY_HTML_MAX]
-    summary, links = html_to_text_and_links(summary_html, base=url)
-    links = own_links_removed(links, url)
-    summary = summary[:SUMMARY_TEXT_MAX]
+def rss_entry(
+    *, url: str, headline: str, body_html: str, date: dt.datetime, tags: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """An API item as feedparser gives the same announcement's RSS ``<item>``: the headline as
+    HTML, the body as the description, the product and area tokens as its one comma-joined
+    ``<category>``, no guid. ``normalize`` makes the same post of either."""
     categories = categories_from_tags(tags)
-    return Post(
-        id=post_id_for(url=url, guid=None, title=title, summary=summary),
-        url=url,
-        guid=None,
-        title=title or "(untitled)",
-        summary=summary,
-        summary_html=summary_html,
-        links=links,
-        published=date,
-        updated=None,
-        authors=(),
-        categories=categories,
-        content_hash=content_hash_for(
-            title=title, url=url, summary_html=summary_html, categories=categories, links=links
-        ),
-    )
+    return {
+        "title": headline,
+        "title_detail": {"type": "text/html"},
+        "link": url,
+        "summary": body_html,
+        "published_parsed": date.astimezone(dt.UTC).timetuple(),
+        "tags": [{"term": ",".join(categories)}] if categories else [],
+    }
+
+
+def as_raw_feed(entries: Sequence[dict[str, Any]], *, site_url: str) -> RawFeed:
+    """Items of the API as a parsed document, for ``pipeline.prepare`` to normalize and tag."""
+    return RawFeed(feed={"link": site_url}, entries=list(entries), version="whats-new-api", warnings=())
 
 
 # --- fetching ----------------------------------------------------------------------------------
 
 
-def fetch_page(
-    client: httpx.Client,
-    url: str,
-    *,
-    config: Config,
-    label: str,
-    sleep: Sleep,
-    should_stop: Callable[[], bool],
-    limiter: HostLimiter | None = None,
-    now: Clock = utcnow,
-) -> bytes | None:
+def fetch_page(poller: Poller, url: str, *, label: str, sleep: Sleep, should_stop: Callable[[], bool]) -> bytes | None:
     """One page's body, politely: Retry-After on 429/503, exponential backoff on other 5xx and
-    network errors, ``backfill.max_retries`` times. None when ``should_stop`` said so while
-    waiting. Raises ``BackfillError`` when the API keeps failing or refuses (other 4xx, 410)."""
+    network errors; ``backfill.max_retries`` retries after the first request fails. None when
+    ``should_stop`` said so while waiting. Raises ``BackfillError`` when the API keeps failing or
+    refuses (other 4xx, 410)."""
+    config = poller.config
     settings = config.settings.backfill
     for attempt in range(settings.max_retries + 1):
         try:
-            result = fetch(client, url, settings=config.settings.http, accept=ACCEPT_JSON, limiter=limiter, now=now)
+            result = fetch(
+                poller.client,
+                url,
+                settings=config.settings.http,
+                accept=ACCEPT_JSON,
+                limiter=poller.limiter,
+                now=poller.now,
+            )
         except HTTPStatusError as exc:
             if exc.status != 429 and exc.status < 500:
                 raise BackfillError(f"{label}: {exc}") from None
@@ -363,7 +343,10 @@ def fetch_page(
                 raise BackfillError(f"{label}: HTTP {result.status}: the API answered no page")
             return result.body
         if attempt == settings.max_retries:
-            raise BackfillError(f"{label}: {error} (tried {attempt + 1} times)") from None
+            raise BackfillError(
+                f"{label}: {error} (the first request and {_retries(settings.max_retries)} failed:"
+                " backfill.max_retries)"
+            ) from None
         delay = min(delay, settings.backoff_max)
         log.warning("backfill: %s: %s; trying again in %.1f s", label, error, delay)
         sleep(delay)
@@ -372,8 +355,12 @@ def fetch_page(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def _retries(count: int) -> str:
+    return "no retry" if count == 0 else "1 retry" if count == 1 else f"{count} retries"
+
+
 def _backoff(attempt: int, settings: BackfillSettings) -> float:
-    return float(min(settings.backoff_max, settings.backoff_initial * 2.0 ** min(attempt, 32)))
+    return backoff_delay(attempt + 1, initial=settings.backoff_initial, maximum=settings.backoff_max)
 
 
 # --- the backfill ------------------------------------------------------------------------------
@@ -452,15 +439,12 @@ def backfill_feed(config: Config, name: str | None = None) -> Feed:
 
 def backfill(
     db: Database,
-    config: Config,
+    poller: Poller,
     feed: Feed,
     *,
     since: dt.datetime,
     until: dt.datetime | None = None,
-    client: httpx.Client,
-    limiter: HostLimiter | None = None,
     gap_id: int | None = None,
-    now: Clock = utcnow,
     sleep: Sleep = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[PageReport], object] | None = None,
@@ -472,7 +456,8 @@ def backfill(
     storing it); raises ``BackfillError`` (``MalformedPageError``) when a page cannot be had or
     used: everything before it is stored, and the same call continues from it.
     """
-    settings = config.settings.backfill
+    settings = poller.config.settings.backfill
+    now = poller.now
     started = time.perf_counter()
     if until is not None and until <= since:
         raise ValueError(f"--until ({until.isoformat()}) must be after --since ({since.isoformat()})")
@@ -507,7 +492,7 @@ def backfill(
             row["query_index"],
             row["next_page"],
         )
-    run = _Run(db, config, feed, row, client=client, limiter=limiter, now=now, sleep=sleep, should_stop=should_stop)
+    run = _Run(db, poller, feed, row, sleep=sleep, should_stop=should_stop)
     try:
         status = run.go(on_page)
     except BackfillError as exc:
@@ -525,21 +510,18 @@ class _Run:
     def __init__(
         self,
         db: Database,
-        config: Config,
+        poller: Poller,
         feed: Feed,
         row: dict[str, Any],
         *,
-        client: httpx.Client,
-        limiter: HostLimiter | None,
-        now: Clock,
         sleep: Sleep,
         should_stop: Callable[[], bool],
     ) -> None:
-        self.db, self.config, self.feed, self.row = db, config, feed, dict(row)
-        self.client, self.limiter, self.now, self.sleep, self.should_stop = client, limiter, now, sleep, should_stop
-        self.settings = config.settings.backfill
+        self.db, self.poller, self.feed, self.row = db, poller, feed, dict(row)
+        self.now, self.sleep, self.should_stop = poller.now, sleep, should_stop
+        self.settings = poller.config.settings.backfill
         self.since = store.from_iso(row["since"]) or dt.datetime.min.replace(tzinfo=dt.UTC)
-        self.until = store.from_iso(row["until"]) or now()
+        self.until = store.from_iso(row["until"]) or self.now()
         self.queries = [Query(q["tag"], q["order"]) for q in json.loads(row["queries"])]
         self.truncated: list[str] = []
 
@@ -586,16 +568,7 @@ class _Run:
             first = False
             url = page_url(self.settings, query, page)
             label = f"page {page} of {query.label()} ({url})"
-            body = fetch_page(
-                self.client,
-                url,
-                config=self.config,
-                label=label,
-                sleep=self.sleep,
-                should_stop=self.should_stop,
-                limiter=self.limiter,
-                now=self.now,
-            )
+            body = fetch_page(self.poller, url, label=label, sleep=self.sleep, should_stop=self.should_stop)
             if body is None or self.should_stop():
                 self.set_status("interrupted")
                 return "interrupted"
@@ -619,12 +592,12 @@ class _Run:
         """Store one page's items in the window and move the cursor past it, in one transaction."""
         dated = [i for i in content.items if i.date is not None]
         in_window = [
-            i.post for i in content.items if i.post is not None and i.date and self.since <= i.date < self.until
+            i.entry for i in content.items if i.entry is not None and i.date and self.since <= i.date < self.until
         ]
         for item in content.items:
             if item.why_skipped:
                 log.warning("backfill: page %d of %s: skipped %s", page, query.label(), item.why_skipped)
-        skipped = sum(1 for i in content.items if i.post is None)
+        skipped = sum(1 for i in content.items if i.entry is None)
         oldest = min((i.date for i in dated if i.date), default=None)
         newest = max((i.date for i in dated if i.date), default=None)
         last_page = (
@@ -647,18 +620,32 @@ class _Run:
             if last_page
             else {"query_index": self.row["query_index"], "next_page": page + 1}
         )
-        posts = [p for p in in_window if p is not None]
-        with store.write_transaction(self.db):
-            counts = store.store_posts(self.db, self.feed.name, posts, now=self.now(), history=True)
-            totals = {
-                "pages": self.row["pages"] + 1,
-                "items": self.row["items"] + len(posts),
-                "new": self.row["new"] + counts.new,
-                "updated": self.row["updated"] + counts.updated,
-                "skipped": self.row["skipped"] + skipped,
-            }
+        entries = [e for e in in_window if e is not None]
+        totals: dict[str, int] = {}
+
+        def advance(counts: store.StoreCounts) -> None:  # in the page's transaction: the cursor moves with it
+            totals.update(
+                pages=self.row["pages"] + 1,
+                items=self.row["items"] + len(entries),
+                new=self.row["new"] + counts.new,
+                updated=self.row["updated"] + counts.updated,
+                skipped=self.row["skipped"] + skipped,
+            )
             store.update_backfill(self.db, self.row["id"], **cursor, **totals, updated_at=store.iso(self.now()))
+
+        raw = as_raw_feed(entries, site_url=self.settings.site_url)
+        _tagged, counts = ingest(
+            self.db,
+            self.feed,
+            raw,
+            url=self.feed.url,
+            now=self.now(),
+            tagger=self.poller.tagger,
+            history=True,
+            also=advance,
+        )
         self.row.update(cursor, **totals)
+        posts = entries
         log.debug(
             "backfill: page %d of %s: %d items, %d in the window, %d new",
             page,
@@ -694,20 +681,18 @@ class RepairResult:
 
 def repair_gap(
     db: Database,
-    config: Config,
+    poller: Poller,
     gap: FeedGap,
     *,
-    client: httpx.Client,
-    limiter: HostLimiter | None = None,
-    now: Clock = utcnow,
     sleep: Sleep = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> RepairResult:
     """Backfill a gap of a What's New feed from the API; mark it repaired, or count the failed
     attempt (``backfill.repair_attempts`` of them make it unrepairable, with the reason)."""
-    settings = config.settings.backfill
+    settings = poller.config.settings.backfill
+    now = poller.now
     try:
-        feed = backfill_feed(config, gap.feed)
+        feed = backfill_feed(poller.config, gap.feed)
     except ConfigError as exc:
         return RepairResult(gap=_gap_failed(db, gap, str(exc), settings, now(), final=True))
     # The gap's bounds are items we have: the window includes both, and the store keeps each once.
@@ -716,17 +701,7 @@ def repair_gap(
     new_before = before["new"] if before else 0
     try:
         result = backfill(
-            db,
-            config,
-            feed,
-            since=gap.start,
-            until=until,
-            client=client,
-            limiter=limiter,
-            gap_id=gap.id,
-            now=now,
-            sleep=sleep,
-            should_stop=should_stop,
+            db, poller, feed, since=gap.start, until=until, gap_id=gap.id, sleep=sleep, should_stop=should_stop
         )
     except BackfillError as exc:
         return RepairResult(gap=_gap_failed(db, gap, str(exc), settings, now(), final=False))
@@ -745,7 +720,7 @@ def repair_gap(
         )
     repaired = store.gap(db, gap.id)
     assert repaired is not None
-    log.warning(
+    log.info(
         "feed=%s gap from %s to %s repaired from the API: %d items recovered",
         gap.feed,
         store.iso(gap.start),

@@ -23,7 +23,7 @@ import click
 from . import __version__, backfill, opml, pipeline, service, store
 from .config import Config, default_config_dir, format_duration, load_config, settings_table
 from .errors import AggregatorError
-from .fetch import HostLimiter, build_client
+from .fetch import build_client
 from .logs import setup_logging
 from .models import FeedGap, PollResult
 from .tagging import KINDS, Tagger
@@ -61,12 +61,8 @@ class AppContext:
         return "DEBUG" if self.verbosity > 0 else "ERROR"
 
     def setup_logging(self) -> None:
-        if self.verbosity > 0:
-            level = "DEBUG" if self.verbosity > 1 else "INFO"
-        elif self.verbosity < 0:
-            level = "ERROR"
-        else:
-            level = "ERROR"  # one-shot commands print their own results; -v shows the log
+        # One-shot commands print their own results: the log shows with -v (-vv for debug).
+        level = "DEBUG" if self.verbosity > 1 else "INFO" if self.verbosity == 1 else "ERROR"
         setup_logging(level, stream=sys.stderr)
 
 
@@ -217,9 +213,7 @@ def poll(app: AppContext, feeds: tuple[str, ...], as_json: bool, force: bool) ->
     selected = pipeline.select_feeds(config, feeds)
     db = app.open_db()
     with build_client(config.settings.http) as client:
-        results = pipeline.poll_feeds(
-            db, config, selected, client=client, limiter=HostLimiter(config.settings.http.per_host), force=force
-        )
+        results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client), selected, force=force)
     _print_poll(results, as_json)
     if any(r.outcome == "error" for r in results):
         sys.exit(1)
@@ -246,14 +240,8 @@ def run(app: AppContext, once: bool) -> None:
         return
     db = app.open_db()
     with build_client(config.settings.http) as client:
-        results = pipeline.poll_feeds(
-            db,
-            config,
-            pipeline.select_feeds(config),
-            client=client,
-            limiter=HostLimiter(config.settings.http.per_host),
-            only_due=True,
-        )
+        poller = pipeline.Poller.create(config, client=client)
+        results = pipeline.poll_feeds(db, poller, pipeline.select_feeds(config), only_due=True)
     logging.getLogger("aggregator").info(
         "run --once: %d feeds due, %d new posts, %d failed",
         len(results),
@@ -512,7 +500,8 @@ def backfill_(
                 covered[0] = max(report.oldest, since)
                 bar.update(max(0, step))
 
-        result = backfill.backfill(db, config, feed, since=since, until=until, client=client, on_page=on_page)
+        poller = pipeline.Poller.create(config, client=client)
+        result = backfill.backfill(db, poller, feed, since=since, until=until, on_page=on_page)
         bar.update(span)
     if as_json:
         click.echo(json.dumps(result.as_json()))
@@ -533,8 +522,9 @@ def _repair_gaps(app: AppContext, feed: Any, as_json: bool) -> None:
     gaps = store.gaps(db, feed=feed.name, statuses=("open",))
     results = []
     with build_client(config.settings.http) as client:
+        poller = pipeline.Poller.create(config, client=client)
         for gap in gaps:
-            results.append(backfill.repair_gap(db, config, gap, client=client))
+            results.append(backfill.repair_gap(db, poller, gap))
     if as_json:
         click.echo(json.dumps([{**r.gap.as_json(), "recovered_now": r.recovered} for r in results]))
         return

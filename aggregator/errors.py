@@ -9,10 +9,12 @@
     │   │   └── HTTPStatusError     the server answered with a status the policy treats as a failure
     │   └── ParseError              the body is not a feed (HTML, truncated XML, empty)
     ├── ImportFileError             a file given to ``aggregator import`` could not be read as a feed
-    ├── DraftExistsError            the weekly draft file exists already: it is never overwritten
+    ├── DraftError                  the weekly draft cannot be written (names the file)
+    │   └── DraftExistsError        the weekly draft file exists already: it is never overwritten
     ├── BackfillError               a history backfill stopped; it resumes from the page that failed
     │   └── MalformedPageError      an API page is not what the API sends (names the page); nothing of it stored
-    └── StoreError                  the archive cannot be opened or is locked by another service
+    ├── ServiceLockError            another service runs on the archive, or its lock cannot be taken
+    └── StoreError                  the archive cannot be opened, migrated or written
 
 The CLI maps every ``AggregatorError`` to a one-line message and a non-zero exit status;
 anything else escaping is a bug.
@@ -63,7 +65,11 @@ class ImportFileError(AggregatorError):
     """A file given to ``aggregator import`` could not be read as a feed."""
 
 
-class DraftExistsError(AggregatorError):
+class DraftError(AggregatorError):
+    """The weekly draft cannot be written: the message names the file and why."""
+
+
+class DraftExistsError(DraftError):
     """The weekly draft for that week exists already; it is never overwritten (unless forced)."""
 
 
@@ -78,6 +84,11 @@ class BackfillError(AggregatorError):
 class MalformedPageError(BackfillError):
     """An API page is not JSON of the directory API's shape; the message names the page and the
     first problem found. Nothing of that page is stored."""
+
+
+class ServiceLockError(AggregatorError):
+    """Another ``aggregator run`` holds the archive (the message gives its pid), or the lock file
+    cannot be created."""
 
 
 class StoreError(AggregatorError):

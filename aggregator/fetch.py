@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import logging
+import random
 import threading
 import time
 import zlib
@@ -24,7 +25,7 @@ import httpx
 from . import __version__
 from .config import HttpSettings
 from .errors import FetchError, HTTPStatusError
-from .models import FetchResult
+from .models import Clock, FetchResult, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,20 @@ STATUS_POLICY: dict[int, Action] = {
 
 def action_for(status: int) -> Action:
     return STATUS_POLICY.get(status, Action.BACKOFF)
+
+
+def backoff_delay(
+    failures: int, *, initial: float, maximum: float, jitter: float = 0.0, rng: random.Random | None = None
+) -> float:
+    """How long to wait after ``failures`` consecutive failures (1 or more): ``initial`` doubled
+    each time, at most ``maximum``, less up to ``jitter`` (a fraction) of it at random so that
+    feeds failing together do not retry together. The one backoff of polls, backfill pages and
+    gap repairs."""
+    exponent = min(max(failures - 1, 0), 32)
+    delay = min(maximum, initial * 2.0**exponent)
+    if jitter and rng is not None:
+        delay *= 1 - rng.uniform(0, jitter)
+    return float(delay)
 
 
 def user_agent(template: str) -> str:
@@ -256,7 +271,7 @@ def fetch(
     last_modified: str | None = None,
     limiter: HostLimiter | None = None,
     accept: str | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    now: Clock = utcnow,
     clock: Callable[[], float] = time.monotonic,
 ) -> FetchResult:
     """Fetch a feed once, following redirects by the policy table.

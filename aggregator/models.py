@@ -1,10 +1,21 @@
-"""Values that cross stage boundaries. Frozen, keyword-only, no I/O."""
+"""Values that cross stage boundaries. Frozen, keyword-only, no I/O. And the one clock type."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+Clock = Callable[[], dt.datetime]
+"""The current time, aware UTC: injected (``now=``) wherever a stage needs it, so tests and
+replays give their own."""
+
+
+def utcnow() -> dt.datetime:
+    """The real clock: the default ``Clock``."""
+    return dt.datetime.now(dt.UTC)
+
 
 KINDS = (
     "new-service",
@@ -89,6 +100,69 @@ class Post:
     authors: tuple[str, ...]
     categories: tuple[str, ...]
     content_hash: str
+    link_ids: tuple[str, ...]
+    """The id the archive gives the post at each of ``links`` (aligned with them): what the post
+    links, resolved once when it is stored (``post_links``), whether or not the archive holds it."""
+
+
+TagType = Literal["service", "topic"]
+TagSource = Literal["category", "title", "body", "manual"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tag:
+    tag: str
+    """A registry key (``stepfunctions``) or a topic (``serverless``)."""
+    type: TagType
+    source: TagSource
+    confidence: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tagging:
+    """What the tagger says a post is about."""
+
+    tags: tuple[Tag, ...]
+    primary_service: str | None
+    kind: str
+    regions: tuple[str, ...] = ()
+    """Region codes (``ap-southeast-2``) a region expansion adds."""
+    region_count: int | None = None
+    """How many Regions a region expansion adds: those it names, else the number its text gives
+    ("in seven more Regions"); None when it does not say (and for any other kind)."""
+    unknown_tokens: tuple[str, ...] = ()
+    """Category tokens the registry does not know (kept raw and reported, never dropped)."""
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(t.tag for t in self.tags if t.type == "service")
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(t.tag for t in self.tags if t.type == "topic")
+
+    @property
+    def tags_by_key(self) -> dict[str, Tag]:
+        return {t.tag: t for t in self.tags}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaggedPost:
+    """A post and what it is about: what the store takes (``pipeline`` tags before storing)."""
+
+    post: Post
+    tagging: Tagging
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaggedFeed:
+    """A document's posts, normalized and tagged, ready to store."""
+
+    title: str
+    posts: tuple[TaggedPost, ...]
+    warnings: tuple[str, ...] = ()
+    tagged_with: str = ""
+    """The tagger's fingerprint (``posts.tagged_with``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,10 +230,6 @@ class PollResult:
     moved_to: str | None = None
     gap: FeedGap | None = None
     """A gap this poll revealed (see ``FeedGap``), recorded on the feed."""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome not in ("error",)
 
     def as_json(self) -> dict[str, object]:
         return {

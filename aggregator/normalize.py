@@ -24,7 +24,7 @@ from bs4.builder._htmlparser import BeautifulSoupHTMLParser
 from bs4.dammit import EntitySubstitution
 
 from .models import ParsedFeed, Post
-from .parse import RawFeed, parse_bytes
+from .parse import RawFeed
 
 TRACKING_PARAMS = frozenset(
     {
@@ -146,6 +146,19 @@ def post_id_for(*, url: str | None, guid: str | None, title: str, summary: str) 
     if guid:
         return _hash("guid", guid)[:16]
     return _hash("content", title, summary)[:16]
+
+
+def link_id(url: str) -> str | None:
+    """The id the archive gives the post at ``url`` (None for a URL that is not http(s)): what a
+    link to it resolves to, whether or not the archive holds it."""
+    canonical = canonical_url(url)
+    return post_id_for(url=canonical, guid=None, title="", summary="") if canonical else None
+
+
+def link_ids(canonical_links: Iterable[str]) -> tuple[str, ...]:
+    """The id of the post at each of these canonical URLs (a ``Post``'s ``links``), in order: two
+    URLs that differ only by ``www.`` or a trailing slash give the same id."""
+    return tuple(post_id_for(url=u, guid=None, title="", summary="") for u in canonical_links)
 
 
 def content_hash_for(
@@ -390,6 +403,7 @@ def normalize_entry(entry: Any, *, base: str | None, now: dt.datetime) -> Post:
         summary=summary,
         summary_html=summary_html,
         links=links,
+        link_ids=link_ids(links),
         published=published,
         updated=updated,
         authors=_authors(entry),
@@ -434,10 +448,3 @@ def normalize_feed(raw: RawFeed, *, url: str, now: dt.datetime) -> ParsedFeed:
         posts.append(post)
     title = _title_text(raw.feed.get("title"), raw.feed.get("title_detail"))
     return ParsedFeed(title=title, link=feed_link, posts=tuple(posts), warnings=tuple(dict.fromkeys(notes)))
-
-
-def parse_document(body: bytes, *, content_type: str | None, url: str, now: dt.datetime) -> ParsedFeed:
-    """Bytes -> posts: parse, then normalize. Pure, and light to import, so that it can run in a
-    worker process (``poll.parse_processes``) as well as in a polling thread."""
-    raw = parse_bytes(body, content_type=content_type, url=url)
-    return normalize_feed(raw, url=url, now=now)

@@ -1,10 +1,16 @@
 """The only module that knows the order of the stages: fetch -> parse -> normalize -> tag -> store.
 
-Shared by the CLI (``poll``, ``run --once``, ``import``) and the long-running service. Fetching,
-parsing and normalizing run in worker threads (at most ``http.per_host`` requests per host, at most
-``http.max_workers`` feeds at once); every database write happens on the thread that owns the
-``Database``, one transaction per feed. New and changed posts are tagged as they are stored, in
-that transaction, with the process's ``Tagger`` (``tagger_for``: the registry is loaded once).
+Every way a post enters the archive goes through here, in that order: a poll (the CLI's ``poll``
+and ``run --once``, and the service's jobs), an imported file (``import``), a page of the What's
+New directory API (``backfill`` and the service's gap repairs, ``backfill.py`` being the source).
+``prepare`` is normalize -> tag (pure; it runs in the parse worker processes too), ``ingest``
+adds the store, one transaction per batch; the poll runs the same two halves on either side of
+its worker threads and processes.
+
+Fetching, parsing, normalizing and tagging run in worker threads (at most ``http.per_host``
+requests per host, at most ``http.max_workers`` feeds at once), or parse worker processes for a
+burst (``poll.parse_processes``); every database write happens on the thread that owns the
+``Database``, one transaction per batch of feeds.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import logging
 import multiprocessing
@@ -21,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +34,17 @@ import httpx
 from sqlite_utils import Database
 
 from . import store
-from .config import Config, Feed, PollSettings
+from .config import Config, Feed
 from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
-from .fetch import HostLimiter, fetch
-from .models import FeedGap, FeedState, FetchResult, Outcome, ParsedFeed, PollResult, Post
+from .fetch import HostLimiter, backoff_delay, fetch
+from .models import Clock, FeedGap, FeedState, FetchResult, Outcome, PollResult, Post, TaggedFeed, TaggedPost, utcnow
 from .normalize import normalize_feed
-from .parse import parse_bytes
-from .tagging import RegistryFiles, Tagger, Tagging, parse_and_tag, tagger_from_files
+from .parse import RawFeed, parse_bytes
+from .tagging import RegistryFiles, Tagger, tagger_from_files
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+__all__ = ["Clock", "utcnow"]  # re-exported: the clock the stages share
 
 
 # --- the tagger --------------------------------------------------------------------------------
@@ -60,8 +61,61 @@ def tagger_for(config: Config) -> Tagger:
     return tagger_from_files(registry_files(config))
 
 
+# --- the stages, in order ----------------------------------------------------------------------
+
+
+def prepare(raw: RawFeed, *, url: str, now: dt.datetime, tagger: Tagger) -> TaggedFeed:
+    """normalize -> tag: a parsed document's entries as posts, each with what it is about. Pure."""
+    parsed = normalize_feed(raw, url=url, now=now)
+    return TaggedFeed(
+        title=parsed.title,
+        posts=tuple(TaggedPost(post=post, tagging=tagger.tag(post)) for post in parsed.posts),
+        warnings=parsed.warnings,
+        tagged_with=tagger.fingerprint,
+    )
+
+
+def read_body(
+    body: bytes, *, content_type: str | None, url: str, now: dt.datetime, registry: RegistryFiles
+) -> TaggedFeed:
+    """parse -> normalize -> tag a fetched body or a file. Its arguments pickle, so a parse worker
+    process runs it (and builds the registry's tagger once); raises ``ParseError``."""
+    raw = parse_bytes(body, content_type=content_type, url=url)
+    return prepare(raw, url=url, now=now, tagger=tagger_from_files(registry))
+
+
+def store_feed(
+    db: Database, feed: str, tagged: TaggedFeed, *, now: dt.datetime, history: bool = False
+) -> store.StoreCounts:
+    """store: a feed's tagged posts; call inside a transaction. ``history``: first seen when published."""
+    return store.store_posts(db, feed, tagged.posts, tagged_with=tagged.tagged_with, now=now, history=history)
+
+
+def ingest(
+    db: Database,
+    feed: Feed,
+    raw: RawFeed,
+    *,
+    url: str,
+    now: dt.datetime,
+    tagger: Tagger,
+    history: bool = False,
+    also: Callable[[store.StoreCounts], object] | None = None,
+) -> tuple[TaggedFeed, store.StoreCounts]:
+    """normalize -> tag -> store a parsed document (a file, an API page) as posts of ``feed``, in
+    one transaction; ``also`` writes more in it (a backfill's cursor), given what was stored."""
+    tagged = prepare(raw, url=url, now=now, tagger=tagger)
+    store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now)
+    with store.write_transaction(db):
+        counts = store_feed(db, feed.name, tagged, now=now, history=history)
+        if also is not None:
+            also(counts)
+    return tagged, counts
+
+
 def tag_archive(db: Database, tagger: Tagger, *, scope: str = "untagged", batch_size: int = 1000) -> Iterator[int]:
-    """Tag stored posts in batches of ``batch_size``, one transaction each, yielding each batch's size.
+    """tag -> store for posts stored already, in batches of ``batch_size``, one transaction each,
+    yielding each batch's size.
 
     ``scope``: ``untagged`` posts, ``stale`` ones (untagged, or tagged with another registry or
     other rules: what ``aggregator tag --retag`` redoes) or ``all``. Safe to interrupt: a batch is
@@ -75,17 +129,73 @@ def tag_archive(db: Database, tagger: Tagger, *, scope: str = "untagged", batch_
         if not rows:
             break
         taggings = [
-            store.TaggedPost(row.id, tagger.tag_text(row.title, row.summary, row.categories, url=row.url))
+            store.PostTagging(row.id, tagger.tag_text(row.title, row.summary, row.categories, url=row.url))
             for row in rows
         ]
         with store.write_transaction(db):
-            store.save_taggings(db, taggings, fingerprint=tagger.fingerprint)
+            store.save_taggings(db, taggings, tagged_with=tagger.fingerprint)
         after = rows[-1].rowid
         done += len(rows)
         yield len(rows)
     if done:
-        with store.write_transaction(db):
-            store.rebuild_unknown_tokens(db, tagger)
+        count_unknown_tokens(db, tagger)
+
+
+def count_unknown_tokens(db: Database, tagger: Tagger) -> int:
+    """Count again, over the whole archive, the category tokens the registry does not know (after
+    a retag it may know some now); returns how many there are."""
+    seen: dict[str, list[Any]] = {}  # token -> [first seen, last seen, posts, example]
+    for post_id, categories, first_seen in store.post_categories(db):
+        for token in tagger.unknown_tokens(categories):
+            held = seen.get(token)
+            if held is None:
+                seen[token] = [first_seen, first_seen, 1, post_id]
+            else:
+                held[0] = min(held[0], first_seen)
+                if first_seen >= held[1]:
+                    held[1], held[3] = first_seen, post_id
+                held[2] += 1
+    with store.write_transaction(db):
+        store.replace_unknown_tokens(db, [(token, *values) for token, values in seen.items()])
+    return len(seen)
+
+
+# --- what polling needs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Poller:
+    """What polling and backfilling need beside the archive: the configuration, the HTTP client
+    and per-host limiter, the tagger, the clock and the random source of the jitter."""
+
+    config: Config
+    client: httpx.Client
+    limiter: HostLimiter
+    tagger: Tagger
+    now: Clock = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def create(
+        cls,
+        config: Config,
+        *,
+        client: httpx.Client,
+        limiter: HostLimiter | None = None,
+        tagger: Tagger | None = None,
+        now: Clock = utcnow,
+        rng: random.Random | None = None,
+    ) -> Poller:
+        """Defaults: a limiter of ``http.per_host``, the configured tagger (a broken registry
+        fails here, first), the real clock."""
+        return cls(
+            config=config,
+            client=client,
+            limiter=limiter or HostLimiter(config.settings.http.per_host),
+            tagger=tagger or tagger_for(config),
+            now=now,
+            rng=rng or random.Random(),
+        )
 
 
 # --- schedule ----------------------------------------------------------------------------------
@@ -94,13 +204,6 @@ def tag_archive(db: Database, tagger: Tagger, *, scope: str = "untagged", batch_
 def jittered(seconds: float, jitter: float, rng: random.Random) -> float:
     """``seconds`` spread by up to ``jitter`` (a fraction) either way."""
     return seconds * (1 + rng.uniform(-jitter, jitter))
-
-
-def backoff_delay(failures: int, poll: PollSettings, rng: random.Random) -> float:
-    """Exponential backoff after ``failures`` consecutive failures, with jitter, capped."""
-    exponent = min(max(failures - 1, 0), 32)
-    delay = min(poll.backoff_max, poll.backoff_initial * 2.0**exponent)
-    return min(poll.backoff_max, delay * (1 - rng.uniform(0, poll.jitter)))
 
 
 def is_due(state: FeedState, now: dt.datetime) -> bool:
@@ -114,62 +217,57 @@ def is_due(state: FeedState, now: dt.datetime) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class Fetched:
-    """What a worker hands back to the writer: the fetch, and the parsed feed when there is one."""
+    """What a worker hands back to the writer: the fetch, and the tagged posts when there are some."""
 
     feed: Feed
     state: FeedState
     started: dt.datetime
     duration_ms: int
     result: FetchResult | None = None
-    parsed: ParsedFeed | None = None
-    taggings: dict[str, Tagging] | None = None
-    """The parsed posts' taggings by post id, made where the parsing happened."""
+    tagged: TaggedFeed | None = None
+    """The body parsed, normalized and tagged (where the parsing happened): None when there was
+    no new body to parse."""
     body_hash: str | None = None
     error: FeedError | None = None
 
 
-Parser = Callable[..., tuple[ParsedFeed, dict[str, Tagging]]]
-"""``tagging.parse_and_tag`` with its registry: bytes -> posts and their taggings."""
+Reader = Callable[..., TaggedFeed]
+"""``read_body`` with its registry, on this thread or in a worker process."""
 
 PROCESS_POOL_MIN_FEEDS = 16
 """A poll of at least this many feeds parses in worker processes (``poll.parse_processes``):
 starting them costs a few hundred milliseconds, worth it only for a burst such as a first poll."""
 
 
-def fetch_and_parse(
-    feed: Feed,
-    state: FeedState,
-    *,
-    client: httpx.Client,
-    config: Config,
-    limiter: HostLimiter,
-    now: Clock,
-    parse: Parser | None = None,
-) -> Fetched:
+def fetch_and_parse(feed: Feed, state: FeedState, poller: Poller, *, read: Reader | None = None) -> Fetched:
     """Fetch one feed and, when the body is new, parse, normalize and tag it. Never raises FeedError.
 
-    ``parse``: default, ``tagging.parse_and_tag`` on this thread with the configured registry."""
-    started = now()
+    ``read``: default, ``read_body`` on this thread with the configured registry."""
+    config = poller.config
+    started = poller.now()
     t0 = time.perf_counter()
     result: FetchResult | None = None
     try:
         result = fetch(
-            client,
+            poller.client,
             state.url,
             settings=config.settings.http,
             etag=state.etag,
             last_modified=state.last_modified,
-            limiter=limiter,
-            now=now,
+            limiter=poller.limiter,
+            now=poller.now,
         )
-        parsed = taggings = None
+        tagged = None
         body_hash = None
         if result.outcome == "ok" and result.body is not None:
             body_hash = hashlib.sha256(result.body).hexdigest()
             if body_hash != state.body_hash:
-                parse = parse or functools.partial(parse_and_tag, registry=registry_files(config))
-                parsed, taggings = parse(
-                    result.body, content_type=result.headers.get("content-type"), url=result.url, now=started
+                tagged = (read or read_body)(
+                    result.body,
+                    content_type=result.headers.get("content-type"),
+                    url=result.url,
+                    now=started,
+                    registry=registry_files(config),
                 )
         return Fetched(
             feed=feed,
@@ -177,8 +275,7 @@ def fetch_and_parse(
             started=started,
             duration_ms=round((time.perf_counter() - t0) * 1000),
             result=result,
-            parsed=parsed,
-            taggings=taggings,
+            tagged=tagged,
             body_hash=body_hash,
         )
     except FeedError as exc:
@@ -202,36 +299,42 @@ class _Plan:
     finished: dt.datetime
 
 
-def _plan(fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -> _Plan:
+def _failed_state(fetched: Fetched, error: FeedError, poller: Poller, finished: dt.datetime) -> FeedState:
+    """The state after a failed poll: one more failure, the backoff or the server's Retry-After."""
+    state, result = fetched.state, fetched.result
+    poll = poller.config.settings.poll
+    status = error.status if isinstance(error, HTTPStatusError) else (result.status if result else None)
+    failures = state.consecutive_failures + 1
+    retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
+    if retry_after is not None:
+        delay = min(retry_after, poll.retry_after_max)
+        retry_until: dt.datetime | None = finished + dt.timedelta(seconds=delay)
+    else:
+        delay = backoff_delay(
+            failures, initial=poll.backoff_initial, maximum=poll.backoff_max, jitter=poll.jitter, rng=poller.rng
+        )
+        retry_until = None
+    return dataclasses.replace(
+        state,
+        url=(result.permanent_redirect if result else None) or state.url,
+        last_status=status,
+        last_outcome="error",
+        last_error=str(error),
+        last_polled=fetched.started,
+        consecutive_failures=failures,
+        next_check=finished + dt.timedelta(seconds=delay),
+        retry_after_until=retry_until,
+    )
+
+
+def _plan(fetched: Fetched, poller: Poller) -> _Plan:
     """The feed's next state after this poll: validators, failures, backoff, Retry-After, gone."""
     feed, state, result = fetched.feed, fetched.state, fetched.result
-    poll = config.settings.poll
-    finished = now()
-    moved_to = result.permanent_redirect if result else None
-
+    poll = poller.config.settings.poll
+    finished = poller.now()
     if fetched.error is not None:
-        error = fetched.error
-        status = error.status if isinstance(error, HTTPStatusError) else (result.status if result else None)
-        failures = state.consecutive_failures + 1
-        retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
-        if retry_after is not None:
-            delay = min(retry_after, poll.retry_after_max)
-            retry_until: dt.datetime | None = finished + dt.timedelta(seconds=delay)
-        else:
-            delay = backoff_delay(failures, poll, rng)
-            retry_until = None
-        new_state = dataclasses.replace(
-            state,
-            url=moved_to or state.url,
-            last_status=status,
-            last_outcome="error",
-            last_error=str(error),
-            last_polled=fetched.started,
-            consecutive_failures=failures,
-            next_check=finished + dt.timedelta(seconds=delay),
-            retry_after_until=retry_until,
-        )
-        return _Plan(state=new_state, outcome="error", error=str(error), finished=finished)
+        failed = _failed_state(fetched, fetched.error, poller, finished)
+        return _Plan(state=failed, outcome="error", error=str(fetched.error), finished=finished)
 
     assert result is not None
     common: dict[str, Any] = dict(
@@ -253,7 +356,7 @@ def _plan(fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -
     outcome: Outcome
     if result.outcome == "not-modified":
         outcome = "not-modified"
-    elif fetched.parsed is None:
+    elif fetched.tagged is None:
         outcome = "unchanged"
     else:
         outcome = "stored"
@@ -267,7 +370,7 @@ def _plan(fetched: Fetched, *, config: Config, now: Clock, rng: random.Random) -
         last_outcome=outcome,
         last_success=finished,
         consecutive_failures=0,
-        next_check=finished + dt.timedelta(seconds=jittered(feed.poll_interval(poll), poll.jitter, rng)),
+        next_check=finished + dt.timedelta(seconds=jittered(feed.poll_interval(poll), poll.jitter, poller.rng)),
         gone=False,
     )
     return _Plan(state=new_state, outcome=outcome, error=None, finished=finished)
@@ -290,18 +393,16 @@ def find_gap(check: store.WindowCheck, posts: Sequence[Post]) -> tuple[dt.dateti
     return check.newest, oldest
 
 
-def _write(
-    db: Database, fetched: Fetched, plan: _Plan, tagger: Tagger | None
-) -> tuple[store.StoreCounts, FeedGap | None]:
+def _write(db: Database, fetched: Fetched, plan: _Plan) -> tuple[store.StoreCounts, FeedGap | None]:
     """Write one poll: its posts (tagged), a gap it reveals, its feed's state, its fetch-log row.
     Inside a transaction."""
-    feed, result = fetched.feed, fetched.result
+    feed, result, tagged = fetched.feed, fetched.result, fetched.tagged
     counts = store.StoreCounts(0, 0)
     gap: FeedGap | None = None
-    if fetched.parsed is not None:
-        posts = fetched.parsed.posts
+    if tagged is not None:
+        posts = [t.post for t in tagged.posts]
         check = store.window_check(db, feed.name, posts) if feed.kind in GAP_KINDS and posts else None
-        counts = store.store_posts(db, feed.name, posts, now=plan.finished, tagger=tagger, taggings=fetched.taggings)
+        counts = store_feed(db, feed.name, tagged, now=plan.finished)
         window = find_gap(check, posts) if check is not None else None
         if window is not None:
             gap = store.record_gap(db, feed.name, start=window[0], end=window[1], now=plan.finished)
@@ -310,7 +411,7 @@ def _write(
                 store.update_gap(db, gap.id, status="unrepairable", items_recovered=0, attempts=0, error=reason)
                 gap = dataclasses.replace(gap, status="unrepairable", error=reason)
     # The title the feed list gives wins; else the feed's own, as the document says it now.
-    store.save_feed_state(db, plan.state, title=feed.title or (fetched.parsed.title if fetched.parsed else None))
+    store.save_feed_state(db, plan.state, title=feed.title or (tagged.title if tagged else None))
     store.log_fetch(
         db,
         {
@@ -343,7 +444,7 @@ def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedG
         duration_ms=fetched.duration_ms,
         bytes=result.bytes_received if result else 0,
         error=plan.error,
-        warnings=fetched.parsed.warnings if fetched.parsed else (),
+        warnings=fetched.tagged.warnings if fetched.tagged else (),
         next_check=plan.state.next_check,
         moved_to=moved_to,
         gap=gap,
@@ -354,7 +455,7 @@ def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedG
             "feed=%s gap: none of its %d items were seen before and its oldest (%s) is newer than our newest (%s):"
             " announcements in between may be missing (%s)",
             gap.feed,
-            len(fetched.parsed.posts) if fetched.parsed else 0,
+            len(fetched.tagged.posts) if fetched.tagged else 0,
             store.iso(gap.end),
             store.iso(gap.start),
             gap.status,
@@ -363,35 +464,12 @@ def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedG
     return poll_result
 
 
-def record(
-    db: Database,
-    fetched: Fetched,
-    *,
-    config: Config,
-    now: Clock,
-    rng: random.Random,
-    tagger: Tagger | None = None,
-) -> PollResult:
-    """Store what a fetch brought and the feed's new state, in one transaction."""
-    return record_batch(db, [fetched], config=config, now=now, rng=rng, tagger=tagger)[0]
-
-
-def record_batch(
-    db: Database,
-    batch: Sequence[Fetched],
-    *,
-    config: Config,
-    now: Clock,
-    rng: random.Random,
-    tagger: Tagger | None = None,
-) -> list[PollResult]:
+def record_batch(db: Database, batch: Sequence[Fetched], poller: Poller) -> list[PollResult]:
     """Store several polls in one transaction: a burst of feeds costs one commit, not one each
-    (group commit). A crash still leaves each poll either wholly written or not at all.
-    ``tagger``: default, the configured one (``tagger_for``)."""
-    tagger = tagger or tagger_for(config)
-    plans = [_plan(fetched, config=config, now=now, rng=rng) for fetched in batch]
+    (group commit). A crash still leaves each poll either wholly written or not at all."""
+    plans = [_plan(fetched, poller) for fetched in batch]
     with store.write_transaction(db):
-        written = [_write(db, fetched, plan, tagger) for fetched, plan in zip(batch, plans, strict=True)]
+        written = [_write(db, fetched, plan) for fetched, plan in zip(batch, plans, strict=True)]
     return [_result(f, p, c, g) for f, p, (c, g) in zip(batch, plans, written, strict=True)]
 
 
@@ -444,31 +522,17 @@ def select_feeds(config: Config, names: Sequence[str] = ()) -> list[Feed]:
 
 
 def poll_feeds(
-    db: Database,
-    config: Config,
-    feeds: Iterable[Feed],
-    *,
-    client: httpx.Client,
-    limiter: HostLimiter | None = None,
-    only_due: bool = False,
-    force: bool = False,
-    now: Clock = utcnow,
-    rng: random.Random | None = None,
-    tagger: Tagger | None = None,
+    db: Database, poller: Poller, feeds: Iterable[Feed], *, only_due: bool = False, force: bool = False
 ) -> list[PollResult]:
     """Poll feeds concurrently; store each as it arrives. One feed's failure never stops the others.
 
     ``only_due``: skip feeds whose next check is in the future (cron-style ``run --once``).
     ``force``: poll even feeds that are gone or under a Retry-After.
-    ``tagger``: default, the configured one (``tagger_for``); a broken registry fails here, first.
     """
-    rng = rng or random.Random()
-    tagger = tagger or tagger_for(config)
-    limiter = limiter or HostLimiter(config.settings.http.per_host)
     results: dict[str, PollResult] = {}
     order: list[str] = []
     work: list[tuple[Feed, FeedState]] = []
-    start = now()
+    start = poller.now()
     feeds = list(feeds)
     states = store.ensure_feeds(db, feeds, now=start)
     for feed in feeds:
@@ -483,23 +547,14 @@ def poll_feeds(
                 continue
         work.append((feed, state))
 
-    for batch in _fetch_concurrently(work, client=client, config=config, limiter=limiter, now=now):
-        for result in _record_safely(db, batch, config=config, now=now, rng=rng, tagger=tagger):
+    for batch in _fetch_concurrently(work, poller):
+        for result in _record_safely(db, batch, poller):
             results[result.feed] = result
     return [results[name] for name in order if name in results]
 
 
 def poll_feed(
-    db: Database,
-    config: Config,
-    feed: Feed,
-    *,
-    client: httpx.Client,
-    limiter: HostLimiter,
-    may_write: Callable[[], bool] = lambda: True,
-    now: Clock = utcnow,
-    rng: random.Random | None = None,
-    tagger: Tagger | None = None,
+    db: Database, poller: Poller, feed: Feed, *, may_write: Callable[[], bool] = lambda: True
 ) -> PollResult | None:
     """Poll one feed on the calling thread, due or not (the caller keeps the schedule): the service's job.
 
@@ -507,38 +562,24 @@ def poll_feed(
     is done, right before storing: when it says no (the service is shutting down), the result is
     dropped unwritten and None returned; the feed is polled again after the restart.
     """
-    rng = rng or random.Random()
-    tagger = tagger or tagger_for(config)
-    state = store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now())
-    skip = deferred(feed, state, now())
+    state = store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=poller.now())
+    skip = deferred(feed, state, poller.now())
     if skip is not None:
         return skip
-    fetched = fetch_and_parse(feed, state, client=client, config=config, limiter=limiter, now=now)
+    fetched = fetch_and_parse(feed, state, poller)
     if not may_write():
         return None
-    return _record_safely(db, [fetched], config=config, now=now, rng=rng, tagger=tagger)[0]
+    return _record_safely(db, [fetched], poller)[0]
 
 
-def _record_safely(
-    db: Database,
-    batch: Sequence[Fetched],
-    *,
-    config: Config,
-    now: Clock,
-    rng: random.Random,
-    tagger: Tagger | None = None,
-) -> list[PollResult]:
+def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> list[PollResult]:
     """``record_batch``, where an unexpected failure is logged and reported for its feed only:
     a batch that fails is stored again feed by feed, so one bad feed never loses the others."""
     try:
-        return record_batch(db, batch, config=config, now=now, rng=rng, tagger=tagger)
+        return record_batch(db, batch, poller)
     except Exception:
         if len(batch) > 1:
-            return [
-                r
-                for fetched in batch
-                for r in _record_safely(db, [fetched], config=config, now=now, rng=rng, tagger=tagger)
-            ]
+            return [r for fetched in batch for r in _record_safely(db, [fetched], poller)]
         log.exception("feed=%s: storing the poll failed; nothing of it was written", batch[0].feed.name)
         return [
             PollResult(
@@ -547,24 +588,23 @@ def _record_safely(
         ]
 
 
-class _ProcessParser:
-    """``tagging.parse_and_tag`` in worker processes, started when the first body needs parsing
-    (a poll answered by 304s starts none). Spawned, not forked: the parent has threads."""
+class _ProcessReader:
+    """``read_body`` in worker processes, started when the first body needs parsing (a poll
+    answered by 304s starts none). Spawned, not forked: the parent has threads."""
 
-    def __init__(self, processes: int, registry: RegistryFiles) -> None:
+    def __init__(self, processes: int) -> None:
         self.processes = processes
-        self.registry = registry
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, body: bytes, **kwargs: Any) -> tuple[ParsedFeed, dict[str, Tagging]]:
+    def __call__(self, body: bytes, **kwargs: Any) -> TaggedFeed:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
             pool = self._pool
-        return pool.submit(parse_and_tag, body, registry=self.registry, **kwargs).result()
+        return pool.submit(read_body, body, **kwargs).result()
 
-    def __enter__(self) -> _ProcessParser:
+    def __enter__(self) -> _ProcessReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -572,14 +612,7 @@ class _ProcessParser:
             self._pool.shutdown()
 
 
-def _fetch_concurrently(
-    work: list[tuple[Feed, FeedState]],
-    *,
-    client: httpx.Client,
-    config: Config,
-    limiter: HostLimiter,
-    now: Clock,
-) -> Iterator[list[Fetched]]:
+def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> Iterator[list[Fetched]]:
     """Fetch (and parse) in worker threads, yielding the feeds ready at once as one batch.
 
     At most two feeds per worker are in flight or waiting for the writer, so a slow writer never
@@ -587,12 +620,13 @@ def _fetch_concurrently(
     """
     if not work:
         return
+    config = poller.config
     workers = min(config.settings.http.max_workers, len(work))
     with contextlib.ExitStack() as stack:
-        parse: Parser | None = None  # fetch_and_parse's own: on the polling thread
+        read: Reader | None = None  # fetch_and_parse's own: on the polling thread
         processes = config.settings.poll.parse_processes
         if processes and len(work) >= PROCESS_POOL_MIN_FEEDS:
-            parse = stack.enter_context(_ProcessParser(processes, registry_files(config)))
+            read = stack.enter_context(_ProcessReader(processes))
         # Entered last, left first: every polling thread is done before the parsers stop.
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll"))
         queue = iter(work)
@@ -600,10 +634,7 @@ def _fetch_concurrently(
 
         def submit_next() -> None:
             for feed, state in queue:
-                future = pool.submit(
-                    fetch_and_parse, feed, state, client=client, config=config, limiter=limiter, now=now, parse=parse
-                )
-                futures[future] = (feed, state)
+                futures[pool.submit(fetch_and_parse, feed, state, poller, read=read)] = (feed, state)
                 return
 
         for _ in range(workers * 2):
@@ -621,7 +652,7 @@ def _fetch_concurrently(
                     fetched = Fetched(
                         feed=feed,
                         state=state,
-                        started=now(),
+                        started=poller.now(),
                         duration_ms=0,
                         error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
                     )
@@ -642,11 +673,8 @@ class ImportResult:
     warnings: tuple[str, ...] = ()
 
 
-def import_file(
-    db: Database, feed: Feed, path: Path, *, now: dt.datetime, tagger: Tagger | None = None
-) -> ImportResult:
-    """Load one RSS/Atom file as if fetched from ``feed``; its posts are first seen when published.
-    ``tagger``: tag them as they are stored (without one, ``aggregator tag`` does it later)."""
+def import_file(db: Database, feed: Feed, path: Path, *, now: dt.datetime, tagger: Tagger) -> ImportResult:
+    """Load one RSS/Atom file as if fetched from ``feed``; its posts are first seen when published."""
     try:
         body = path.read_bytes()
     except OSError as exc:
@@ -655,17 +683,14 @@ def import_file(
         raw = parse_bytes(body)  # the error names the file, not the feed's URL
     except ParseError as exc:
         raise ImportFileError(f"{path}: {exc}") from None
-    parsed = normalize_feed(raw, url=feed.url, now=now)
-    store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now)
-    with store.write_transaction(db):
-        counts = store.store_posts(db, feed.name, parsed.posts, now=now, history=True, tagger=tagger)
+    tagged, counts = ingest(db, feed, raw, url=feed.url, now=now, tagger=tagger, history=True)
     return ImportResult(
-        path=str(path), new=counts.new, updated=counts.updated, entries=len(parsed.posts), warnings=parsed.warnings
+        path=str(path), new=counts.new, updated=counts.updated, entries=len(tagged.posts), warnings=tagged.warnings
     )
 
 
 def import_files(
-    db: Database, feed: Feed, paths: Iterable[Path], *, now: Clock = utcnow, tagger: Tagger | None = None
+    db: Database, feed: Feed, paths: Iterable[Path], *, tagger: Tagger, now: Clock = utcnow
 ) -> Iterator[ImportResult]:
     """Import files one by one; a bad file is reported by name and the others still imported."""
     for path in paths:

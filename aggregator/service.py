@@ -69,7 +69,7 @@ from sqlite_utils import Database
 
 from . import __version__, backfill, pipeline, store
 from .config import ENV_LISTEN, WEEKDAYS, Config, Feed, ServiceSettings, format_duration, load_config, parse_listen
-from .errors import AggregatorError, ConfigError, DraftExistsError, StoreError
+from .errors import AggregatorError, ConfigError, DraftExistsError, ServiceLockError, StoreError
 from .fetch import HostLimiter, build_client
 from .models import FeedState, PollResult
 
@@ -196,13 +196,13 @@ def service_lock(database: Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise StoreError(f"cannot create the service lock {path}: {exc.strerror or exc}") from None
+        raise ServiceLockError(f"cannot create the service lock {path}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            raise StoreError(f"another aggregator service (pid {pid}) is already running on {database}") from None
+            raise ServiceLockError(f"another aggregator service (pid {pid}) is already running on {database}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         try:
@@ -627,6 +627,18 @@ class Service:
 
     # --- jobs (worker threads) -----------------------------------------------------------------
 
+    def _poller(self, config: Config) -> pipeline.Poller:
+        """What a poll or a repair needs: the configuration in use, the shared client and limiter."""
+        assert self._client is not None
+        return pipeline.Poller(
+            config=config,
+            client=self._client,
+            limiter=self._limiter,
+            tagger=pipeline.tagger_for(config),
+            now=self._clock,
+            rng=self._rng,
+        )
+
     def _db(self) -> Database:
         db: Database | None = getattr(self._local, "db", None)
         if db is None:
@@ -654,16 +666,8 @@ class Service:
             feed = next((f for f in config.feeds if f.name == name and f.enabled), None)
             if feed is None:
                 return  # removed by a reload while this run waited for a worker
-            assert self._client is not None
             result = pipeline.poll_feed(
-                self._db(),
-                config,
-                feed,
-                client=self._client,
-                limiter=self._limiter,
-                may_write=lambda: not self._abandoned.is_set(),
-                now=self._clock,
-                rng=self._rng,
+                self._db(), self._poller(config), feed, may_write=lambda: not self._abandoned.is_set()
             )
             if result is None:
                 return
@@ -743,14 +747,7 @@ class Service:
                     break
                 log.info("feed=%s repairing the gap from %s to %s", gap.feed, store.iso(gap.start), store.iso(gap.end))
                 outcome = backfill.repair_gap(
-                    db,
-                    config,
-                    gap,
-                    client=self._client,
-                    limiter=self._limiter,
-                    now=self._clock,
-                    sleep=self._stopping.wait,
-                    should_stop=self._stopping.is_set,
+                    db, self._poller(config), gap, sleep=self._stopping.wait, should_stop=self._stopping.is_set
                 )
                 recovered += outcome.recovered
                 self.metrics.gap_items_recovered.labels(feed=gap.feed).inc(outcome.recovered)
@@ -988,7 +985,7 @@ def check_health(url: str, *, timeout: float = 5.0) -> tuple[bool, str]:
 
 
 def run_service(config: Config, *, write_draft: WriteDraft | None = None) -> None:
-    """Run the service until SIGTERM or SIGINT (main thread only). Raises StoreError when another
+    """Run the service until SIGTERM or SIGINT (main thread only). Raises ServiceLockError when another
     service holds the archive, ConfigError when the endpoint cannot listen."""
     with service_lock(config.database):
         service = Service(config, write_draft=write_draft)

@@ -28,24 +28,18 @@ Pure: ``Post`` + ``Registry`` -> ``Tagging``. The order of evidence is the feed'
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from .errors import ConfigError
 from .models import KINDS as KINDS  # the kinds are this stage's vocabulary; re-exported
-from .models import ParsedFeed, Post
-from .normalize import parse_document
+from .models import Post, Tag, TagType
+from .models import Tagging as Tagging  # what this stage makes; re-exported
 from .taxonomy import REGION_MATCHER, Match, Registry, load_registry, lower_tokens, tokenize
 
-TagType = Literal["service", "topic"]
-TagSource = Literal["category", "title", "body", "manual"]
-
-RULES_VERSION = 1
+RULES_VERSION = 2
 """Bump when the rules below change what a post is tagged with: ``aggregator tag --retag`` then
 redoes every post (it is part of ``Tagger.fingerprint``)."""
 
@@ -79,38 +73,6 @@ BODY_REGION_SENTENCES = 5
 BODY_MAX_SERVICES = 3
 """A body is evidence only for a post whose categories and title name no service: then its most
 named service, and up to two more named at least twice."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Tag:
-    tag: str
-    """A registry key (``stepfunctions``) or a topic (``serverless``)."""
-    type: TagType
-    source: TagSource
-    confidence: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class Tagging:
-    tags: tuple[Tag, ...]
-    primary_service: str | None
-    kind: str
-    regions: tuple[str, ...] = ()
-    """Region codes (``ap-southeast-2``) a region expansion adds."""
-    unknown_tokens: tuple[str, ...] = ()
-    """Category tokens the registry does not know (kept raw and reported, never dropped)."""
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        return tuple(t.tag for t in self.tags if t.type == "service")
-
-    @property
-    def topics(self) -> tuple[str, ...]:
-        return tuple(t.tag for t in self.tags if t.type == "topic")
-
-    @property
-    def tags_by_key(self) -> dict[str, Tag]:
-        return {t.tag: t for t in self.tags}
 
 
 # --- categories ----------------------------------------------------------------------------------
@@ -231,6 +193,37 @@ INSTANCE_SERVICES = frozenset(
     }
 )  # fmt: skip
 """Services whose "new X instances" are new instance types (elsewhere "instances" are something else)."""
+
+
+_NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+)
+_COUNT_WORDS = {w: n for n, w in enumerate(_NUMBER_WORDS)}
+_MORE_REGIONS = re.compile(r"\b(\w+)\s+(?:more|additional|new)\s+(?:aws\s+|commercial\s+)?regions\b", re.IGNORECASE)
+
+
+def region_count(title: str, regions: Sequence[str]) -> int | None:
+    """How many Regions an expansion adds: those named, else the number its title gives
+    ("seven more Regions"); None when it does not say."""
+    if regions:
+        return len(regions)
+    match = _MORE_REGIONS.search(title)
+    if match is None:
+        return None
+    word = match.group(1).lower()
+    return int(word) if word.isdigit() else _COUNT_WORDS.get(word)
 
 
 def _regions_in(text: str) -> list[str]:
@@ -404,7 +397,12 @@ class Tagger:
             tags.values(), key=lambda t: (t.type != "service", SOURCE_ORDER[t.source], -t.confidence, t.tag)
         )
         return Tagging(
-            tags=tuple(ordered), primary_service=primary, kind=kind, regions=regions, unknown_tokens=tuple(unknown)
+            tags=tuple(ordered),
+            primary_service=primary,
+            kind=kind,
+            regions=regions,
+            region_count=region_count(title, regions) if kind == "region-expansion" else None,
+            unknown_tokens=tuple(unknown),
         )
 
     def unknown_tokens(self, categories: Iterable[str]) -> tuple[str, ...]:
@@ -451,7 +449,7 @@ class Tagger:
         return None
 
 
-# --- one tagger per process, and tagging where the parsing happens --------------------------------
+# --- one tagger per process -----------------------------------------------------------------------
 
 RegistryFiles = tuple[str, str | None]
 """(shipped services file, the user's services file or None): what a tagger is built from."""
@@ -475,15 +473,3 @@ def tagger_from_files(files: RegistryFiles) -> Tagger:
             _TAGGERS.clear()
             _TAGGERS[stamp] = tagger
         return tagger
-
-
-def parse_and_tag(
-    body: bytes, *, content_type: str | None, url: str, now: dt.datetime, registry: RegistryFiles | None
-) -> tuple[ParsedFeed, dict[str, Tagging]]:
-    """Bytes -> posts -> their taggings (by post id): parse, normalize and tag in one go, so that
-    a parse worker process (``poll.parse_processes``) does the tagging too and the writer only writes."""
-    parsed = parse_document(body, content_type=content_type, url=url, now=now)
-    if registry is None:
-        return parsed, {}
-    tagger = tagger_from_files(registry)
-    return parsed, {post.id: tagger.tag(post) for post in parsed.posts}

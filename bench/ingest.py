@@ -331,13 +331,8 @@ def poll_aggregator(config_path: Path, db_path: Path) -> dict[str, Any]:
     config = load_config(config_path, database=db_path)
     db = store.open_db(config.database)
     with ChildMemory() as children, build_client(config.settings.http) as client:
-        results = pipeline.poll_feeds(
-            db,
-            config,
-            pipeline.select_feeds(config),
-            client=client,
-            limiter=HostLimiter(config.settings.http.per_host),
-        )
+        poller = pipeline.Poller.create(config, client=client, limiter=HostLimiter(config.settings.http.per_host))
+        results = pipeline.poll_feeds(db, poller, pipeline.select_feeds(config))
     wall = time.perf_counter() - t0
     items = db.execute("SELECT count(*) FROM posts").fetchone()[0]
     errors = [f"{r.feed}: {r.error}" for r in results if r.outcome == "error"]

@@ -225,3 +225,43 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
     import os
 
     return bool(request.config.getoption("--update-goldens")) or os.environ.get("UPDATE_GOLDENS") == "1"
+
+
+# --- storing posts directly (the pipeline tags them; these tests give the tagging themselves) ---
+
+NO_TAGGER = "test-no-tagger"
+"""The fingerprint posts stored by ``store_tagged`` without a tagger carry."""
+
+
+def as_tagged(posts: Any, tagger: Any = None) -> list[Any]:
+    """Posts with a tagging: the tagger's, else an empty one (kind "other", no tags)."""
+    from aggregator.models import TaggedPost, Tagging
+
+    empty = Tagging(tags=(), primary_service=None, kind="other")
+    return [TaggedPost(post=p, tagging=tagger.tag(p) if tagger is not None else empty) for p in posts]
+
+
+def store_tagged(db: Any, feed: str, posts: Any, *, tagger: Any = None, **kwargs: Any) -> Any:
+    """``store.store_posts`` in a transaction, the posts tagged by ``tagger`` (or left without tags)."""
+    from aggregator import store
+
+    with store.write_transaction(db):
+        return store.store_posts(
+            db,
+            feed,
+            as_tagged(posts, tagger),
+            tagged_with=tagger.fingerprint if tagger is not None else NO_TAGGER,
+            **kwargs,
+        )
+
+
+def forget_tags(db: Any) -> None:
+    """Make the archive one from before tagging existed: no tags, kinds or fingerprints."""
+    from aggregator import store
+
+    with store.write_transaction(db):
+        db.execute("DELETE FROM post_tags")
+        db.execute(
+            "UPDATE posts SET kind = NULL, primary_service = NULL, regions = NULL, region_count = NULL,"
+            " tagged_with = NULL"
+        )

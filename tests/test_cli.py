@@ -276,7 +276,7 @@ def test_an_archive_this_user_cannot_write_is_read_read_only(runner, setup, monk
     config, db = setup
     invoke(runner, "--config", str(config), "--db", str(db), "poll")
     before = db.read_bytes()
-    monkeypatch.setattr(store.os, "access", lambda path, mode: mode != store.os.W_OK)
+    monkeypatch.setattr(store.schema.os, "access", lambda path, mode: mode != store.schema.os.W_OK)
     result = invoke(runner, "--config", str(config), "--db", str(db), "posts", "--json")
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 3

@@ -26,7 +26,7 @@ import pytest
 from conftest import FakeClock, LoopbackServer, Request, Response, item, rss
 from sqlite_utils import Database
 
-from aggregator import __version__, pipeline, store, tagging
+from aggregator import __version__, pipeline, store
 from aggregator.config import Config, load_config
 from aggregator.fetch import STATUS_POLICY, Action, action_for, build_client
 from aggregator.models import PollResult
@@ -75,9 +75,8 @@ def poll(
 ) -> dict[str, PollResult]:
     """One ``poll_feeds`` call over every configured feed, by feed name."""
     with build_client(config.settings.http, transport=transport) as client:
-        results = pipeline.poll_feeds(
-            db, config, config.feeds, client=client, now=clock, rng=rng or random.Random(1), **options
-        )
+        poller = pipeline.Poller.create(config, client=client, now=clock, rng=rng or random.Random(1))
+        results = pipeline.poll_feeds(db, poller, config.feeds, **options)
     return {result.feed: result for result in results}
 
 
@@ -117,13 +116,13 @@ def assert_good_feed_stored(db: Database, results: dict[str, PollResult]) -> Non
 def record_parses(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """The URLs whose bodies the pipeline parses from now on."""
     parsed: list[str | None] = []
-    original = tagging.parse_document
+    original = pipeline.parse_bytes
 
     def spy(body: bytes, **kwargs: Any) -> Any:
         parsed.append(kwargs.get("url"))
         return original(body, **kwargs)
 
-    monkeypatch.setattr(tagging, "parse_document", spy)
+    monkeypatch.setattr(pipeline, "parse_bytes", spy)
     return parsed
 
 

@@ -58,7 +58,9 @@ page_size = 25
 def poll(config: Config, clock: FakeClock) -> Any:
     db = store.open_db(config.database)
     with build_client(config.settings.http) as client:
-        (result,) = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock, force=True)
+        (result,) = pipeline.poll_feeds(
+            db, pipeline.Poller.create(config, client=client, now=clock), config.feeds, force=True
+        )
     clock.advance(minutes=15)
     return result
 
@@ -75,6 +77,7 @@ def _post(n: int) -> Post:
         summary="",
         summary_html="",
         links=(),
+        link_ids=(),
         published=TIMES[n],
         updated=None,
         authors=(),
@@ -191,11 +194,15 @@ def test_a_gap_is_repaired_from_the_api_and_every_item_stored_once(
     db = store.open_db(config.database)
     assert repairable_gaps(db, config, now=clock()) == [gap]
     with build_client(config.settings.http) as client:
-        outcome = repair_gap(db, config, gap, client=client, now=clock, sleep=lambda _s: None)
+        outcome = repair_gap(db, pipeline.Poller.create(config, client=client, now=clock), gap, sleep=lambda _s: None)
     assert outcome.gap.status == "repaired" and outcome.recovered == outcome.gap.items_recovered == 101  # 10-110
     assert outcome.gap.repaired_at == clock()
     titles = [r[0] for r in db.execute("SELECT title FROM posts")]
     assert len(titles) == len(set(titles)) == 121
+    # The recovered posts are tagged as the polled ones are: the same path into the archive.
+    untagged = db.execute("SELECT count(*) FROM posts WHERE tagged_with IS NULL OR kind IS NULL").fetchone()[0]
+    assert untagged == 0
+    assert db.execute("SELECT count(DISTINCT post_id) FROM post_tags").fetchone()[0] == 121
     assert repairable_gaps(db, config, now=clock()) == []
     assert store.feed_gaps(db, START, TIMES[-1]) == []
 
@@ -212,13 +219,13 @@ def test_a_repair_that_keeps_failing_is_retried_later_then_marked_unrepairable(
     assert gap is not None
     db = store.open_db(config.database)
     with build_client(config.settings.http) as client:
-        first = repair_gap(db, config, gap, client=client, now=clock).gap
+        first = repair_gap(db, pipeline.Poller.create(config, client=client, now=clock), gap).gap
         assert (first.status, first.attempts) == ("open", 1) and "HTTP 404" in (first.error or "")
         assert store.gap_next_attempt(db, gap.id) == clock() + dt.timedelta(minutes=30)
         assert repairable_gaps(db, config, now=clock()) == []  # not yet due
         clock.advance(minutes=31)
         (due,) = repairable_gaps(db, config, now=clock())
-        second = repair_gap(db, config, due, client=client, now=clock).gap
+        second = repair_gap(db, pipeline.Poller.create(config, client=client, now=clock), due).gap
     assert (second.status, second.attempts) == ("unrepairable", 2)
     assert [g.status for g in store.feed_gaps(db, START, TIMES[-1])] == ["unrepairable"]  # still visible
 

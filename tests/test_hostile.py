@@ -137,7 +137,9 @@ def serve(server: LoopbackServer, path: str, document: Document) -> None:
 
 def poll(db: Database, config: Config, clock: FakeClock) -> dict[str, PollResult]:
     with build_client(config.settings.http) as client:
-        results = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock, rng=random.Random(1))
+        results = pipeline.poll_feeds(
+            db, pipeline.Poller.create(config, client=client, now=clock, rng=random.Random(1)), config.feeds
+        )
     return {result.feed: result for result in results}
 
 

@@ -506,7 +506,8 @@ def test_html_links_are_always_absolute_web_addresses(anchors: list[tuple[str, s
 def test_links_in_the_full_content_are_kept_beside_the_excerpt() -> None:
     """A blog sends an excerpt in <description> and the article in <content:encoded>: the links to
     the announcements it is about are often only in the article."""
-    from aggregator.normalize import parse_document
+    from aggregator.normalize import normalize_feed
+    from aggregator.parse import parse_bytes
 
     body = b"""<?xml version="1.0"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
@@ -517,7 +518,7 @@ def test_links_in_the_full_content_are_kept_beside_the_excerpt() -> None:
 <content:encoded>&lt;p&gt;Today we &lt;a href="https://aws.amazon.com/about-aws/whats-new/2025/02/amazon-sqs-fair-queues/"&gt;announced&lt;/a&gt;
 fair queues. &lt;a href="#how"&gt;How it works&lt;/a&gt;, &lt;a href="/sqs/pricing/"&gt;pricing&lt;/a&gt;.&lt;/p&gt;</content:encoded>
 <pubDate>Tue, 18 Feb 2025 10:00:00 +0000</pubDate></item></channel></rss>"""
-    post = parse_document(body, content_type=None, url="https://aws.amazon.com/blogs/aws/feed/", now=NOW).posts[0]
+    post = normalize_feed(parse_bytes(body), url="https://aws.amazon.com/blogs/aws/feed/", now=NOW).posts[0]
     assert post.summary == "An excerpt with no links."
     assert post.links == (
         "https://aws.amazon.com/about-aws/whats-new/2025/02/amazon-sqs-fair-queues/",

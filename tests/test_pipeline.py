@@ -52,7 +52,7 @@ def test_parsing_in_worker_processes_stores_exactly_what_threads_store(server, w
         config = many_feeds(server, write_config, folder, count, extra=f"[poll]\nparse_processes = {processes}")
         db = store.open_db(config.database)
         with build_client(config.settings.http) as client:
-            results = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
+            results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client, now=clock), config.feeds)
         assert [r.outcome for r in results] == ["stored"] * count
         assert sum(r.new for r in results) == 3 * count
         assert {row["primary_service"] for row in db["posts"].rows} == {"s3"}  # tagged, in either path
@@ -65,13 +65,13 @@ def test_a_poll_answered_by_304s_starts_no_worker_process(server, write_config, 
     config = many_feeds(server, write_config, tmp_path, count)
     db = store.open_db(config.database)
     with build_client(config.settings.http) as client:
-        pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
+        pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client, now=clock), config.feeds)
         for i in range(count):
             server.route(f"/feed-{i}", Response(304, b"", {"ETag": f'"v{i}"'}))
         started: list[int] = []
         monkeypatch.setattr(pipeline.ProcessPoolExecutor, "__init__", lambda *a, **k: started.append(1))
         clock.advance(hours=2)
-        results = pipeline.poll_feeds(db, config, config.feeds, client=client, now=clock)
+        results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client, now=clock), config.feeds)
     assert {r.outcome for r in results} == {"not-modified"}
     assert started == []
 
@@ -83,12 +83,8 @@ def test_one_feed_failing_to_store_does_not_lose_the_rest_of_its_batch(
     db = store.open_db(config.database)
     states = store.ensure_feeds(db, list(config.feeds), now=clock())
     with build_client(config.settings.http) as client:
-        batch = [
-            pipeline.fetch_and_parse(
-                feed, states[feed.name], client=client, config=config, limiter=pipeline.HostLimiter(2), now=clock
-            )
-            for feed in config.feeds
-        ]
+        poller = pipeline.Poller.create(config, client=client, now=clock, rng=pipeline.random.Random(1))
+        batch = [pipeline.fetch_and_parse(feed, states[feed.name], poller) for feed in config.feeds]
     original = store.store_posts
 
     def broken_for_feed_1(db, feed, posts, **kwargs):
@@ -97,7 +93,7 @@ def test_one_feed_failing_to_store_does_not_lose_the_rest_of_its_batch(
         return original(db, feed, posts, **kwargs)
 
     monkeypatch.setattr(store, "store_posts", broken_for_feed_1)
-    results = pipeline._record_safely(db, batch, config=config, now=clock, rng=pipeline.random.Random(1))
+    results = pipeline._record_safely(db, batch, poller)
     assert [(r.feed, r.outcome) for r in results] == [("feed-0", "stored"), ("feed-1", "error"), ("feed-2", "stored")]
     assert {row["feed"] for row in db["post_sources"].rows} == {"feed-0", "feed-2"}
     assert store.feed_state(db, "feed-1").last_outcome is None  # nothing of it written

@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aggregator import service as service_module
 from aggregator.config import ServiceSettings, load_config
-from aggregator.errors import ConfigError, DraftExistsError, StoreError
+from aggregator.errors import ConfigError, DraftExistsError, ServiceLockError
 from aggregator.models import FeedState
 from aggregator.service import Service, health_url, last_digest_time, next_run_time, service_lock, weekly_trigger
 
@@ -317,7 +317,7 @@ def test_the_service_lock_admits_one_holder(tmp_path: Path) -> None:
         assert lock_path.read_text().strip() == str(os.getpid())
         with (
             pytest.raises(
-                StoreError, match=rf"another aggregator service \(pid {os.getpid()}\) is already running on {db}"
+                ServiceLockError, match=rf"another aggregator service \(pid {os.getpid()}\) is already running on {db}"
             ),
             service_lock(db),
         ):

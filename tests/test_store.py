@@ -10,10 +10,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import as_tagged, store_tagged
 
 from aggregator import store
+from aggregator.errors import StoreError
 from aggregator.models import Post
-from aggregator.normalize import post_id_for
+from aggregator.normalize import link_ids, post_id_for
 
 UTC = dt.UTC
 NOW = dt.datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
@@ -38,6 +40,7 @@ def make_post(
         summary=f"About {title}.",
         summary_html=f"<p>About {title}.</p>",
         links=(),
+        link_ids=(),
         published=published,
         updated=None,
         authors=("aws@amazon.com",),
@@ -55,8 +58,7 @@ def db(tmp_path: Path):
 
 
 def save(db, feed: str, posts: list[Post], **kwargs) -> store.StoreCounts:
-    with store.write_transaction(db):
-        return store.store_posts(db, feed, posts, now=kwargs.pop("now", NOW), **kwargs)
+    return store_tagged(db, feed, posts, now=kwargs.pop("now", NOW), **kwargs)
 
 
 def test_schema_is_created_once_in_wal_mode(tmp_path: Path) -> None:
@@ -141,10 +143,52 @@ def test_a_post_without_a_date_is_dated_when_first_seen(db) -> None:
     assert row["date"] == store.iso(NOW)
 
 
+def links_of(db, post_id: str) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in db.execute("SELECT target_id, url FROM post_links WHERE post_id = ? ORDER BY position", [post_id])
+    ]
+
+
+def test_what_a_post_links_is_resolved_to_post_ids_when_it_is_stored(db) -> None:
+    """``post_links``: each link once, as the id the archive gives its page (held or not), the
+    post's own page left out; a changed post's links are replaced."""
+    target = make_post("target")
+    urls = (
+        target.url,
+        "https://www.aws.amazon.com/about-aws/whats-new/2024/05/target",  # the same page again
+        "https://aws.amazon.com/blogs/aws/elsewhere/",
+    )
+    linking = dataclasses.replace(make_post("roundup"), links=urls, link_ids=link_ids(urls))
+    save(db, "blog", [linking])
+    elsewhere = post_id_for(url=urls[2], guid=None, title="", summary="")
+    assert links_of(db, linking.id) == [(target.id, target.url), (elsewhere, urls[2])]
+    changed = dataclasses.replace(linking, links=urls[2:], link_ids=link_ids(urls[2:]), content_hash="new")
+    save(db, "blog", [changed])
+    assert links_of(db, linking.id) == [(elsewhere, urls[2])]
+
+
+def test_an_archive_from_before_post_links_gets_them_from_its_stored_links(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = store.open_db(path)
+    store.ensure_feed(db, name="blog", url="https://example.test/blog", kind="other", title="", now=NOW)
+    urls = ("https://aws.amazon.com/about-aws/whats-new/2024/05/a/", "https://aws.amazon.com/blogs/aws/b/")
+    post = dataclasses.replace(make_post("old"), links=urls, link_ids=link_ids(urls))
+    save(db, "blog", [post])
+    # Back to the archive as version 0005 left it: no post_links, no region counts.
+    db.execute("DROP TABLE post_links")
+    db.execute("ALTER TABLE posts DROP COLUMN region_count")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = '0006_derived_facts'")
+    db.conn.commit()
+    db.close()
+    upgraded = store.open_db(path)
+    assert [t for t, _u in links_of(upgraded, post.id)] == list(link_ids(urls))
+
+
 def test_a_failed_batch_leaves_nothing_half_written(db) -> None:
     save(db, "wn", [make_post("kept")])
     with pytest.raises(RuntimeError), store.write_transaction(db):
-        store.store_posts(db, "wn", [make_post("lost-1"), make_post("lost-2")], now=NOW)
+        store.store_posts(db, "wn", as_tagged([make_post("lost-1"), make_post("lost-2")]), tagged_with="t", now=NOW)
         raise RuntimeError("crash in the middle of a poll")
     assert [r["title"] for r in db["posts"].rows] == ["kept"]
     assert db["post_sources"].count == 1
@@ -214,14 +258,14 @@ def test_a_reader_and_a_writer_share_the_file(tmp_path: Path) -> None:
 
 
 def test_readonly_open_of_a_missing_archive_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(store.StoreError, match="no archive at"):
+    with pytest.raises(StoreError, match="no archive at"):
         store.open_db(tmp_path / "missing.db", readonly=True)
 
 
 def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("this is not a database, it is a shopping list\n" * 100)
-    with pytest.raises(store.StoreError, match="cannot open the archive"):
+    with pytest.raises(StoreError, match="cannot open the archive"):
         store.open_db(path)
     assert path.read_text().startswith("this is not a database")
 

@@ -260,6 +260,22 @@ def test_region_expansions_name_their_regions(tagger: Tagger, title: str, body: 
     result = tag(tagger, title, body, url=WHATS_NEW)
     assert result.kind == "region-expansion"
     assert result.regions == regions
+    assert result.region_count == len(regions)
+
+
+@pytest.mark.parametrize(
+    "title, count",
+    [
+        ("AWS Lambda SnapStart is now available in seven more Regions", 7),
+        ("Amazon Bedrock expands to 4 additional AWS Regions", 4),
+        ("Amazon Q Business is now available in more Regions", None),
+    ],
+)
+def test_an_expansion_that_names_no_region_counts_what_its_title_says(
+    tagger: Tagger, title: str, count: int | None
+) -> None:
+    result = tag(tagger, title, "", url=WHATS_NEW)
+    assert (result.kind, result.regions, result.region_count) == ("region-expansion", (), count)
 
 
 def test_only_region_expansions_carry_regions(tagger: Tagger) -> None:

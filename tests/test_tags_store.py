@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import item, rss
+from conftest import forget_tags, item, rss, store_tagged
 
 from aggregator import pipeline, store
 from aggregator.cli import cli
@@ -40,6 +40,7 @@ def post(slug: str, title: str, categories: tuple[str, ...] = (), summary: str =
         summary=summary,
         summary_html=summary,
         links=(),
+        link_ids=(),
         published=NOW,
         updated=None,
         authors=(),
@@ -56,8 +57,11 @@ def db(tmp_path: Path):
 
 
 def save(db, posts: list[Post], tagger: Tagger | None, now: dt.datetime = NOW) -> store.StoreCounts:
-    with store.write_transaction(db):
-        return store.store_posts(db, "wn", posts, now=now, tagger=tagger)
+    """Store posts tagged by ``tagger``; without one, as an archive from before tagging has them."""
+    counts = store_tagged(db, "wn", posts, tagger=tagger, now=now)
+    if tagger is None:
+        forget_tags(db)
+    return counts
 
 
 def tags(db, post_id: str) -> dict[str, tuple[str, str, float]]:

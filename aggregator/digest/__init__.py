@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ..config import Config
-from ..errors import ConfigError, DraftExistsError, StoreError
+from ..errors import ConfigError, DraftError, DraftExistsError
 from ..taxonomy import Registry
 from . import render as _render
 from .notes import Note, read_notes
@@ -280,7 +280,7 @@ def write_draft(
     try:
         _write_new(path, draft.text, force=force)
     except OSError as exc:
-        raise StoreError(f"cannot write the draft {path}: {exc.strerror or exc}") from None
+        raise DraftError(f"cannot write the draft {path}: {exc.strerror or exc}") from None
     return path
 
 

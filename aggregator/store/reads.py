@@ -1,0 +1,322 @@
+"""Reading the archive: typed records for the commands, the service and the digest.
+
+Every query of the archive outside ``writes`` and the migrations is here, each bounded by an
+index (posts by ``date`` or primary key, a service's history by ``(primary_service, date)``), so
+a read costs the same on a large archive as on a small one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..models import FeedGap, FeedState, GapStatus, Post
+from .schema import chunks, from_iso, iso
+
+# --- feeds -------------------------------------------------------------------------------------
+
+
+def feed_state(db: Database, name: str) -> FeedState | None:
+    rows = list(db.query("SELECT * FROM feeds WHERE name = ?", [name]))
+    if not rows:
+        return None
+    return state_from_row(rows[0])
+
+
+def state_from_row(row: dict[str, Any]) -> FeedState:
+    return FeedState(
+        name=row["name"],
+        url=row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        last_status=row["last_status"],
+        last_outcome=row["last_outcome"],
+        last_error=row["last_error"],
+        last_polled=from_iso(row["last_polled"]),
+        last_success=from_iso(row["last_success"]),
+        consecutive_failures=row["consecutive_failures"] or 0,
+        next_check=from_iso(row["next_check"]),
+        retry_after_until=from_iso(row["retry_after_until"]),
+        gone=bool(row["gone"]),
+    )
+
+
+def feed_rows(db: Database) -> dict[str, dict[str, Any]]:
+    """Every stored feed with its state and the number of posts it delivered, by name."""
+    sql = """
+        SELECT feeds.*, coalesce(counts.posts, 0) AS posts
+        FROM feeds LEFT JOIN (
+            SELECT feed, count(*) AS posts FROM post_sources GROUP BY feed
+        ) AS counts ON counts.feed = feeds.name
+    """
+    return {row["name"]: row for row in db.query(sql)}
+
+
+def query_posts(
+    db: Database,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    feeds: Sequence[str] = (),
+    search: str | None = None,
+    tags: Sequence[str] = (),
+    kind: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Posts newest first (by date, then first seen), with the feeds that delivered each.
+
+    ``tags``: posts carrying every one of these tags (service keys or topics); ``kind``: of this kind.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if since:
+        where.append("posts.date >= ?")
+        params.append(iso(since))
+    if until:
+        where.append("posts.date < ?")
+        params.append(iso(until))
+    if feeds:
+        where.append(f"posts.id IN (SELECT post_id FROM post_sources WHERE feed IN ({','.join('?' * len(feeds))}))")
+        params.extend(feeds)
+    if search:
+        where.append("posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
+        params.append(db.quote_fts(search))
+    for tag in dict.fromkeys(tags):
+        where.append("posts.id IN (SELECT post_id FROM post_tags WHERE tag = ?)")
+        params.append(tag)
+    if kind:
+        where.append("posts.kind = ?")
+        params.append(kind)
+    sql = (
+        "SELECT posts.*, (SELECT json_group_array(feed) FROM post_sources WHERE post_id = posts.id) AS sources"
+        " FROM posts"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY posts.date DESC, posts.first_seen DESC, posts.id"
+        + (" LIMIT ?" if limit else "")
+    )
+    if limit:
+        params.append(limit)
+    rows = []
+    for row in db.query(sql, params):
+        for key in ("links", "authors", "categories", "sources", "regions"):
+            row[key] = json.loads(row[key]) if row[key] else []
+        rows.append(row)
+    return rows
+
+
+# --- posts -------------------------------------------------------------------------------------
+
+
+def existing_by_id(db: Database, ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(f"SELECT id, content_hash FROM posts WHERE id IN ({marks})", list(chunk)):
+            found[row[0]] = row[1]
+    return found
+
+
+def existing_by_guid(db: Database, feed: str, guids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in chunks(guids):
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            f"SELECT guid, post_id FROM post_sources WHERE feed = ? AND guid IN ({marks})", [feed, *chunk]
+        ):
+            found[row[0]] = row[1]
+    return found
+
+
+@dataclass(frozen=True)
+class TaggingRow:
+    """What the tagger needs of a stored post."""
+
+    rowid: int
+    id: str
+    title: str
+    summary: str
+    categories: tuple[str, ...]
+    url: str | None
+
+
+def posts_to_tag(db: Database, *, fingerprint: str, scope: str, after: int = 0, limit: int = 1000) -> list[TaggingRow]:
+    """The next posts (by rowid, after ``after``) to tag: ``untagged`` ones, ``stale`` ones (tagged
+    with another registry, or not at all) or ``all``."""
+    where = {
+        "untagged": "tagged_with IS NULL",
+        "stale": "(tagged_with IS NULL OR tagged_with != :fingerprint)",
+        "all": "1",
+    }[scope]
+    sql = (
+        "SELECT rowid, id, title, summary, categories, url FROM posts"
+        f" WHERE rowid > :after AND {where} ORDER BY rowid LIMIT :limit"
+    )
+    return [
+        TaggingRow(row[0], row[1], row[2] or "", row[3] or "", tuple(json.loads(row[4] or "[]")), row[5])
+        for row in db.execute(sql, {"after": after, "fingerprint": fingerprint, "limit": limit})
+    ]
+
+
+def count_to_tag(db: Database, *, fingerprint: str, scope: str) -> int:
+    where = {
+        "untagged": "tagged_with IS NULL",
+        "stale": "(tagged_with IS NULL OR tagged_with != ?)",
+        "all": "1",
+    }[scope]
+    params = [fingerprint] if scope == "stale" else []
+    return int(db.execute(f"SELECT count(*) FROM posts WHERE {where}", params).fetchone()[0])
+
+
+def unknown_token_rows(db: Database) -> list[dict[str, Any]]:
+    """The unknown category tokens, most frequent first."""
+    return list(db.query("SELECT * FROM unknown_tokens ORDER BY posts DESC, last_seen DESC, token"))
+
+
+def tags_of(db: Database, post_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each post's tags (services first, then topics; the surest first)."""
+    found: dict[str, list[dict[str, Any]]] = {post_id: [] for post_id in post_ids}
+    for chunk in chunks(list(post_ids)):
+        marks = ",".join("?" * len(chunk))
+        for row in db.query(
+            f"SELECT * FROM post_tags WHERE post_id IN ({marks})"
+            " ORDER BY post_id, type = 'topic', confidence DESC, tag",
+            list(chunk),
+        ):
+            found[row["post_id"]].append(row)
+    return found
+
+
+# --- gaps --------------------------------------------------------------------------------------
+
+GAP_PROBLEMS: tuple[GapStatus, ...] = ("open", "unrepairable")
+"""The gaps that are still a problem: the ones the digest's source-problems note names."""
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """What the archive knew of a fresh document's items before storing them (for gap detection)."""
+
+    known: int
+    """Items of the document this feed had delivered before (by id, or by guid within the feed)."""
+    stored: int
+    """Posts this feed had delivered before, at all."""
+    newest: dt.datetime | None
+    """Date of the newest post this feed had delivered."""
+
+
+def window_check(db: Database, feed: str, posts: Sequence[Post]) -> WindowCheck:
+    """How a fresh document relates to what is stored from its feed; call before ``store_posts``."""
+    row = db.execute(
+        "SELECT count(*), max(posts.date) FROM post_sources JOIN posts ON posts.id = post_sources.post_id"
+        " WHERE post_sources.feed = ?",
+        [feed],
+    ).fetchone()
+    stored, newest = int(row[0]), from_iso(row[1])
+    if not stored:
+        return WindowCheck(0, 0, None)
+    known: set[str] = set()
+    ids = [p.id for p in posts]
+    for chunk in chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        known.update(
+            r[0]
+            for r in db.execute(
+                f"SELECT post_id FROM post_sources WHERE feed = ? AND post_id IN ({marks})", [feed, *chunk]
+            )
+        )
+    guids = [p.guid for p in posts if p.guid and p.id not in known]
+    by_guid = existing_by_guid(db, feed, guids) if guids else {}
+    count = sum(1 for p in posts if p.id in known or (p.guid and p.guid in by_guid))
+    return WindowCheck(count, stored, newest)
+
+
+def _gap_from_row(row: dict[str, Any]) -> FeedGap:
+    start, end, detected = from_iso(row["gap_from"]), from_iso(row["gap_until"]), from_iso(row["detected_at"])
+    assert start is not None and end is not None and detected is not None  # NOT NULL columns
+    return FeedGap(
+        id=row["id"],
+        feed=row["feed"],
+        start=start,
+        end=end,
+        detected_at=detected,
+        status=row["status"],
+        items_recovered=row["items_recovered"] or 0,
+        attempts=row["attempts"] or 0,
+        error=row["error"],
+        repaired_at=from_iso(row["repaired_at"]),
+    )
+
+
+def gaps(db: Database, *, feed: str | None = None, statuses: Sequence[GapStatus] = GAP_PROBLEMS) -> list[FeedGap]:
+    """Recorded gaps, oldest first, of one feed or all, with the given statuses."""
+    where = [f"status IN ({','.join('?' * len(statuses))})"]
+    params: list[Any] = list(statuses)
+    if feed is not None:
+        where.append("feed = ?")
+        params.append(feed)
+    sql = f"SELECT * FROM feed_gaps WHERE {' AND '.join(where)} ORDER BY gap_from, id"
+    return [_gap_from_row(row) for row in db.query(sql, params)]
+
+
+def gap(db: Database, gap_id: int) -> FeedGap | None:
+    rows = list(db.query("SELECT * FROM feed_gaps WHERE id = ?", [gap_id]))
+    return _gap_from_row(rows[0]) if rows else None
+
+
+def gap_next_attempt(db: Database, gap_id: int) -> dt.datetime | None:
+    rows = list(db.query("SELECT next_attempt FROM feed_gaps WHERE id = ?", [gap_id]))
+    return from_iso(rows[0]["next_attempt"]) if rows else None
+
+
+def feed_gaps(
+    db: Database, start: dt.datetime, end: dt.datetime, *, statuses: Sequence[GapStatus] = GAP_PROBLEMS
+) -> list[FeedGap]:
+    """The gaps still open or unrepairable that overlap ``[start, end)``: for the digest's
+    source-problems note of the week from ``start`` to ``end``."""
+    sql = (
+        f"SELECT * FROM feed_gaps WHERE status IN ({','.join('?' * len(statuses))})"
+        " AND gap_from < ? AND gap_until > ? ORDER BY gap_from, id"
+    )
+    return [_gap_from_row(row) for row in db.query(sql, [*statuses, iso(end), iso(start)])]
+
+
+# --- backfill cursors --------------------------------------------------------------------------
+
+
+def backfill_row(db: Database, backfill_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM backfills WHERE id = ?", [backfill_id]))
+    return rows[0] if rows else None
+
+
+def resumable_backfill(
+    db: Database, feed: str, *, since: dt.datetime, until: dt.datetime | None, gap_id: int | None = None
+) -> dict[str, Any] | None:
+    """The latest unfinished backfill of the same feed and window (an open-ended one when
+    ``until`` is None; the same gap's, for a repair), to continue where it stopped."""
+    where = ["feed = ?", "status != 'done'", "since = ?"]
+    params: list[Any] = [feed, iso(since)]
+    if gap_id is not None:
+        where.append("gap_id = ?")
+        params.append(gap_id)
+    elif until is None:
+        where.append("open_ended = 1 AND gap_id IS NULL")
+    else:
+        where.append("until = ? AND open_ended = 0 AND gap_id IS NULL")
+        params.append(iso(until))
+    rows = list(db.query(f"SELECT * FROM backfills WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT 1", params))
+    return rows[0] if rows else None
+
+
+def post_categories(db: Database) -> list[tuple[str, list[str], str]]:
+    """Every post's (id, category tokens, first seen), in the order they were stored: for counting
+    the tokens the registry does not know afresh."""
+    return [
+        (post_id, json.loads(categories or "[]"), first_seen)
+        for post_id, categories, first_seen in db.execute("SELECT id, categories, first_seen FROM posts ORDER BY rowid")
+    ]
