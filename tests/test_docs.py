@@ -16,8 +16,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def all_commands(group: click.Group, prefix: str = "aggregator") -> list[tuple[str, click.Command]]:
+    """Every command and subcommand, as click finds them (the top-level ones are loaded lazily)."""
     found = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         found.append((path, command))
         if isinstance(command, click.Group):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from aggregator.cli import cli
@@ -35,4 +36,4 @@ def test_the_commands_signals_and_container_steps_are_documented() -> None:
     ):
         assert needle in text, needle
     for command in ("run", "healthcheck"):
-        assert cli.commands[command].help, command
+        assert cli.get_command(click.Context(cli), command).help, command

@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_utils import Database
-
 from ..models import FeedGap, FeedState, GapStatus, Post
-from .schema import chunks, from_iso, iso
+from .schema import Database, chunks, from_iso, iso
 
 # --- feeds -------------------------------------------------------------------------------------
 

@@ -11,14 +11,27 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
-
 from ..errors import StoreError
+
+# sqlite-utils imports numpy and pandas, when they are installed, to convert their values on
+# insert. The archive never inserts them, and numpy alone costs a listing command a tenth of a
+# second or more of start-up: hide them while sqlite-utils loads (unless loaded already).
+# Importing them afterwards (the learned ranking uses numpy) works as usual.
+_HIDDEN = [name for name in ("numpy", "pandas") if name not in sys.modules]
+for _name in _HIDDEN:
+    sys.modules[_name] = None  # type: ignore[assignment]
+try:
+    from sqlite_utils import Database as Database
+    from sqlite_utils.migrations import Migrations
+finally:
+    for _name in _HIDDEN:
+        if sys.modules.get(_name, ...) is None:
+            del sys.modules[_name]
 
 BUSY_TIMEOUT_S = 30.0
 CHUNK = 500

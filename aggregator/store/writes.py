@@ -14,11 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlite_utils import Database
-
 from ..models import FeedGap, FeedState, GapStatus, TaggedPost, Tagging
 from .reads import existing_by_guid, existing_by_id, feed_state, state_from_row
-from .schema import iso, link_rows, write_transaction
+from .schema import Database, iso, link_rows, write_transaction
 
 # --- feeds -------------------------------------------------------------------------------------
 

@@ -1,0 +1,309 @@
+"""Commands that read and annotate the archive: ``feeds``, ``posts``, ``tag``, ``taxonomy``.
+
+They load the archive and the configuration, and the tagger's registry where they need it, but
+never the network, parsing or drafting stacks: a listing starts as fast as ``sqlite-utils``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import zoneinfo
+
+import click
+
+from .. import store
+from ..models import KINDS, FeedGap
+from .app import AppContext, ago, emit_json, gap_line, handle_errors, pass_app, when_option
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
+@pass_app
+@handle_errors
+def feeds(app: AppContext, as_json: bool) -> None:
+    """Health of every configured feed: URL, last status, last success, failures, next check, posts."""
+    config = app.config
+    # Before the first poll there is no archive yet: the feeds are listed, never polled.
+    db = app.open_db(readonly=True) if config.database.exists() else None
+    stored = store.feed_rows(db) if db is not None else {}
+    gaps: dict[str, list[FeedGap]] = {}
+    for gap in store.gaps(db) if db is not None else []:
+        gaps.setdefault(gap.feed, []).append(gap)
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for feed in config.feeds:
+        row = stored.get(feed.name, {})
+        rows.append(
+            {
+                "name": feed.name,
+                "kind": feed.kind,
+                "enabled": feed.enabled,
+                "url": row.get("url") or feed.url,
+                "configured_url": feed.url,
+                "title": feed.title or row.get("title"),
+                "last_status": row.get("last_status"),
+                "last_outcome": row.get("last_outcome"),
+                "last_error": row.get("last_error"),
+                "last_polled": row.get("last_polled"),
+                "last_success": row.get("last_success"),
+                "consecutive_failures": row.get("consecutive_failures") or 0,
+                "next_check": row.get("next_check"),
+                "retry_after_until": row.get("retry_after_until"),
+                "gone": bool(row.get("gone")),
+                "posts": row.get("posts", 0),
+                "gaps": [g.as_json() for g in gaps.get(feed.name, [])],
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    click.echo(f"{'feed':<{width}}  status  {'last success':<12}  fails  {'next check':<10}  posts  url")
+    for r in rows:
+        status = "off" if not r["enabled"] else ("gone" if r["gone"] else str(r["last_status"] or "-"))
+        next_check = (
+            "-" if r["gone"] or not r["enabled"] else ("now" if not r["next_check"] else ago(r["next_check"], now))
+        )
+        click.echo(
+            f"{r['name']:<{width}}  {status:>6}  {ago(r['last_success'], now):<12}  {r['consecutive_failures']:>5}"
+            f"  {next_check:<10}  {r['posts']:>5}  {r['url']}"
+        )
+        if r["last_error"]:
+            click.echo(f"{'':<{width}}  ^ {r['last_error']}")
+        for gap in gaps.get(r["name"], []):
+            click.echo(f"{'':<{width}}  ^ {gap_line(gap)}")
+
+
+@click.command()
+@click.option(
+    "--since",
+    callback=when_option,
+    metavar="DATE",
+    help="Posts dated on or after DATE (YYYY-MM-DD, ISO time, or 7d/12h/2w ago).",
+)
+@click.option("--until", callback=when_option, metavar="DATE", help="Posts dated before DATE.")
+@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Posts delivered by this feed (repeatable).")
+@click.option("--search", metavar="TEXT", help="Full-text search in titles and summaries.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Posts tagged with TAG, a service key (s3, stepfunctions) or a topic (serverless); repeatable: all must match.",
+)
+@click.option("--kind", type=click.Choice(KINDS), help="Posts of this kind of announcement.")
+@click.option(
+    "--limit", type=click.IntRange(min=1, max=10**9), default=50, show_default=True, help="At most this many posts."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
+@pass_app
+@handle_errors
+def posts(
+    app: AppContext,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    feeds: tuple[str, ...],
+    search: str | None,
+    tags: tuple[str, ...],
+    kind: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Stored posts, newest first, with what each is about: its kind and tags."""
+    config = app.config
+    for name in feeds:
+        config.feed(name)
+    if since and until and since >= until:
+        raise click.UsageError(f"--since ({store.iso(since)}) must be before --until ({store.iso(until)})")
+    db = app.open_db(readonly=True)
+    rows = store.query_posts(
+        db, since=since, until=until, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit
+    )
+    tags_by_post = store.tags_of(db, [r["id"] for r in rows])
+    if as_json:
+        emit_json(
+            {
+                "id": r["id"],
+                "title": r["title"],
+                "url": r["url"],
+                "date": r["date"],
+                "published": r["published"],
+                "updated": r["updated"],
+                "first_seen": r["first_seen"],
+                "feeds": r["sources"],
+                "authors": r["authors"],
+                "categories": r["categories"],
+                "links": r["links"],
+                "summary": r["summary"],
+                "kind": r["kind"],
+                "primary_service": r["primary_service"],
+                "regions": r["regions"],
+                "tags": [t["tag"] for t in tags_by_post[r["id"]]],
+            }
+            for r in rows
+        )
+        return
+    if not rows and tags:
+        registry = app.tagger().registry
+        unknown = [t for t in tags if t not in registry]
+        if unknown:
+            click.echo(
+                f"no posts: {', '.join(unknown)} is not a tag the registry knows"
+                " (`aggregator taxonomy lookup TEXT` shows what a title is tagged with)",
+                err=True,
+            )
+    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)  # the author's day, as the draft counts it
+    for r in rows:
+        day = dt.datetime.fromisoformat(r["date"]).astimezone(zone).date().isoformat()
+        click.echo(f"{day}  {','.join(r['sources']):<16}  {r['title']}")
+        if r["url"]:
+            click.echo(f"{'':<12}{r['url']}")
+        if r["kind"]:
+            about = ", ".join(t["tag"] for t in tags_by_post[r["id"]])
+            regions = f" ({', '.join(r['regions'])})" if r["regions"] else ""
+            click.echo(f"{'':<12}{r['kind']}{regions}: {about or '-'}")
+
+
+@click.command()
+@click.option(
+    "--retag", is_flag=True, help="Also redo posts tagged with another registry or other rules (after you change them)."
+)
+@click.option("--all", "everything", is_flag=True, help="Redo every post, whatever it was tagged with.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Posts per transaction (each batch is stored whole or not at all).",
+)
+@pass_app
+@handle_errors
+def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None:
+    """Tag the archive's posts with the services and topics they concern, their kind and regions.
+
+    Without options, the posts never tagged (an archive from before tagging existed); with
+    --retag, also those tagged with an older registry, your changed services file or older
+    rules. New posts are tagged as they are stored: this is for the archive you have. Safe to
+    interrupt: run it again to carry on. A progress bar on a terminal.
+    """
+    from ..pipeline import tag_archive
+
+    tagger = app.tagger()
+    db = app.open_db()
+    scope = "all" if everything else "stale" if retag else "untagged"
+    total = store.count_to_tag(db, fingerprint=tagger.fingerprint, scope=scope)
+    done = 0
+    with click.progressbar(
+        length=total, label="tagging", file=sys.stderr, hidden=not (sys.stderr.isatty() and total)
+    ) as bar:
+        for count in tag_archive(db, tagger, scope=scope, batch_size=batch_size):
+            done += count
+            bar.update(count)
+    unknown = len(store.unknown_token_rows(db))
+    note = f"; {unknown} unknown category tokens (aggregator taxonomy unknown)" if unknown else ""
+    click.echo(f"tagged {done} posts with registry {tagger.fingerprint} ({len(tagger.registry)} entries){note}")
+
+
+@click.group(name="taxonomy")
+def taxonomy_group() -> None:
+    """The AWS service registry: look entries up, and see what it does not know yet."""
+
+
+@taxonomy_group.command(name="unknown")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
+@pass_app
+@handle_errors
+def taxonomy_unknown(app: AppContext, as_json: bool) -> None:
+    """Category tokens of stored posts that the registry does not know, most frequent first.
+
+    What's New product slugs and areas the registry lacks, and blog labels that look like a
+    product ("AWS ...") but resolve to none. Each is a candidate entry or slug for your services
+    file (taxonomy.services_file); then run `aggregator tag --retag`.
+    """
+    rows = store.unknown_token_rows(app.open_db(readonly=True))
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("every category token of the archive is known to the registry")
+        return
+    width = max(len(r["token"]) for r in rows)
+    click.echo(f"{'token':<{width}}  posts  first seen  last seen   example post")
+    for r in rows:
+        click.echo(
+            f"{r['token']:<{width}}  {r['posts']:>5}  {(r['first_seen'] or '')[:10]:<10}  {(r['last_seen'] or '')[:10]:<10}"
+            f"  {r['example_post_id']}"
+        )
+
+
+@taxonomy_group.command(name="show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="The entry as JSON.")
+@pass_app
+@handle_errors
+def taxonomy_show(app: AppContext, key: str, as_json: bool) -> None:
+    """One registry entry, by key, slug or name, as a TOML table to copy into your services file."""
+    registry = app.tagger().registry
+    found = registry.resolve(key)
+    entry = registry.get(found) if found else None
+    if entry is None:
+        raise click.ClickException(f"no registry entry for {key!r} (try `aggregator taxonomy lookup`)")
+    values = {
+        "name": entry.name,
+        "short": entry.short,
+        "kind": entry.kind,
+        "aliases": list(entry.aliases),
+        "slugs": list(entry.slugs),
+        "blog_categories": list(entry.blog_categories),
+        "topics": list(entry.topics),
+        "part_of": list(entry.part_of),
+    }
+    if as_json:
+        click.echo(json.dumps({"key": entry.key, **values}, ensure_ascii=False))
+        return
+    click.echo(f"[services.{entry.key}]")
+    for name, value in values.items():
+        if value or name in ("name", "short"):
+            click.echo(f"{name} = {json.dumps(value, ensure_ascii=False)}")
+
+
+@taxonomy_group.command(name="lookup")
+@click.argument("text")
+@click.option("--category", "categories", multiple=True, metavar="TOKEN", help="A category of the post (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="The tagging as JSON.")
+@pass_app
+@handle_errors
+def taxonomy_lookup(app: AppContext, text: str, categories: tuple[str, ...], as_json: bool) -> None:
+    """Tag TEXT as a post title (with --category tokens): which names match, and what the post
+    would be tagged with. For checking an entry of your services file."""
+    tagger = app.tagger()
+    matches = tagger.registry.matcher.find_in(text)
+    result = tagger.tag_text(text, "", categories)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "matches": [{"key": m.value, "alias": m.alias} for m in matches],
+                    "primary_service": result.primary_service,
+                    "kind": result.kind,
+                    "regions": list(result.regions),
+                    "tags": [
+                        {"tag": t.tag, "type": t.type, "source": t.source, "confidence": t.confidence}
+                        for t in result.tags
+                    ],
+                    "unknown_tokens": list(result.unknown_tokens),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    for m in matches:
+        click.echo(f"matched {m.alias!r} -> {m.value}")
+    click.echo(f"primary service: {result.primary_service or '-'}")
+    click.echo(f"kind: {result.kind}" + (f" ({', '.join(result.regions)})" if result.regions else ""))
+    for t in result.tags:
+        click.echo(f"  {t.tag:<24} {t.type:<8} {t.source:<8} {t.confidence:.2f}")
+    for token in result.unknown_tokens:
+        click.echo(f"unknown: {token}")
