@@ -106,7 +106,9 @@ class Post:
 
 
 TagType = Literal["service", "topic"]
-TagSource = Literal["category", "title", "body", "manual"]
+TagSource = Literal["category", "title", "body", "implied", "manual"]
+"""Where a tag comes from: its own evidence (``category``, ``title``, ``body``), another tag
+(``implied``: a parent or a topic of a service found directly), or a person (``manual``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,9 +11,15 @@ Pure: ``Post`` + ``Registry`` -> ``Tagging``. The order of evidence is the feed'
   boundaries, longest match first: "Amazon S3 Glacier" is S3 Glacier, not S3). Topic and event
   names (serverless, re:Invent) count in the title only: in a body they are mostly incidental.
   Only the first ``BODY_SCAN_CHARS`` characters of the body are read.
+- **Provenance** (``Tag.source``, stored in ``post_tags.source``): ``category``, ``title`` or
+  ``body`` for a tag found there; ``implied`` for a tag that stands on another one: an entry a
+  service is part of (``rds`` for an Aurora post, ``cloudwatch`` for CloudWatch RUM) or a topic of
+  a service (``databases`` for Aurora). A tag found directly is never ``implied``, however strong
+  the implication. ``manual`` tags are people's: the tagger never makes them, and the store never
+  replaces them.
 - **Confidence**: a category 1.0 (a plain label 0.9), the title 0.85, the body 0.5 for one
-  mention up to 0.7 for three or more. A tag keeps its strongest evidence. Every service also
-  brings the topics of its registry entry, at 0.8 of its own confidence.
+  mention up to 0.7 for three or more. A tag keeps its strongest evidence. An implied parent
+  takes 0.9 of its origin's confidence, an implied topic 0.8.
 - **Primary service**: the first service named in the title; else the first one in the
   categories; else the one the body names most (the earliest of those tied). A supporting
   product (``SUPPORTING``: Graviton, the CLI, Amazon Linux...) is primary only when nothing
@@ -39,14 +45,14 @@ from .models import Post, Tag, TagType
 from .models import Tagging as Tagging  # what this stage makes; re-exported
 from .taxonomy import REGION_MATCHER, Match, Registry, load_registry, lower_tokens, tokenize
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 """Bump when the rules below change what a post is tagged with: ``aggregator tag --retag`` then
 redoes every post (it is part of ``Tagger.fingerprint``)."""
 
 BODY_SCAN_CHARS = 3000
 """How much of a body is read for service names: the opening says what a post is about."""
 
-SOURCE_ORDER: dict[str, int] = {"manual": 0, "category": 1, "title": 2, "body": 3}
+SOURCE_ORDER: dict[str, int] = {"manual": 0, "category": 1, "title": 2, "body": 3, "implied": 4}
 
 CONFIDENCE = {"slug": 1.0, "label": 0.9, "title": 0.85, "family_factor": 0.9, "topic_factor": 0.8}
 
@@ -383,18 +389,20 @@ class Tagger:
                 source=sources[key],  # type: ignore[arg-type]
                 confidence=confidence,
             )
+        implied: dict[str, int] = {}  # an implied tag -> the source rank of the evidence it stands on
         for tag in [t for t in tags.values() if t.type == "service"]:  # the families they belong to
             for parent in self._parents(tag.tag):
-                self._derive(tags, parent, "service", tag, CONFIDENCE["family_factor"])
+                self._derive(tags, implied, parent, "service", tag, CONFIDENCE["family_factor"])
         for tag in [t for t in tags.values() if t.type == "service"]:
             for topic in registry.topics_of(tag.tag):
-                self._derive(tags, topic, "topic", tag, CONFIDENCE["topic_factor"])
+                self._derive(tags, implied, topic, "topic", tag, CONFIDENCE["topic_factor"])
         announcement = bool(url and _WHATS_NEW_URL.search(url)) or any(
             c.lower().startswith(_PRODUCTS) for c in categories
         )
         kind, regions = classify(title, body, primary_service=primary, announcement=announcement)
         ordered = sorted(
-            tags.values(), key=lambda t: (t.type != "service", SOURCE_ORDER[t.source], -t.confidence, t.tag)
+            tags.values(),
+            key=lambda t: (t.type != "service", implied.get(t.tag, SOURCE_ORDER[t.source]), -t.confidence, t.tag),
         )
         return Tagging(
             tags=tuple(ordered),
@@ -422,12 +430,19 @@ class Tagger:
         return found
 
     @staticmethod
-    def _derive(tags: dict[str, Tag], key: str, type_: TagType, origin: Tag, factor: float) -> None:
-        """Add ``key`` on the evidence of ``origin``, unless it holds stronger evidence already."""
-        confidence = round(origin.confidence * factor, 3)
+    def _derive(
+        tags: dict[str, Tag], implied: dict[str, int], key: str, type_: TagType, origin: Tag, factor: float
+    ) -> None:
+        """Imply ``key`` from ``origin`` (source ``implied``), unless ``key`` was found directly or is
+        implied by stronger evidence already; ``implied`` keeps the rank of the evidence behind each."""
         held = tags.get(key)
-        if held is None or (SOURCE_ORDER[origin.source], -confidence) < (SOURCE_ORDER[held.source], -held.confidence):
-            tags[key] = Tag(tag=key, type=type_, source=origin.source, confidence=confidence)
+        if held is not None and key not in implied:
+            return  # a direct match says more than an implication
+        rank = implied.get(origin.tag, SOURCE_ORDER[origin.source])
+        confidence = round(origin.confidence * factor, 3)
+        if held is None or (rank, -confidence) < (implied[key], -held.confidence):
+            tags[key] = Tag(tag=key, type=type_, source="implied", confidence=confidence)
+            implied[key] = rank
 
     def _primary(
         self,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from conftest import store_tagged
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator import pipeline, store
 from aggregator.config import default_config_dir
+from aggregator.models import Post
 from aggregator.tagging import KINDS, Tagger, Tagging
 from aggregator.taxonomy import Registry, Service, load_registry
 
@@ -129,6 +134,43 @@ def test_services_bring_their_topics_and_families(tagger: Tagger) -> None:
     assert "cloudwatch" in logs.services  # CloudWatch Logs is part of CloudWatch
     by_tag = {t.tag: t for t in logs.tags}
     assert by_tag["cloudwatch"].confidence < by_tag["logs"].confidence
+
+
+def test_implied_tags_say_where_they_come_from(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon Aurora adds a feature", categories=["marketing:marchitecture/databases"])
+    assert sources(result)["aurora"] == "title"
+    assert sources(result)["rds"] == "implied"  # Aurora is part of RDS: the title does not name it
+    assert sources(result)["databases"] == "category"  # named by the area, and implied by Aurora too
+    assert sources(tag(tagger, "Amazon Aurora adds a feature"))["databases"] == "implied"
+    assert result.services == ("aurora", "rds")
+
+
+def test_a_direct_match_is_never_an_implied_tag(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon Aurora and Amazon RDS add a feature", categories=["general:products/amazon-aurora"])
+    by_tag = {t.tag: t for t in result.tags}
+    assert by_tag["aurora"].source == "category"
+    assert (by_tag["rds"].source, by_tag["rds"].confidence) == ("title", 0.85)
+
+
+def test_a_manual_tag_wins_over_an_implied_one(tmp_path: Path, tagger: Tagger) -> None:
+    db = store.open_db(tmp_path / "archive.db")
+    now = dt.datetime(2025, 2, 24, tzinfo=dt.UTC)
+    store.ensure_feed(db, name="wn", url="https://example.test/wn", kind="aws-whats-new", title="", now=now)
+    aurora = Post(
+        id="a", url=WHATS_NEW, guid="a", title="Amazon Aurora adds a feature", summary="", summary_html="",
+        links=(), link_ids=(), published=now, updated=None, authors=(), categories=(), content_hash="h",
+    )  # fmt: skip
+    store_tagged(db, "wn", [aurora], tagger=tagger, now=now)
+
+    def stored() -> dict[str, str]:
+        return dict(db.execute("SELECT tag, source FROM post_tags WHERE post_id = 'a'").fetchall())
+
+    assert stored()["rds"] == "implied"
+    with store.write_transaction(db):
+        db.execute("UPDATE post_tags SET source = 'manual', confidence = 1.0 WHERE post_id = 'a' AND tag = 'rds'")
+    list(pipeline.tag_archive(db, tagger, scope="all"))
+    assert stored()["rds"] == "manual"
+    assert stored()["aurora"] == "title"
 
 
 def test_topic_names_count_in_the_title_only(tagger: Tagger) -> None:
