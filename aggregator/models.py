@@ -26,6 +26,7 @@ KINDS = (
     "new-instance-types",
     "price-change",
     "deprecation",
+    "training",
     "other",
 )
 """Kinds of announcement the tagger tells apart, as stored in ``posts.kind``, given to
