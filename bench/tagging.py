@@ -569,6 +569,24 @@ def mark(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
+def print_speed(speed: dict[str, Any]) -> None:
+    print("== speed ==")
+    print(
+        f"{speed['posts']:,} posts (mean body {speed['body_chars_mean']} chars): "
+        f"{speed['full_posts_per_s']:,} posts/s with {speed['entries_full']} entries "
+        f"({speed['full_us_per_post']} us/post)   {mark(speed['full_posts_per_s'] >= TARGET_POSTS_PER_S)}"
+    )
+    print(f"{speed['third_posts_per_s']:,} posts/s with a third ({speed['entries_third']} entries)")
+    print(
+        f"time per post, full / third: {speed['ratio_full_over_third']}   "
+        f"{mark(speed['ratio_full_over_third'] < TARGET_RATIO)}"
+    )
+    print(
+        f"worst case, every body read ({speed['body_only_posts']:,} What's New descriptions, mean "
+        f"{speed['body_only_chars_mean']} chars, no title or categories): {speed['body_only_posts_per_s']:,} posts/s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the shared corpus (../shared/corpus)")
@@ -653,23 +671,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_speed:
         log(f"speed: tagging {args.posts:,} posts, {args.rounds} rounds per registry size...")
-        speed = measure_speed(args.corpus, registry, args.posts, args.rounds)
-        out["speed"] = speed
-        print("== speed ==")
-        print(
-            f"{speed['posts']:,} posts (mean body {speed['body_chars_mean']} chars): "
-            f"{speed['full_posts_per_s']:,} posts/s with {speed['entries_full']} entries "
-            f"({speed['full_us_per_post']} us/post)   {mark(speed['full_posts_per_s'] >= TARGET_POSTS_PER_S)}"
-        )
-        print(f"{speed['third_posts_per_s']:,} posts/s with a third ({speed['entries_third']} entries)")
-        print(
-            f"time per post, full / third: {speed['ratio_full_over_third']}   "
-            f"{mark(speed['ratio_full_over_third'] < TARGET_RATIO)}"
-        )
-        print(
-            f"worst case, every body read ({speed['body_only_posts']:,} What's New descriptions, mean "
-            f"{speed['body_only_chars_mean']} chars, no title or categories): {speed['body_only_posts_per_s']:,} posts/s"
-        )
+        out["speed"] = measure_speed(args.corpus, registry, args.posts, args.rounds)
+        print_speed(out["speed"])
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     return 0
