@@ -232,7 +232,7 @@ def test_unknown_slugs_are_kept_and_reported(tagger: Tagger) -> None:
         ("AWS Budgets filters on cost categories and tags together", ("budgets", "billing")),
         ("Cost and Usage Report data exports to Amazon Redshift", ("cur", "redshift", "billing")),
         ("AWS Partner Network launches a new Security Competency", ("apn",)),
-        ("New search in AWS Partner Central", ("partnercentral", "apn")),
+        ("New search in AWS Partner Central", ("partnercentral", "apn", "marketplace")),
         ("NICE DCV releases version 2024.0 with a new session manager", ("dcv",)),
         ("Amazon WorkSpaces supports the NICE DCV Extension SDK", ("workspaces", "dcv")),
         ("Amazon DCV adds multi-monitor support", ("dcv",)),
