@@ -178,6 +178,7 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
     "other": 0.5,
     "new-instance-types": -0.5,
     "region-expansion": -1.5,
+    "training": -2.0,
 }
 """Defaults of ``digest.source_weights`` and ``digest.kind_weights``; a file's table overrides only the keys it sets."""
 

@@ -26,6 +26,7 @@ KINDS = (
     "new-instance-types",
     "price-change",
     "deprecation",
+    "training",
     "other",
 )
 """Kinds of announcement the tagger tells apart, as stored in ``posts.kind``, given to
@@ -106,7 +107,9 @@ class Post:
 
 
 TagType = Literal["service", "topic"]
-TagSource = Literal["category", "title", "body", "manual"]
+TagSource = Literal["category", "title", "body", "implied", "manual"]
+"""Where a tag comes from: its own evidence (``category``, ``title``, ``body``), another tag
+(``implied``: a parent or a topic of a service found directly), or a person (``manual``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,19 +11,34 @@ Pure: ``Post`` + ``Registry`` -> ``Tagging``. The order of evidence is the feed'
   boundaries, longest match first: "Amazon S3 Glacier" is S3 Glacier, not S3). Topic and event
   names (serverless, re:Invent) count in the title only: in a body they are mostly incidental.
   Only the first ``BODY_SCAN_CHARS`` characters of the body are read.
+- **Provenance** (``Tag.source``, stored in ``post_tags.source``): ``category``, ``title`` or
+  ``body`` for a tag found there; ``implied`` for a tag that stands on another one: an entry a
+  service is part of (``rds`` for an Aurora post, ``cloudwatch`` for CloudWatch RUM) or a topic of
+  a service (``databases`` for Aurora). A tag found directly is never ``implied``, however strong
+  the implication. ``manual`` tags are people's: the tagger never makes them, and the store never
+  replaces them.
 - **Confidence**: a category 1.0 (a plain label 0.9), the title 0.85, the body 0.5 for one
-  mention up to 0.7 for three or more. A tag keeps its strongest evidence. Every service also
-  brings the topics of its registry entry, at 0.8 of its own confidence.
+  mention up to 0.7 for three or more. A tag keeps its strongest evidence. An implied parent
+  takes 0.9 of its origin's confidence, an implied topic 0.8.
 - **Primary service**: the first service named in the title; else the first one in the
   categories; else the one the body names most (the earliest of those tied). A supporting
   product (``SUPPORTING``: Graviton, the CLI, Amazon Linux...) is primary only when nothing
   else is named.
 - **Kind**: rules on the title (and the body's opening, for regions), tried in this order:
-  deprecation, price change, region expansion, new instance types, general availability
-  ("out of beta" included), preview, new service, new feature; otherwise other (a What's New
-  item, known by its URL or its product categories, is at least a new feature). A region expansion lists the region
-  codes its title names, else those of the first sentence of the body's opening (its first
-  ``BODY_REGION_SENTENCES``) that says where something becomes available.
+  training (courses, certification, exams, learning programmes), other (no product's news:
+  Quick Starts, AWS Solutions, partner programmes and consulting offers, whitepapers), deprecation
+  (unless it is the object of a feature: "adds a check for ... end of support"), price change
+  (rates and "no longer charges" too), region expansion (Regions, also "expands globally", new
+  Direct Connect or edge locations; "generally available in all commercial Regions" is a general
+  availability), new instance types, general availability ("out of beta" included), preview, new
+  service (a launch verb and a product name the registry does not know, or knows whole: "Introducing
+  Amazon MQ"; a known product and more words is a new feature of it), new feature; otherwise
+  other (a What's New item, known by its URL or its product categories, is at least a new
+  feature). A region expansion lists the region codes its title names, else those of the first
+  sentence of the body's opening (its first ``BODY_REGION_SENTENCES``) that says where something
+  becomes available.
+
+``bench/tagging.py`` measures all of it against What's New items labelled by hand.
 """
 
 from __future__ import annotations
@@ -37,16 +52,16 @@ from .errors import ConfigError
 from .models import KINDS as KINDS  # the kinds are this stage's vocabulary; re-exported
 from .models import Post, Tag, TagType
 from .models import Tagging as Tagging  # what this stage makes; re-exported
-from .taxonomy import REGION_MATCHER, Match, Registry, load_registry, lower_tokens, tokenize
+from .taxonomy import REGION_MATCHER, Match, NameMatcher, Registry, load_registry, lower_tokens, tokenize
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 """Bump when the rules below change what a post is tagged with: ``aggregator tag --retag`` then
 redoes every post (it is part of ``Tagger.fingerprint``)."""
 
 BODY_SCAN_CHARS = 3000
 """How much of a body is read for service names: the opening says what a post is about."""
 
-SOURCE_ORDER: dict[str, int] = {"manual": 0, "category": 1, "title": 2, "body": 3}
+SOURCE_ORDER: dict[str, int] = {"manual": 0, "category": 1, "title": 2, "body": 3, "implied": 4}
 
 CONFIDENCE = {"slug": 1.0, "label": 0.9, "title": 0.85, "family_factor": 0.9, "topic_factor": 0.8}
 
@@ -131,18 +146,39 @@ _DEPRECATION = re.compile(
 _PRICE = re.compile(
     r"\b(price (reduction|cut|drop|decrease|increase|change)s?|prices? (drop|reduction)s?|reduc(e|es|ed|ing) (the )?(price|cost)s?"
     r"|lower(s|ed|ing)? (the )?prices?|lower prices|(price|pricing) (reduc|lower)\w*|cheaper|reduced (price|pricing)"
-    r"|new (lower )?pricing|(\d+|\d+\.\d+)\s?% (lower|cheaper|price|less expensive)|lowers? (the )?cost of|now (free|costs? less))\b",
+    r"|new (lower )?pricing|(\d+|\d+\.\d+)\s?% (lower|cheaper|price|less expensive)|lowers? (the )?cost of|now (free|costs? less)"
+    r"|(reduc|lower)\w*\b[^.;:]{0,40}\b(prices|pricing|rates)|no longer charg\w*)\b|^\s*free\b",
     re.IGNORECASE,
 )
+_DEPRECATION_AS_OBJECT = re.compile(
+    r"\b(supports?|adds?|automates?|checks?|migrat\w*|programs?|helps?|extends?|extended)\b", re.IGNORECASE
+)
+"""Words before a deprecation phrase that make it a feature's object, not the news ("Trusted
+Advisor adds a check for Windows Server end of support")."""
 _DEPRECATION_WORDS = (
     "end of", "end-of", "deprecat", "retir", "discontinu", "sunset", "no longer", "shut", "turn", "phas", "end support"
 )  # fmt: skip
-_PRICE_WORDS = ("price", "pricing", "cheaper", "cost", "%", "free", "less")
+_PRICE_WORDS = ("price", "pricing", "cheaper", "cost", "%", "free", "less", "rates", "charg")
 _REGION_WORDS = re.compile(
     r"\b((additional|more|new|\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|select|all)"
-    r"( commercial| aws| other| additional)* regions?|region(al)? (expansion|availability)|regions? expansion)\b",
+    r"( commercial| aws| other| additional| (?-i:[A-Z][\w()&-]*)){0,3}? regions?|region(al)? (expansion|availability)"
+    r"|regions? expansion)\b",
     re.IGNORECASE,
 )
+_GLOBAL_OR_LOCATIONS = re.compile(
+    r"\b((expands?|expanded|expansion|available|availability|launch\w*) (globally|worldwide)|global (expansion|availability)"
+    r"|(new|additional|more|\d+)\b[^.;:]{0,40}\blocations? (in|at)|(direct connect|edge) locations?)\b",
+    re.IGNORECASE,
+)
+"""Expansions without a Region in their words: "expands globally", new Direct Connect or edge locations."""
+_ALL_REGIONS = re.compile(r"\ball\b[^.;:]{0,30}\bregions\b", re.IGNORECASE)
+_IN_TITLE = re.compile(r"\b(in|to|into|across|available)\b", re.IGNORECASE)
+"""An announcement that names a Region and one of these words is about where something is available..."""
+_COMPLIANCE = re.compile(
+    r"\b(achiev\w*|receiv\w*|approv\w*|authori[sz]\w*|fedramp|hipaa|pci|soc \d|complian\w*|eligib\w*|il-?\d)\b",
+    re.IGNORECASE,
+)
+"""... unless it is about compliance there ("achieves FedRAMP High authorization in AWS GovCloud (US)")."""
 _AVAILABLE_IN = re.compile(
     r"\b(available|availability|launch(es|ed)?|expands?|expanded|expanding|extends?|arrives?|now|comes|coming|support(s|ed)?|open(s|ed)?)"
     r"\b[^.;:]{0,60}\b(in|to|into)\b",
@@ -159,6 +195,31 @@ _INSTANCE_LAUNCH = re.compile(
     r"|general availability|coming soon|next generation)\b",
     re.IGNORECASE,
 )
+_TRAINING = re.compile(
+    r"\b(courses?|coursera|edx|udemy|bootcamps?|classroom|self-paced|study guides?|exam readiness|practice exams?"
+    r"|(certification|beta|specialty|associate|professional|practitioner) exams?|exams? (vouchers?|prep|readiness)"
+    r"|aws certified|aws certifications?|recertification|skill builder|aws educate|aws academy|re/start"
+    r"|learning (plans?|paths?|pathways)|accreditation|digital training|(free|online|aws|security|solutions) training"
+    r"|training (and|&) certification|training (courses?|classes|sessions|bootcamps?))\b",
+    re.IGNORECASE,
+)
+"""Training, certification and courses ("training" alone is mostly machine learning)."""
+_NOT_A_PRODUCT = re.compile(
+    r"\b(quick ?starts?|reference deployments?|consulting offers?|competenc(y|ies)|whitepapers?|webinars?"
+    r"|(partner|delivery|ready|navigate|qualification|acceleration|grants?|enterprise) program(me)?s?"
+    r"|(launch|announc|introduc)\w* (a |the )?new program(me)?|aws solutions? (implementation|library))\b",
+    re.IGNORECASE,
+)
+_SOLUTION = re.compile(r"\bSolution\b")
+_TRAINING_WORDS = (
+    "cours", "edx", "udemy", "bootcamp", "classroom", "self-paced", "study", "exam", "certif", "skill builder",
+    "educate", "academy", "re/start", "learning", "accreditation", "training"
+)  # fmt: skip
+_NOT_A_PRODUCT_WORDS = (
+    "quick", "deployment", "consulting", "competenc", "paper", "webinar", "program", "solution"
+)  # fmt: skip
+"""Quick Starts, AWS Solutions ("... Solution", as its name), partner programmes and consulting
+offers, whitepapers: announced on What's New, but not a product's news ("other")."""
 _PREVIEW = re.compile(r"\b(preview|public beta|in beta|beta release|beta)\b", re.IGNORECASE)
 _GA = re.compile(
     r"\b(generally available|general availability|now GA|is GA|GA release|in GA|out of (beta|preview))\b|\(GA\)",
@@ -246,12 +307,19 @@ def _regions_in_body(body: str) -> list[str]:
 
 
 def classify(
-    title: str, body: str, *, primary_service: str | None, announcement: bool = False
+    title: str,
+    body: str,
+    *,
+    primary_service: str | None,
+    announcement: bool = False,
+    names: NameMatcher[str] | None = None,
 ) -> tuple[str, tuple[str, ...]]:
     """The kind of announcement, and for a region expansion the regions it names.
 
     ``announcement``: the post is a What's New item (its URL or its product categories say so):
-    it announces something, so it is never "other" ("Set concurrency limits on ..." is a feature).
+    it announces something, so it is never "other" ("Set concurrency limits on ..." is a feature),
+    unless it is no product's news (a Quick Start, a partner programme). ``names``: the registry's
+    names, to tell a new product from a feature of a known one (see ``_is_new_service``).
     """
     low = title.lower()  # cheap guards first: most titles need few of the patterns below
 
@@ -260,13 +328,24 @@ def classify(
 
     if not announcement and _NOT_AN_ANNOUNCEMENT.search(title):
         return "other", ()
-    if has(*_DEPRECATION_WORDS) and _DEPRECATION.search(title):
+    if has(*_TRAINING_WORDS) and _TRAINING.search(title):
+        return "training", ()
+    if (has(*_NOT_A_PRODUCT_WORDS) and _NOT_A_PRODUCT.search(title)) or (has("solution") and _SOLUTION.search(title)):
+        return "other", ()
+    deprecation = _DEPRECATION.search(title) if has(*_DEPRECATION_WORDS) else None
+    if deprecation and not _DEPRECATION_AS_OBJECT.search(title, 0, deprecation.start()):
         return "deprecation", ()
     if has(*_PRICE_WORDS) and _PRICE.search(title):
         return "price-change", ()
     title_regions = _regions_in(title)
     region_words = has("region") and bool(_REGION_WORDS.search(title))
     expansion = region_words or bool(title_regions and (_AVAILABLE_IN.search(title) or _REGION_WORD.search(title)))
+    if announcement and not expansion:  # wordings of What's New (in an article, mostly something else)
+        expansion = (has("global", "worldwide", "location") and bool(_GLOBAL_OR_LOCATIONS.search(title))) or bool(
+            title_regions and _IN_TITLE.search(title) and not _COMPLIANCE.search(title)
+        )
+    if expansion and has("general", "ga") and _GA.search(title) and _ALL_REGIONS.search(title):
+        return "general-availability", ()  # "generally available in all commercial Regions": a launch
     if expansion and (region_words or not _NEW_SERVICE_LEAD.match(title)):
         return "region-expansion", tuple(title_regions or _regions_in_body(body))
     if (
@@ -283,7 +362,7 @@ def classify(
         return "preview", ()
     if expansion:
         return "region-expansion", tuple(title_regions)
-    if _is_new_service(title):
+    if _is_new_service(title, names):
         return "new-service", ()
     if announcement or _FEATURE.search(title):
         return "new-feature", ()
@@ -295,15 +374,27 @@ _NEW_SERVICE_TAIL = re.compile(
 )
 
 
-def _is_new_service(title: str) -> bool:
-    """ "Introducing AWS Fargate – ...": a launch verb, then a product name that is the title's subject."""
+def _is_new_service(title: str, names: NameMatcher[str] | None = None) -> bool:
+    """ "Introducing AWS Fargate – ...": a launch verb, then a product name that is the title's subject.
+
+    With ``names``, that name is a new product when the registry does not know it, or knows it
+    whole ("Introducing Amazon MQ"); a known product followed by more words is a feature of it
+    ("Introducing the Amazon CodeCatalyst Enterprise Tier").
+    """
     lead = _NEW_SERVICE_LEAD.match(title)
     if not lead:
         return False
     rest = title[lead.end() :]
-    return bool(re.match(r"^(amazon|aws)\s+\S", rest, re.IGNORECASE)) and bool(
-        _NEW_SERVICE_TAIL.match(_after_name(rest))
-    )
+    if not re.match(r"^(amazon|aws)\s+\S", rest, re.IGNORECASE):
+        return False
+    after = _after_name(rest)
+    if not _NEW_SERVICE_TAIL.match(after):
+        return False
+    if names is None:
+        return True
+    tokens = tokenize(rest[: len(rest) - len(after)])
+    found = names.find(tokens)
+    return not found or (len(found) == 1 and found[0].start == 0 and found[0].end == len(tokens))
 
 
 def _after_name(text: str) -> str:
@@ -383,18 +474,22 @@ class Tagger:
                 source=sources[key],  # type: ignore[arg-type]
                 confidence=confidence,
             )
+        implied: dict[str, int] = {}  # an implied tag -> the source rank of the evidence it stands on
         for tag in [t for t in tags.values() if t.type == "service"]:  # the families they belong to
             for parent in self._parents(tag.tag):
-                self._derive(tags, parent, "service", tag, CONFIDENCE["family_factor"])
+                self._derive(tags, implied, parent, "service", tag, CONFIDENCE["family_factor"])
         for tag in [t for t in tags.values() if t.type == "service"]:
             for topic in registry.topics_of(tag.tag):
-                self._derive(tags, topic, "topic", tag, CONFIDENCE["topic_factor"])
+                self._derive(tags, implied, topic, "topic", tag, CONFIDENCE["topic_factor"])
         announcement = bool(url and _WHATS_NEW_URL.search(url)) or any(
             c.lower().startswith(_PRODUCTS) for c in categories
         )
-        kind, regions = classify(title, body, primary_service=primary, announcement=announcement)
+        kind, regions = classify(
+            title, body, primary_service=primary, announcement=announcement, names=registry.matcher
+        )
         ordered = sorted(
-            tags.values(), key=lambda t: (t.type != "service", SOURCE_ORDER[t.source], -t.confidence, t.tag)
+            tags.values(),
+            key=lambda t: (t.type != "service", implied.get(t.tag, SOURCE_ORDER[t.source]), -t.confidence, t.tag),
         )
         return Tagging(
             tags=tuple(ordered),
@@ -422,12 +517,19 @@ class Tagger:
         return found
 
     @staticmethod
-    def _derive(tags: dict[str, Tag], key: str, type_: TagType, origin: Tag, factor: float) -> None:
-        """Add ``key`` on the evidence of ``origin``, unless it holds stronger evidence already."""
-        confidence = round(origin.confidence * factor, 3)
+    def _derive(
+        tags: dict[str, Tag], implied: dict[str, int], key: str, type_: TagType, origin: Tag, factor: float
+    ) -> None:
+        """Imply ``key`` from ``origin`` (source ``implied``), unless ``key`` was found directly or is
+        implied by stronger evidence already; ``implied`` keeps the rank of the evidence behind each."""
         held = tags.get(key)
-        if held is None or (SOURCE_ORDER[origin.source], -confidence) < (SOURCE_ORDER[held.source], -held.confidence):
-            tags[key] = Tag(tag=key, type=type_, source=origin.source, confidence=confidence)
+        if held is not None and key not in implied:
+            return  # a direct match says more than an implication
+        rank = implied.get(origin.tag, SOURCE_ORDER[origin.source])
+        confidence = round(origin.confidence * factor, 3)
+        if held is None or (rank, -confidence) < (implied[key], -held.confidence):
+            tags[key] = Tag(tag=key, type=type_, source="implied", confidence=confidence)
+            implied[key] = rank
 
     def _primary(
         self,

@@ -16,18 +16,20 @@ user's own file (``taxonomy.services_file``) whose entries extend or override th
     kind = "service"                     # service | product | topic | event
     part_of = []                         # entries it belongs to: ["cloudwatch"] for CloudWatch Logs
 
-Regions are a fixed table (``REGIONS``): code -> long name and the short name used in drafts.
+Regions are a fixed table (``REGIONS``): code -> long name and the short name used in drafts (a
+short name two Regions share, "Central", names neither in text).
 
 How names are matched (``NameMatcher``, used by the tagger and ``aggregator taxonomy lookup``):
 text is split once into word tokens (letters and digits; ``re:Invent`` is ``re`` ``invent``) and a
 trie of the aliases' token sequences is walked from each token, longest match first, so the cost
 follows the length of the text, not the size of the registry. Case is ignored, except for tokens
 written with an inner capital or as an acronym with digits (``EC2``, ``SAM``, ``WorkSpaces``): those
-match only as written, so "sam" or "workspaces" in prose are not AWS services, and a one-word
-name ("Lambda") only capitalised ("lambda calculus" is not); after an Amazon or AWS prefix any
-case goes ("Amazon Workspaces" is WorkSpaces). An entry's ``name``
-and ``aliases`` are matched; ``short`` and the key are not (a short name such as "Config" is an
-ordinary word: the registry lists only "AWS Config").
+match only as written, so "sam" or "workspaces" in prose are not AWS services, and a name written
+capitalised ("Lambda", "Service Quotas") only with its first word capitalised ("lambda calculus",
+"raises its service quotas" are not); a name written in lowercase ("service control policies")
+matches in any case; after an Amazon or AWS prefix any case goes ("Amazon Workspaces" is
+WorkSpaces). An entry's ``name`` and ``aliases`` are matched; ``short`` and the key are not (a
+short name such as "Config" is an ordinary word: the registry lists only "AWS Config").
 
 Category labels (What's New ``general:products/<slug>`` tokens, blog categories, community tags)
 resolve by exact phrase: a slug, then the label (case-insensitive) against names, aliases and blog
@@ -41,6 +43,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,10 +207,11 @@ class NameMatcher(Generic[T]):
             prefixed = len(tokens) > 1 and tokens[0].lower() in _PREFIXES
             if prefixed:
                 exact: tuple[tuple[int, str], ...] = ()
-            elif len(tokens) == 1 and tokens[0][:1].isupper() and not exact_case(tokens[0]):
-                exact = ((0, ""),)  # a capitalised word ("Lambda") matches capitalised only
             else:
                 exact = tuple((i, t) for i, t in enumerate(tokens) if exact_case(t))
+                if tokens[0][:1].isupper() and not exact_case(tokens[0]):
+                    # a capitalised name ("Lambda", "Service Quotas") matches capitalised only
+                    exact = ((0, ""), *exact)
             ends: list[tuple[T, tuple[tuple[int, str], ...], str]] = node.setdefault("", [])
             if not any(e[1] == exact and e[2] == alias for e in ends):
                 ends.append((value, exact, alias))
@@ -250,10 +254,11 @@ class NameMatcher(Generic[T]):
 def _region_names() -> list[tuple[str, tuple[str, ...]]]:
     """Ways announcements name regions: long names, short names, a few other spellings."""
     names: list[tuple[str, tuple[str, ...]]] = []
+    shared = {s for s, n in Counter(r.short for r in REGIONS.values()).items() if n > 1}  # "Central"
     for region in REGIONS.values():
         names.append((region.name, (region.code,)))
         names.append((region.code, (region.code,)))
-        if region.short != region.name and not region.short.startswith("US-"):
+        if region.short != region.name and not region.short.startswith("US-") and region.short not in shared:
             names.append((region.short, (region.code,)))
     extra = {
         "us-east-1": ["Northern Virginia", "N. Virginia", "Virginia", "US East (Virginia)", "US East"],

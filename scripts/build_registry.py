@@ -84,13 +84,16 @@ class Draft:
     replace: bool = False
 
 
-def add(items: list[str], values: Iterable[str]) -> None:
-    seen = {v.lower() for v in items}
+def add(items: list[str], values: Iterable[str], *, exact: bool = False) -> None:
+    """Append the values ``items`` lacks, ignoring case; ``exact``: only exact repeats are
+    skipped (the curated aliases: "Service Control Policies" and "service control policies" match
+    differently, see ``aggregator.taxonomy.NameMatcher``)."""
+    seen = set(items) if exact else {v.lower() for v in items}
     for value in values:
         value = " ".join(value.split())
-        if value and value.lower() not in seen:
+        if value and (value if exact else value.lower()) not in seen:
             items.append(value)
-            seen.add(value.lower())
+            seen.add(value if exact else value.lower())
 
 
 class Rules:
@@ -268,7 +271,7 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
         for attr in ("name", "short", "kind"):
             if attr in table:
                 setattr(entry, attr, table[attr])
-        add(entry.aliases, table.get("aliases", []))
+        add(entry.aliases, table.get("aliases", []), exact=True)
         entry.curated_aliases = len(entry.aliases)
         add(entry.slugs, table.get("slugs", []))
         add(entry.blog_categories, table.get("blog_categories", []))
@@ -298,7 +301,15 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
             index[bare] = index[phrase(full)] = key
         derived[key].extend([expected, *patterns])
 
-    # aliases: curated as written, derived ones when usable, each phrase on one entry only
+    assign_aliases(drafts, derived, rules)
+    by_phrase = assign_topics(corpus, drafts, area_topics, problems)
+    assign_area_names_and_slugs(corpus, drafts, area_topics, by_phrase, problems)
+    problems.extend(check(drafts))
+    return drafts, problems
+
+
+def assign_aliases(drafts: dict[str, Draft], derived: dict[str, list[str]], rules: Rules) -> None:
+    """Aliases: curated as written, derived ones when usable, each phrase on one entry only."""
     owner: dict[str, str] = {}
     for key, entry in drafts.items():
         for alias in (entry.name, *entry.aliases[: entry.curated_aliases]):
@@ -321,7 +332,12 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
         if not entry.short:
             entry.short = strip_prefix(entry.name)
 
-    # topics: curated, else the areas the archive announces the service under
+
+def assign_topics(
+    corpus: Path, drafts: dict[str, Draft], area_topics: dict[str, str], problems: list[str]
+) -> dict[str, str]:
+    """Topics: curated, else the areas the archive announces the service under. Returns the
+    entries by the phrase of their names and aliases."""
     by_phrase: dict[str, str] = {}
     for key, entry in drafts.items():
         for text in (entry.name, *entry.aliases):
@@ -340,8 +356,14 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
             topic = area_topics.get(phrase(area))
             if topic and count >= TOPIC_MIN_ITEMS and count / total >= TOPIC_SHARE:
                 add(entry.topics, [topic])
+    return by_phrase
 
-    # topic entries: the area labels and marchitecture values that name them
+
+def assign_area_names_and_slugs(
+    corpus: Path, drafts: dict[str, Draft], area_topics: dict[str, str], by_phrase: dict[str, str], problems: list[str]
+) -> None:
+    """Topic entries get the area labels and marchitecture values that name them; every entry,
+    the product slugs seen in real feeds (and the archives' product labels) that name it."""
     labels, values = read_area_labels(corpus)
     for label in labels:
         topic = area_topics.get(phrase(label))
@@ -353,8 +375,6 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
             add(drafts[topic].slugs, [f"marketing:marchitecture/{value}"])
         elif not topic:
             problems.append(f"area {value!r} has no topic in [build.areas]")
-
-    # slugs seen in real feeds (and the archives' product labels), on the entries they name
     explicit = {slug.lower(): key for key, entry in drafts.items() for slug in entry.slugs}
     captured, labelled = read_observed_slugs(corpus)
     for slug in captured + labelled:
@@ -367,6 +387,10 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
         if slug in captured:
             add(drafts[key].slugs, [slug])
 
+
+def check(drafts: dict[str, Draft]) -> list[str]:
+    """What is wrong with the entries: topics and parents that name no entry, unknown kinds."""
+    problems: list[str] = []
     for key, entry in drafts.items():
         for topic in entry.topics:
             if topic not in drafts or drafts[topic].kind not in ("topic", "event"):
@@ -376,7 +400,7 @@ def build(corpus: Path, curated_path: Path = CURATED) -> tuple[dict[str, Draft],
                 problems.append(f"{key}: part_of {parent!r} is not an entry")
         if entry.kind not in ENTRY_KINDS:
             problems.append(f"{key}: kind {entry.kind!r} is not one of {ENTRY_KINDS}")
-    return drafts, problems
+    return problems
 
 
 # --- output --------------------------------------------------------------------------------------

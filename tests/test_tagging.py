@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from conftest import store_tagged
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator import pipeline, store
 from aggregator.config import default_config_dir
+from aggregator.models import Post
 from aggregator.tagging import KINDS, Tagger, Tagging
 from aggregator.taxonomy import Registry, Service, load_registry
 
@@ -131,6 +136,43 @@ def test_services_bring_their_topics_and_families(tagger: Tagger) -> None:
     assert by_tag["cloudwatch"].confidence < by_tag["logs"].confidence
 
 
+def test_implied_tags_say_where_they_come_from(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon Aurora adds a feature", categories=["marketing:marchitecture/databases"])
+    assert sources(result)["aurora"] == "title"
+    assert sources(result)["rds"] == "implied"  # Aurora is part of RDS: the title does not name it
+    assert sources(result)["databases"] == "category"  # named by the area, and implied by Aurora too
+    assert sources(tag(tagger, "Amazon Aurora adds a feature"))["databases"] == "implied"
+    assert result.services == ("aurora", "rds")
+
+
+def test_a_direct_match_is_never_an_implied_tag(tagger: Tagger) -> None:
+    result = tag(tagger, "Amazon Aurora and Amazon RDS add a feature", categories=["general:products/amazon-aurora"])
+    by_tag = {t.tag: t for t in result.tags}
+    assert by_tag["aurora"].source == "category"
+    assert (by_tag["rds"].source, by_tag["rds"].confidence) == ("title", 0.85)
+
+
+def test_a_manual_tag_wins_over_an_implied_one(tmp_path: Path, tagger: Tagger) -> None:
+    db = store.open_db(tmp_path / "archive.db")
+    now = dt.datetime(2025, 2, 24, tzinfo=dt.UTC)
+    store.ensure_feed(db, name="wn", url="https://example.test/wn", kind="aws-whats-new", title="", now=now)
+    aurora = Post(
+        id="a", url=WHATS_NEW, guid="a", title="Amazon Aurora adds a feature", summary="", summary_html="",
+        links=(), link_ids=(), published=now, updated=None, authors=(), categories=(), content_hash="h",
+    )  # fmt: skip
+    store_tagged(db, "wn", [aurora], tagger=tagger, now=now)
+
+    def stored() -> dict[str, str]:
+        return dict(db.execute("SELECT tag, source FROM post_tags WHERE post_id = 'a'").fetchall())
+
+    assert stored()["rds"] == "implied"
+    with store.write_transaction(db):
+        db.execute("UPDATE post_tags SET source = 'manual', confidence = 1.0 WHERE post_id = 'a' AND tag = 'rds'")
+    list(pipeline.tag_archive(db, tagger, scope="all"))
+    assert stored()["rds"] == "manual"
+    assert stored()["aurora"] == "title"
+
+
 def test_topic_names_count_in_the_title_only(tagger: Tagger) -> None:
     assert "serverless" in tag(tagger, "Going serverless at scale").topics
     assert "serverless" not in tag(tagger, "A post", "it is serverless, really serverless").topics
@@ -154,6 +196,76 @@ def test_unknown_slugs_are_kept_and_reported(tagger: Tagger) -> None:
         "marketing:marchitecture/hyperspace",
         "AWS Quux Service",
     )
+
+
+# --- what the hand labels showed missing --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "services"),
+    [
+        # sub-products named in a title: their own entry, and the service they are part of
+        ("Amazon CloudWatch RUM adds custom metrics", ("rum", "cloudwatch")),
+        ("Amazon CloudWatch Synthetics supports canaries in Python", ("synthetics", "cloudwatch")),
+        ("Amazon CloudWatch Internet Monitor adds AWS Local Zones", ("internetmonitor", "local-zones", "cloudwatch")),
+        ("Amazon Route 53 Resolver endpoints are now available in Europe (Spain)", ("route53resolver", "route53")),
+        ("Introducing Amazon Route 53 Resolver DNS Firewall", ("route53resolver", "route53")),
+        ("Amazon Cognito user pools support custom access tokens", ("cognito-idp", "cognito")),
+        ("PartyRock adds a playlist page", ("partyrock", "bedrock")),
+        # "... on Outposts" is about Outposts too
+        ("Amazon S3 on Outposts reduces first-byte latency", ("s3", "outposts")),
+        ("New engine versions on Amazon RDS on Outposts", ("rds", "outposts")),
+        ("Amazon ElastiCache on Outposts is now available", ("elasticache", "outposts")),
+        ("New versions of MySQL are available on Amazon RDS for Outposts", ("rds", "outposts")),
+        # SDKs and tools by language
+        ("AWS SDK for Rust is now generally available", ("sdk",)),
+        ("AWS Mobile SDK for Android adds Amazon Translate", ("translate", "sdk")),  # the SDK supports
+        ("AWS Encryption SDK for Python adds keyrings", ("encryption-sdk",)),
+        ("Amazon Chime SDK supports Amazon Lex", ("chime-sdk", "lex", "chime")),
+        ("AWS IoT Device SDK for Embedded C adds MQTT 5", ("iot",)),
+        ("Porting Assistant for .NET adds new APIs", ("porting-assistant",)),
+        # the console, billing and cost management, partner programmes, NICE DCV
+        ("The AWS Management Console supports sign-in to several accounts", ("console",)),
+        ("AWS Console Mobile App adds push notifications", ("console",)),
+        ("Track spend in Billing and Cost Management Dashboards with a new widget", ("billing",)),
+        ("Savings Plans alerts are now available in AWS Cost Management", ("savingsplans", "billing")),
+        ("AWS Budgets filters on cost categories and tags together", ("budgets", "billing")),
+        ("Cost and Usage Report data exports to Amazon Redshift", ("cur", "redshift", "billing")),
+        ("AWS Partner Network launches a new Security Competency", ("apn",)),
+        ("New search in AWS Partner Central", ("partnercentral", "apn", "marketplace")),
+        ("NICE DCV releases version 2024.0 with a new session manager", ("dcv",)),
+        ("Amazon WorkSpaces supports the NICE DCV Extension SDK", ("workspaces", "dcv")),
+        ("Amazon DCV adds multi-monitor support", ("dcv",)),
+        # names the registry lacked
+        ("Finch is now generally available on macOS", ("finch",)),
+        ("NoSQL Workbench is now available in the AWS GovCloud (US) Regions", ("dynamodb",)),
+        ("Amazon Quick is now available in the AWS London Region", ("quicksight",)),
+    ],
+)
+def test_the_services_a_title_names(tagger: Tagger, title: str, services: tuple[str, ...]) -> None:
+    result = tag(tagger, title, url=WHATS_NEW)
+    assert set(result.services) == set(services)
+    assert result.primary_service == services[0]
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Amazon ECS announces increased service quotas per cluster",  # ordinary words, not Service Quotas
+        "Amazon Redshift supports single sign-on with Okta",  # not IAM Identity Center
+        "AWS partners with a university to train AI talent",  # a verb, not the partner network
+        "NICE DCV web client SDK 1.0.3 is released",  # DCV's own SDK, not the AWS SDKs
+    ],
+)
+def test_ordinary_words_and_other_sdks_are_not_services(tagger: Tagger, title: str) -> None:
+    services = tag(tagger, title).services
+    assert not {"service-quotas", "sso", "apn", "sdk"} & set(services)
+
+
+def test_training_programmes_are_a_topic(tagger: Tagger) -> None:
+    result = tag(tagger, "New AWS Certification exam for data engineers", url=WHATS_NEW)
+    assert (result.kind, result.services) == ("training", ())
+    assert "training" in result.topics
 
 
 # --- primary service ---------------------------------------------------------------------------
@@ -219,6 +331,66 @@ def test_topics_and_events_are_never_primary(tagger: Tagger) -> None:
 )
 def test_kinds(tagger: Tagger, title: str, kind: str) -> None:
     assert tag(tagger, title).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("title", "kind"),
+    [
+        # training, certification and courses: their own kind, whatever else the title says
+        ("New digital course: Building event-driven applications on AWS", "training"),
+        ("Register for the new AWS Certified Data Engineer - Associate beta exam", "training"),
+        ("AWS Skill Builder adds three learning plans for Amazon Bedrock", "training"),
+        ("Announcing 4 free digital training courses on new AWS services", "training"),
+        ("Amazon SageMaker reduces model training time by up to 40%", "new-feature"),  # machine learning
+        ("Amazon SageMaker adds distributed training for large models", "new-feature"),
+        # announced on What's New, but no product's news
+        ("Deploy Zorblax Server on the AWS Cloud with a new Quick Start", "other"),
+        ("AWS Partner Network launches a new Healthcare Competency", "other"),
+        ("New AWS Solutions Consulting Offer - Data Lake in a Box", "other"),
+        ("Introducing the AWS Connected Widgets Solution", "other"),
+        ("AWS launches a new program to help migrations off Windows Server 2012", "other"),
+        # "generally available in all commercial Regions" is a launch, other Regions an expansion
+        ("AWS Lambda Extensions are now generally available in all commercial Regions", "general-availability"),
+        (
+            "Amazon Athena engine version 3 is generally available in all AWS commercial and GovCloud Regions",
+            "general-availability",
+        ),
+        ("Amazon CloudWatch anomaly detection is now available in all commercial AWS Regions", "region-expansion"),
+        ("Amazon Redshift Serverless is now generally available in three additional AWS Regions", "region-expansion"),
+        # expansions without the usual words
+        ("AWS Wickr is now available in additional AWS Asia Pacific Regions", "region-expansion"),
+        ("AWS IoT Device Defender expands globally", "region-expansion"),
+        ("AWS announces a new AWS Direct Connect location in Lisbon, Portugal", "region-expansion"),
+        ("Amazon CloudFront announces four new edge locations", "region-expansion"),
+        ("Amazon EC2 C8gd instances are now available Europe (Spain) and Asia Pacific (Tokyo)", "region-expansion"),
+        ("Amazon S3 storage management features in AWS GovCloud (US)", "region-expansion"),
+        ("Amazon Zorblax achieves FedRAMP High authorization in AWS GovCloud (US)", "new-feature"),
+        ("Amazon EKS increases its quota to 100 clusters per Region", "new-feature"),
+        ("Amazon Aurora Global Database supports up to 10 secondary Regions", "new-feature"),
+        ("Enhanced content navigation in AWS Partner Central", "new-feature"),  # "Central" names no Region
+        # prices
+        ("Amazon Connect reduces 12 telephony rates in Latin America", "price-change"),
+        ("Amazon S3 no longer charges for several HTTP error codes", "price-change"),
+        ("Amazon S3 Express One Zone reduces storage and request prices", "price-change"),
+        ("Free network bandwidth for Amazon GameLift Servers", "price-change"),
+        # a deprecation the feature is about is not the news
+        ("AWS Trusted Advisor adds a check for Windows Server end of support on Amazon EC2", "new-feature"),
+        ("Amazon RDS for Oracle supports snapshot upgrades for deprecated database versions", "new-feature"),
+        ("AWS Accounts discontinues the use of security challenge questions", "deprecation"),
+        # a new product, or a named feature of a known one
+        ("Introducing Amazon MQ", "new-service"),
+        ("Introducing Amazon Zorblax, a managed widget service", "new-service"),
+        ("Introducing the Amazon CodeCatalyst Enterprise Tier", "new-feature"),
+        ("AWS announces Amazon DocumentDB I/O-Optimized", "new-feature"),
+    ],
+)
+def test_whats_new_kinds(tagger: Tagger, title: str, kind: str) -> None:
+    assert tag(tagger, title, url=WHATS_NEW).kind == kind
+
+
+def test_articles_about_a_region_are_not_expansions(tagger: Tagger) -> None:
+    assert tag(tagger, "Fine-tuning a language model in AWS GovCloud (US)").kind == "other"
+    assert tag(tagger, "Running inference at edge locations with AWS Outposts").kind != "region-expansion"
 
 
 def test_a_whats_new_item_is_always_an_announcement(tagger: Tagger) -> None:

@@ -216,6 +216,25 @@ def test_acronyms_and_camel_case_match_as_written() -> None:
     assert [m.value for m in matcher.find_in("Amazon Workspaces")] == ["workspaces"]  # the prefix settles it
 
 
+def test_capitalised_names_match_capitalised_only() -> None:
+    matcher = NameMatcher(
+        [("Service Quotas", "quotas"), ("AWS Service Quotas", "quotas"), ("service control policies", "scp")]
+    )
+    assert [m.value for m in matcher.find_in("Amazon ECS raises its service quotas")] == []
+    assert [m.value for m in matcher.find_in("Manage the limits in Service Quotas")] == ["quotas"]
+    assert [m.value for m in matcher.find_in("AWS service quotas")] == ["quotas"]  # the prefix settles it
+    assert [m.value for m in matcher.find_in("Service Control Policies and service control policies")] == [
+        "scp",
+        "scp",
+    ]  # a name written in lowercase matches in any case
+
+
+def test_curated_aliases_keep_their_case_variants(registry: Registry) -> None:
+    organizations = registry.get("organizations")
+    assert organizations is not None
+    assert {"Service Control Policies", "service control policies"} <= set(organizations.aliases)
+
+
 def test_regions_are_found_by_long_name_short_name_and_code() -> None:
     text = "in Asia Pacific (Sydney), Ohio, eu-west-1 and the AWS GovCloud (US) Regions"
     codes = [code for m in REGION_MATCHER.find_in(text) for code in m.value]
@@ -237,6 +256,12 @@ def test_matches_never_overlap_and_point_at_their_alias(words: list[str]) -> Non
 def test_tokenize_keeps_letters_and_digits_only(text: str) -> None:
     for token in tokenize(text):
         assert token and all(c.isalnum() for c in token)
+
+
+def test_a_short_name_two_regions_share_names_neither() -> None:
+    assert REGION_MATCHER.find_in("Enhanced search in AWS Partner Central") == []
+    codes = [code for m in REGION_MATCHER.find_in("Canada (Central) and Mexico (Central)") for code in m.value]
+    assert codes == ["ca-central-1", "mx-central-1"]
 
 
 def test_every_region_has_a_short_name() -> None:
