@@ -378,7 +378,7 @@ def test_the_weekly_job_drafts_the_week_logs_the_path_and_exports_it(quiet_servi
     )
     svc.start()
     # Fire the scheduled job now, through the scheduler and its executor.
-    svc._scheduler.modify_job(service_module.DIGEST_JOB, next_run_time=dt.datetime.now(UTC))
+    svc.schedule.scheduler.modify_job(service_module.DIGEST_JOB, next_run_time=dt.datetime.now(UTC))
     wait_until(lambda: "written to" in caplog.text, 10, "the weekly draft")
     assert [c["date"] for c in builder.calls] == [dt.date(2024, 5, 6)]
     assert builder.calls[0]["force"] is False
