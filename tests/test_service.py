@@ -532,6 +532,31 @@ def test_the_service_lock_admits_one_holder(tmp_path: Path) -> None:
         pass
 
 
+def test_every_path_to_the_archive_meets_the_same_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "svc.db"
+    link = tmp_path / "link.db"
+    link.symlink_to(db)  # ln -s svc.db link.db, before the archive exists
+    (tmp_path / "mount").symlink_to(data, target_is_directory=True)
+    monkeypatch.chdir(data)
+    with service_lock(link) as lock_path:
+        assert lock_path == db.resolve().with_name("svc.db.lock")  # beside the real file
+        for other in (db, Path("svc.db"), Path("../link.db"), tmp_path / "mount" / "svc.db"):
+            with (
+                pytest.raises(ServiceLockError, match=rf"another aggregator service \(pid {os.getpid()}\)"),
+                service_lock(other),
+            ):
+                pass
+        hard = tmp_path / "hard.db"
+        os.link(db, hard)
+        with pytest.raises(ServiceLockError, match="through another path to the same file"), service_lock(hard):
+            pass
+    for path in (db, link, hard):  # each takes it in turn once it is free
+        with service_lock(path):
+            pass
+
+
 # --- the weekly job, in process ----------------------------------------------------------------
 
 
@@ -1144,10 +1169,12 @@ def test_a_running_service_refuses_a_second_one_reloads_on_sighup_and_stops_on_s
     proc.wait_healthy()
     wait_until(lambda: server.requests_for("/stuck") and server.requests_for("/ok"), 10, "both feeds requested")
 
-    # A second service on the same archive is refused.
-    second = cli(config, proc.db, "run", timeout=20)
+    # A second service on the same archive is refused, whatever path names it (here a symlink).
+    link = tmp_path / "link.db"
+    link.symlink_to(proc.db)
+    second = cli(config, link, "run", timeout=20)
     assert second.returncode == 1, second.stdout
-    assert f"another aggregator service (pid {proc.proc.pid}) is already running on {proc.db}" in second.stderr
+    assert f"another aggregator service (pid {proc.proc.pid}) is already running on {link}" in second.stderr
 
     # SIGHUP reloads the feed list.
     write_config(

@@ -53,7 +53,7 @@ from ..errors import AggregatorError, DraftExistsError, StoreError
 from ..fetch import HostLimiter, build_client
 from .endpoint import Endpoint, check_health, health_url, start_endpoint
 from .health import WRITABLE_TIMEOUT_S, Metrics, database_writable, health_document
-from .lock import service_lock
+from .lock import lock_path, service_lock
 from .repair import GapRepairs, RepairRound, repair_due_gaps
 from .schedule import (
     DIGEST_JOB,
@@ -85,6 +85,7 @@ __all__ = [
     "feed_job_id",
     "health_url",
     "last_digest_time",
+    "lock_path",
     "next_run_time",
     "run_service",
     "service_lock",
