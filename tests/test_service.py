@@ -1064,6 +1064,25 @@ def test_a_stop_abandons_a_stuck_poll_and_writes_nothing_of_it(
     assert read_db(svc.config.database, "PRAGMA integrity_check") == [("ok",)]
 
 
+def test_a_busy_port_is_logged_as_a_start_that_failed_not_as_a_stop(write_config, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="aggregator")
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        path = write_config([feed("a", "https://x.test/a", enabled=False)], extra=settings(port))
+        config = load_config(path, database=tmp_path / "archive.db", environ={})
+        with pytest.raises(ConfigError, match=rf"service.listen: cannot listen on 127.0.0.1:{port}"):
+            service_module.run_service(config)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("aggregator.service")]
+    assert [m for m in messages if "could not start" in m] == [
+        f"service could not start: {path}: service.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert not [m for m in messages if "started" in m or "stopped" in m or "stopping" in m], messages
+    with service_lock(config.database):  # nothing is left held
+        pass
+
+
 def test_readers_and_commands_beside_the_writing_service_never_see_database_is_locked(
     server: LoopbackServer, write_config, tmp_path, caplog
 ) -> None:

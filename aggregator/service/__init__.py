@@ -23,6 +23,9 @@ How it behaves:
   short is rolled back by SQLite). A second SIGTERM/SIGINT abandons them at once. SIGHUP reloads
   the configuration: added, removed and changed feeds take effect; a bad file is logged and the
   configuration in use kept.
+- **Start.** A service that cannot start (another one holds the archive, the endpoint's port is
+  taken, the archive cannot be opened) logs why, releases what it took and raises; it never
+  logs a stop it did not make.
 - **Weekly draft.** Written for the week of the scheduled time (a late run still drafts its own
   week); an existing draft is never overwritten.
 - **One service per archive**; one-shot commands never take the lock and keep working beside the
@@ -134,6 +137,7 @@ class Service:
         self._client: httpx.Client | None = None
         self._limiter = HostLimiter(config.settings.http.per_host)
         self._endpoint: Endpoint | None = None
+        self._started = False
         self.last_digest: dict[str, str | None] | None = None
         # Requests, written by signal handlers: plain attributes, read by the main thread.
         self._stop_reason: str | None = None
@@ -175,22 +179,29 @@ class Service:
         return str(host), int(port)
 
     def start(self, *, paused: bool = False) -> None:
-        """Open the archive, bind the endpoint, schedule every enabled feed and the weekly draft.
+        """Bind the endpoint, open the archive, schedule every enabled feed and the weekly draft.
 
-        ``paused``: schedule every job but run none (``Schedule.start``).
+        ``paused``: schedule every job but run none (``Schedule.start``). Raises ConfigError when
+        the endpoint cannot listen, StoreError when the archive cannot be opened: whatever was
+        taken by then is released, and nothing is logged as stopped.
         """
         config = self.config
         settings = config.settings.service
-        self._main_db = store.open_db(config.database)
-        if settings.listen:
-            self._endpoint = start_endpoint(self, settings.listen, config)
-        self._client = build_client(config.settings.http, transport=self._transport)
-        self._init_last_digest(config)
-        feeds = [f for f in config.feeds if f.enabled]
-        for feed in feeds:
-            self.schedule.add_feed(self._main_db, config, feed)
-        self.schedule.set_digest(config)
-        self.schedule.start(paused=paused)
+        try:
+            if settings.listen:
+                self._endpoint = start_endpoint(self, settings.listen, config)
+            self._main_db = store.open_db(config.database)
+            self._client = build_client(config.settings.http, transport=self._transport)
+            self._init_last_digest(config)
+            feeds = [f for f in config.feeds if f.enabled]
+            for feed in feeds:
+                self.schedule.add_feed(self._main_db, config, feed)
+            self.schedule.set_digest(config)
+            self.schedule.start(paused=paused)
+        except BaseException:
+            self._release(keep_client=False)
+            raise
+        self._started = True
         if config.settings.backfill.auto_repair and backfill.repairable_gaps(self._main_db, config, now=self._clock()):
             self.repairs.request()
         log.info(
@@ -235,10 +246,13 @@ class Service:
                 format_duration(time.monotonic() - started),
             )
         # A poll abandoned may still be using the client: it is left to the process's end.
-        self._release(keep_client=bool(abandoned), log_stop=started)
+        self._release(keep_client=bool(abandoned))
+        if self._started:
+            self._started = False
+            log.info("stopped in %.1f s", time.monotonic() - started)
         return not abandoned
 
-    def _release(self, *, keep_client: bool, log_stop: float) -> None:
+    def _release(self, *, keep_client: bool) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
             self._endpoint = None
@@ -248,7 +262,6 @@ class Service:
         if self._main_db is not None:
             self._main_db.close()
             self._main_db = None
-            log.info("stopped in %.1f s", time.monotonic() - log_stop)
 
     def reload(self) -> None:
         """Re-read the configuration file; apply the feed list and the draft schedule."""
@@ -390,25 +403,32 @@ class Service:
 
 def run_service(config: Config, *, write_draft: WriteDraft | None = None) -> None:
     """Run the service until SIGTERM or SIGINT (main thread only). Raises ServiceLockError when another
-    service holds the archive, ConfigError when the endpoint cannot listen."""
-    with service_lock(config.database):
-        service = Service(config, write_draft=write_draft)
+    service holds the archive, ConfigError when the endpoint cannot listen (logged as a start that failed)."""
+    started = False
+    try:
+        with service_lock(config.database):
+            service = Service(config, write_draft=write_draft)
 
-        def on_stop(signum: int, _frame: object) -> None:
-            service.request_stop(signal.Signals(signum).name)
+            def on_stop(signum: int, _frame: object) -> None:
+                service.request_stop(signal.Signals(signum).name)
 
-        def on_reload(_signum: int, _frame: object) -> None:
-            service.request_reload()
+            def on_reload(_signum: int, _frame: object) -> None:
+                service.request_reload()
 
-        previous = {
-            signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
-            signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
-            signal.SIGHUP: signal.signal(signal.SIGHUP, on_reload),
-        }
-        try:
-            service.start()
-            service.run_until_stopped()
-        finally:
-            service.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            previous = {
+                signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+                signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+                signal.SIGHUP: signal.signal(signal.SIGHUP, on_reload),
+            }
+            try:
+                service.start()
+                started = True
+                service.run_until_stopped()
+            finally:
+                service.stop()
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+    except AggregatorError as exc:
+        if not started:
+            log.error("service could not start: %s", exc)
+        raise
