@@ -657,7 +657,7 @@ def test_feeds_are_polled_on_their_own_intervals_and_retry_after_moves_the_sched
     ft = in_fake_time(
         [feed("fast", url("/fast"), "10m"), feed("slow", url("/slow"), "30m"), feed("limited", url("/limited"), "5m")]
     )
-    ft.run_for(hours=2)
+    runs = ft.run_for(hours=2)
 
     # Each on its own interval, to the second: the schedule is the next check each poll stored.
     assert fake_feeds.times("/fast")[0] == start
@@ -665,6 +665,7 @@ def test_feeds_are_polled_on_their_own_intervals_and_retry_after_moves_the_sched
     assert minutes_between(fake_feeds.times("/slow")) == [30] * 4
     # Retry-After: 3600 holds back a feed whose interval is five minutes, then its interval resumes.
     assert minutes_between(fake_feeds.times("/limited")) == [60] + [5] * 12
+    assert [when for when, job in runs if job == "feed:limited"] == fake_feeds.times("/limited")  # the job waited too
     assert ft.next_runs() == {
         "feed:fast": start + dt.timedelta(minutes=130),
         "feed:slow": start + dt.timedelta(minutes=150),

@@ -178,9 +178,6 @@ class Schedule:
         self._metrics = metrics
         self._poll = poll
         self._write_draft = write_draft
-        # The listener below reports missed and failed runs (and counts them); APScheduler's
-        # executor lines for them would say it twice.
-        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
         self.scheduler = BackgroundScheduler(
             timezone=dt.UTC,
             executors={
@@ -201,6 +198,9 @@ class Schedule:
         return bool(self.scheduler.running)
 
     def start(self, *, paused: bool = False) -> None:
+        # The listener reports missed and failed runs (and counts them); APScheduler's executor
+        # lines for them would say it twice.
+        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
         self.scheduler.start(paused=paused)
 
     def shutdown(self) -> None:
