@@ -689,6 +689,7 @@ def test_feeds_are_polled_on_their_own_intervals_and_retry_after_moves_the_sched
 
 
 def test_a_gone_feed_is_no_longer_polled_even_after_a_restart(in_fake_time, fake_feeds: FakeFeeds, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="aggregator")
     fake_feeds.route("/gone", Response(410, b"gone"))
     fake_feeds.route("/ok", Response(200, OK_FEED))
     feeds = [feed("gone", url("/gone"), "10m"), feed("ok", url("/ok"), "10m")]
