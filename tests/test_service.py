@@ -1085,6 +1085,22 @@ def test_a_busy_port_is_logged_as_a_start_that_failed_not_as_a_stop(write_config
         pass
 
 
+def test_the_archive_is_migrated_before_the_endpoint_answers(quiet_service, tmp_path, monkeypatch) -> None:
+    # /healthz reads the archive on the endpoint's thread: an archive still migrating on the main
+    # thread would be migrated twice at once ("table ... already exists").
+    migrated_at_bind = []
+    bind = service_module.start_endpoint
+
+    def checking(*args: Any, **kwargs: Any) -> Any:
+        migrated_at_bind.append(read_db(tmp_path / "archive.db", "SELECT count(*) FROM _sqlite_migrations")[0][0])
+        return bind(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "start_endpoint", checking)
+    quiet_service('[service]\nlisten = "127.0.0.1:0"').start()
+    migrations = read_db(tmp_path / "archive.db", "SELECT count(*) FROM _sqlite_migrations")[0][0]
+    assert migrations > 0 and migrated_at_bind == [migrations]
+
+
 def test_readers_and_commands_beside_the_writing_service_never_see_database_is_locked(
     server: LoopbackServer, write_config, tmp_path, caplog
 ) -> None:

@@ -179,18 +179,19 @@ class Service:
         return str(host), int(port)
 
     def start(self, *, paused: bool = False) -> None:
-        """Bind the endpoint, open the archive, schedule every enabled feed and the weekly draft.
+        """Open the archive, bind the endpoint, schedule every enabled feed and the weekly draft.
 
-        ``paused``: schedule every job but run none (``Schedule.start``). Raises ConfigError when
-        the endpoint cannot listen, StoreError when the archive cannot be opened: whatever was
-        taken by then is released, and nothing is logged as stopped.
+        The archive first: it is migrated before ``/healthz`` can read it. ``paused``: schedule
+        every job but run none (``Schedule.start``). Raises StoreError when the archive cannot be
+        opened, ConfigError when the endpoint cannot listen: whatever was taken by then is
+        released, and nothing is logged as stopped.
         """
         config = self.config
         settings = config.settings.service
         try:
+            self._main_db = store.open_db(config.database)
             if settings.listen:
                 self._endpoint = start_endpoint(self, settings.listen, config)
-            self._main_db = store.open_db(config.database)
             self._client = build_client(config.settings.http, transport=self._transport)
             self._init_last_digest(config)
             feeds = [f for f in config.feeds if f.enabled]
