@@ -1161,7 +1161,7 @@ def test_sigkill_in_poll_bursts_loses_nothing_and_duplicates_nothing(
     port = free_port()
     config = write_config([feed(f.name, server.url(f"/{f.name}"), "300ms") for f in feeds], extra=settings(port))
     rng = random.Random(5)
-    for round_ in range(3):
+    for round_ in range(2):
         before = len(server.requests)
         proc = start_service(config, port)
         wait_until(lambda b=before: len(server.requests) >= b + 12, 15, "a burst of polls")
