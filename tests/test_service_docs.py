@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
 from aggregator.cli import cli
+from aggregator.service.health import health_document
+from aggregator.status import FeedStatus
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "service.md"
 
@@ -37,3 +40,15 @@ def test_the_commands_signals_and_container_steps_are_documented() -> None:
         assert needle in text, needle
     for command in ("run", "healthcheck"):
         assert cli.get_command(click.Context(cli), command).help, command
+
+
+def test_the_healthz_example_has_the_fields_the_service_sends(tmp_path: Path) -> None:
+    text = DOC.read_text()
+    block = text[text.index("`GET /healthz` answers") :]
+    start = block.index("```json\n") + len("```json\n")
+    example = json.loads(block[start : block.index("```", start)])
+    feed = FeedStatus(name="a", kind="other", enabled=True, url="u", configured_url="u", title=None)
+    _, body = health_document(scheduler_running=True, database=tmp_path / "archive.db", last_digest=None, feeds=[feed])
+    assert list(example) == list(body)
+    for name, documented in example["feeds"].items():
+        assert list(documented) == list(feed.as_json()), name

@@ -13,8 +13,8 @@ import zoneinfo
 
 import click
 
-from .. import store
-from ..models import KINDS, FeedGap
+from .. import status, store
+from ..models import KINDS
 from .app import AppContext, ago, emit_json, gap_line, handle_errors, pass_app, when_option
 
 
@@ -24,55 +24,26 @@ from .app import AppContext, ago, emit_json, gap_line, handle_errors, pass_app, 
 @handle_errors
 def feeds(app: AppContext, as_json: bool) -> None:
     """Health of every configured feed: URL, last status, last success, failures, next check, posts."""
-    config = app.config
     # Before the first poll there is no archive yet: the feeds are listed, never polled.
-    db = app.open_db(readonly=True) if config.database.exists() else None
-    stored = store.feed_rows(db) if db is not None else {}
-    gaps: dict[str, list[FeedGap]] = {}
-    for gap in store.gaps(db) if db is not None else []:
-        gaps.setdefault(gap.feed, []).append(gap)
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    for feed in config.feeds:
-        row = stored.get(feed.name, {})
-        rows.append(
-            {
-                "name": feed.name,
-                "kind": feed.kind,
-                "enabled": feed.enabled,
-                "url": row.get("url") or feed.url,
-                "configured_url": feed.url,
-                "title": feed.title or row.get("title"),
-                "last_status": row.get("last_status"),
-                "last_outcome": row.get("last_outcome"),
-                "last_error": row.get("last_error"),
-                "last_polled": row.get("last_polled"),
-                "last_success": row.get("last_success"),
-                "consecutive_failures": row.get("consecutive_failures") or 0,
-                "next_check": row.get("next_check"),
-                "retry_after_until": row.get("retry_after_until"),
-                "gone": bool(row.get("gone")),
-                "posts": row.get("posts", 0),
-                "gaps": [g.as_json() for g in gaps.get(feed.name, [])],
-            }
-        )
+    statuses = status.read_feed_statuses(app.config)
     if as_json:
-        emit_json(rows)
+        emit_json(s.as_json() for s in statuses)
         return
-    width = max((len(r["name"]) for r in rows), default=4)
+    now = dt.datetime.now(dt.UTC)
+    width = max((len(s.name) for s in statuses), default=4)
     click.echo(f"{'feed':<{width}}  status  {'last success':<12}  fails  {'next check':<10}  posts  url")
-    for r in rows:
-        status = "off" if not r["enabled"] else ("gone" if r["gone"] else str(r["last_status"] or "-"))
+    for s in statuses:
+        state = "off" if not s.enabled else ("gone" if s.gone else str(s.last_status or "-"))
         next_check = (
-            "-" if r["gone"] or not r["enabled"] else ("now" if not r["next_check"] else ago(r["next_check"], now))
+            "-" if s.gone or not s.enabled else ("now" if not s.next_check else ago(store.iso(s.next_check), now))
         )
         click.echo(
-            f"{r['name']:<{width}}  {status:>6}  {ago(r['last_success'], now):<12}  {r['consecutive_failures']:>5}"
-            f"  {next_check:<10}  {r['posts']:>5}  {r['url']}"
+            f"{s.name:<{width}}  {state:>6}  {ago(store.iso(s.last_success), now):<12}  {s.consecutive_failures:>5}"
+            f"  {next_check:<10}  {s.posts:>5}  {s.url}"
         )
-        if r["last_error"]:
-            click.echo(f"{'':<{width}}  ^ {r['last_error']}")
-        for gap in gaps.get(r["name"], []):
+        if s.last_error:
+            click.echo(f"{'':<{width}}  ^ {s.last_error}")
+        for gap in s.gaps:
             click.echo(f"{'':<{width}}  ^ {gap_line(gap)}")
 
 

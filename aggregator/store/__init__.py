@@ -15,6 +15,9 @@ from .reads import (
     GAP_PROBLEMS as GAP_PROBLEMS,
 )
 from .reads import (
+    FeedSnapshot as FeedSnapshot,
+)
+from .reads import (
     TaggingRow as TaggingRow,
 )
 from .reads import (
@@ -37,6 +40,9 @@ from .reads import (
 )
 from .reads import (
     feed_rows as feed_rows,
+)
+from .reads import (
+    feed_snapshot as feed_snapshot,
 )
 from .reads import (
     feed_state as feed_state,

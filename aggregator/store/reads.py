@@ -318,3 +318,31 @@ def post_categories(db: Database) -> list[tuple[str, list[str], str]]:
         (post_id, json.loads(categories or "[]"), first_seen)
         for post_id, categories, first_seen in db.execute("SELECT id, categories, first_seen FROM posts ORDER BY rowid")
     ]
+
+
+# --- feed status -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """What the archive holds about its feeds at one moment (``aggregator.status`` merges it
+    with the configured feed list)."""
+
+    rows: dict[str, dict[str, Any]]
+    """``feed_rows``: every stored feed's state and the number of posts it delivered, by name."""
+    gaps: dict[str, list[FeedGap]]
+    """Each feed's gaps still a problem (open or unrepairable), oldest first."""
+
+
+def feed_snapshot(db: Database) -> FeedSnapshot:
+    """The feeds' states and their gaps, read in one transaction: a poll or a repair writing
+    between the two reads cannot pair a feed's state with gaps from another moment."""
+    db.execute("BEGIN")
+    try:
+        rows = feed_rows(db)
+        by_feed: dict[str, list[FeedGap]] = {}
+        for found in gaps(db):
+            by_feed.setdefault(found.feed, []).append(found)
+    finally:
+        db.execute("COMMIT")
+    return FeedSnapshot(rows=rows, gaps=by_feed)
