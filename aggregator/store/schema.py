@@ -292,9 +292,10 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Database:
         db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
         if MIGRATIONS.pending(db):
+            # Under the write lock, which is held until every migration is applied (each one a
+            # savepoint): a second process starting on a new archive waits, then finds none pending.
             with write_transaction(db):
-                pass  # take the write lock first, so two processes never migrate at once
-            MIGRATIONS.apply(db)
+                MIGRATIONS.apply(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the archive {path}: {exc}") from None
     return db
