@@ -185,4 +185,4 @@ def test_the_build_copies_what_the_wheel_needs_and_the_context_keeps_it(stages) 
 def test_the_build_context_leaves_out_local_state() -> None:
     for path in (".git", "aggregator.db", "archive.db-wal", "drafts", ".venv", "tests", "aggregator/__pycache__"):
         assert not dockerignore_keeps(path), path
-    assert dockerignore_keeps("aggregator/service.py")
+    assert dockerignore_keeps("aggregator/service/__init__.py")
