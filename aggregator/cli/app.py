@@ -8,6 +8,7 @@ Light to import: a command module imports what its own work needs when it runs, 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import json
 import re
@@ -91,8 +92,12 @@ EARLIEST, LATEST = 1990, 2999
 """Years a date given on the command line may be in (AWS started publishing in 2004)."""
 
 
-def parse_when(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
-    """``2024-05-01``, ``2024-05-01T12:00``, ``2024-05-01T12:00+02:00`` or ``7d``/``12h``/``2w`` ago -> aware UTC."""
+def parse_when(value: str, *, now: dt.datetime | None = None, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """``2024-05-01``, ``2024-05-01T12:00``, ``2024-05-01T12:00+02:00`` or ``7d``/``12h``/``2w`` ago -> aware UTC.
+
+    A date or a date-time without an offset is in ``zone`` (``posts`` passes ``general.timezone``:
+    the days its list shows); one with an offset keeps it; an age counts back from ``now``.
+    """
     now = now or dt.datetime.now(dt.UTC)
     text = value.strip()
     try:
@@ -103,7 +108,7 @@ def parse_when(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
         else:
             when = dt.datetime.fromisoformat(text)
             if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.UTC)
+                when = when.replace(tzinfo=zone)
             when = when.astimezone(dt.UTC)
     except ValueError:
         raise click.BadParameter(
@@ -128,20 +133,29 @@ def emit_json(rows: Iterable[dict[str, Any]]) -> None:
         click.echo(json.dumps(row, ensure_ascii=False, default=str))
 
 
+_AGO_UNITS = (("s", 1, 60), ("m", 60, 60), ("h", 3600, 24), ("d", 86400, 0))
+"""(unit, its seconds, how many of it make the next unit): 59m50s is "1h", never "60m"."""
+
+
 def ago(when: str | None, now: dt.datetime) -> str:
     if not when:
         return "never"
-    delta = now - dt.datetime.fromisoformat(when)
-    seconds = delta.total_seconds()
+    seconds = (now - dt.datetime.fromisoformat(when)).total_seconds()
     future = seconds < 0
     seconds = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            text = f"{seconds / size:.0f}{unit}"
+    text = ""
+    for unit, size, next_unit in _AGO_UNITS:
+        count = round(seconds / size)
+        text = f"{count}{unit}"
+        if not next_unit or count < next_unit:
             break
-    else:
-        text = f"{seconds:.0f}s"
     return f"in {text}" if future else f"{text} ago"
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` when a known name is close to ``name``, else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def plural(count: int, noun: str) -> str:

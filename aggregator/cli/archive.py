@@ -10,12 +10,17 @@ import datetime as dt
 import json
 import sys
 import zoneinfo
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import store
+from ..errors import ConfigError, SearchError
 from ..models import KINDS, FeedGap
-from .app import AppContext, ago, emit_json, gap_line, handle_errors, pass_app, when_option
+from .app import AppContext, ago, emit_json, gap_line, handle_errors, parse_when, pass_app, suggest
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 @click.command()
@@ -76,16 +81,60 @@ def feeds(app: AppContext, as_json: bool) -> None:
             click.echo(f"{'':<{width}}  ^ {gap_line(gap)}")
 
 
+def _post_json(row: dict[str, Any], tags: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "url": row["url"],
+        "date": row["date"],
+        "published": row["published"],
+        "updated": row["updated"],
+        "first_seen": row["first_seen"],
+        "feeds": row["sources"],
+        "authors": row["authors"],
+        "categories": row["categories"],
+        "links": row["links"],
+        "summary": row["summary"],
+        "kind": row["kind"],
+        "primary_service": row["primary_service"],
+        "regions": row["regions"],
+        "tags": [t["tag"] for t in tags],
+    }
+
+
+def check_feed_names(app: AppContext, db: Database, names: tuple[str, ...]) -> None:
+    """Each name is a configured feed or one the archive holds posts of (a feed since removed
+    from the list); else a ConfigError with the known names and the closest one."""
+    configured = {f.name for f in app.config.feeds}
+    unknown = [name for name in names if name not in configured]
+    if not unknown:
+        return
+    known = sorted(configured | set(store.feed_names(db)))
+    for name in unknown:
+        if name not in known:
+            raise ConfigError(
+                f"no feed named {name!r} in {app.config.feeds_path} or the archive (known: {', '.join(known)})"
+                + suggest(name, known)
+            )
+
+
 @click.command()
 @click.option(
     "--since",
-    callback=when_option,
     metavar="DATE",
-    help="Posts dated on or after DATE (YYYY-MM-DD, ISO time, or 7d/12h/2w ago).",
+    help="Posts dated on or after DATE (YYYY-MM-DD in general.timezone, ISO time, or 7d/12h/2w ago).",
 )
-@click.option("--until", callback=when_option, metavar="DATE", help="Posts dated before DATE.")
-@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Posts delivered by this feed (repeatable).")
-@click.option("--search", metavar="TEXT", help="Full-text search in titles and summaries.")
+@click.option("--until", metavar="DATE", help="Posts dated before DATE.")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="NAME",
+    help="Posts delivered by this feed, listed or since removed (repeatable).",
+)
+@click.option(
+    "--search", metavar="QUERY", help='Full-text search in titles and summaries: words, "a phrase", prefix*, OR, NOT.'
+)
 @click.option(
     "--tag",
     "tags",
@@ -97,53 +146,45 @@ def feeds(app: AppContext, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(min=1, max=10**9), default=50, show_default=True, help="At most this many posts."
 )
+@click.option(
+    "--offset", type=click.IntRange(min=0, max=10**12), default=0, help="Skip this many posts first (the next page)."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
 @pass_app
 @handle_errors
 def posts(
     app: AppContext,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
+    since: str | None,
+    until: str | None,
     feeds: tuple[str, ...],
     search: str | None,
     tags: tuple[str, ...],
     kind: str | None,
     limit: int,
+    offset: int,
     as_json: bool,
 ) -> None:
-    """Stored posts, newest first, with what each is about: its kind and tags."""
+    """Stored posts, newest first, with what each is about: its kind and tags.
+
+    Dates are days in general.timezone, as the list shows them; --offset pages through a long list.
+    """
     config = app.config
-    for name in feeds:
-        config.feed(name)
-    if since and until and since >= until:
-        raise click.UsageError(f"--since ({store.iso(since)}) must be before --until ({store.iso(until)})")
+    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)  # the author's day, as the draft counts it
+    start = _when(since, "--since", zone)
+    end = _when(until, "--until", zone)
+    if start and end and start >= end:
+        raise click.UsageError(f"--since ({store.iso(start)}) must be before --until ({store.iso(end)})")
     db = app.open_db(readonly=True)
-    rows = store.query_posts(
-        db, since=since, until=until, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit
-    )
+    check_feed_names(app, db, feeds)
+    try:
+        rows = store.query_posts(
+            db, since=start, until=end, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit, offset=offset
+        )
+    except SearchError as exc:
+        raise click.BadParameter(str(exc), param_hint="--search") from None
     tags_by_post = store.tags_of(db, [r["id"] for r in rows])
     if as_json:
-        emit_json(
-            {
-                "id": r["id"],
-                "title": r["title"],
-                "url": r["url"],
-                "date": r["date"],
-                "published": r["published"],
-                "updated": r["updated"],
-                "first_seen": r["first_seen"],
-                "feeds": r["sources"],
-                "authors": r["authors"],
-                "categories": r["categories"],
-                "links": r["links"],
-                "summary": r["summary"],
-                "kind": r["kind"],
-                "primary_service": r["primary_service"],
-                "regions": r["regions"],
-                "tags": [t["tag"] for t in tags_by_post[r["id"]]],
-            }
-            for r in rows
-        )
+        emit_json(_post_json(r, tags_by_post[r["id"]]) for r in rows)
         return
     if not rows and tags:
         registry = app.tagger().registry
@@ -154,7 +195,6 @@ def posts(
                 " (`aggregator taxonomy lookup TEXT` shows what a title is tagged with)",
                 err=True,
             )
-    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)  # the author's day, as the draft counts it
     for r in rows:
         day = dt.datetime.fromisoformat(r["date"]).astimezone(zone).date().isoformat()
         click.echo(f"{day}  {','.join(r['sources']):<16}  {r['title']}")
@@ -164,6 +204,16 @@ def posts(
             about = ", ".join(t["tag"] for t in tags_by_post[r["id"]])
             regions = f" ({', '.join(r['regions'])})" if r["regions"] else ""
             click.echo(f"{'':<12}{r['kind']}{regions}: {about or '-'}")
+
+
+def _when(value: str | None, option: str, zone: dt.tzinfo) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_when(value, zone=zone)
+    except click.BadParameter as exc:
+        exc.param_hint = option
+        raise
 
 
 @click.command()

@@ -36,10 +36,16 @@ from .reads import (
     feed_gaps as feed_gaps,
 )
 from .reads import (
+    feed_names as feed_names,
+)
+from .reads import (
     feed_rows as feed_rows,
 )
 from .reads import (
     feed_state as feed_state,
+)
+from .reads import (
+    fts_query as fts_query,
 )
 from .reads import (
     gap as gap,
