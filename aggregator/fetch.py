@@ -135,6 +135,20 @@ def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+RETRY_AFTER_AS_DATE = 2 * 86400.0
+"""A Retry-After longer than this is told as the date it asks for, not as seconds."""
+
+
+def describe_retry_after(seconds: float, *, now: dt.datetime) -> str:
+    """``Retry-After 120 s``, or ``Retry-After: until 2042-11-13 06:13 UTC`` for a long wait."""
+    if seconds <= RETRY_AFTER_AS_DATE:
+        return f"Retry-After {seconds:.0f} s"
+    try:
+        return f"Retry-After: until {now + dt.timedelta(seconds=seconds):%Y-%m-%d %H:%M} UTC"
+    except OverflowError:
+        return "Retry-After: until after the year 9999"
+
+
 class _Decoder:
     """Incremental Content-Encoding decoding that never produces more than a cap."""
 
@@ -351,7 +365,7 @@ def fetch(
                     reason = response.reason_phrase or ""
                     raise HTTPStatusError(
                         f"HTTP {response.status_code} {reason}".strip()
-                        + (f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""),
+                        + (f" ({describe_retry_after(retry_after, now=now())})" if retry_after is not None else ""),
                         status=response.status_code,
                         retry_after=retry_after,
                     )

@@ -34,7 +34,7 @@ import httpx
 from sqlite_utils import Database
 
 from . import store
-from .config import Config, Feed
+from .config import Config, Feed, format_duration
 from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
 from .fetch import HostLimiter, backoff_delay, fetch
 from .models import Clock, FeedGap, FeedState, FetchResult, Outcome, PollResult, Post, TaggedFeed, TaggedPost, utcnow
@@ -306,9 +306,12 @@ def _failed_state(fetched: Fetched, error: FeedError, poller: Poller, finished: 
     status = error.status if isinstance(error, HTTPStatusError) else (result.status if result else None)
     failures = state.consecutive_failures + 1
     retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
+    message = str(error)
     if retry_after is not None:
         delay = min(retry_after, poll.retry_after_max)
         retry_until: dt.datetime | None = finished + dt.timedelta(seconds=delay)
+        if retry_after > poll.retry_after_max:
+            message += f"; waiting {format_duration(delay)} instead, the longest poll.retry_after_max allows"
     else:
         delay = backoff_delay(
             failures, initial=poll.backoff_initial, maximum=poll.backoff_max, jitter=poll.jitter, rng=poller.rng
@@ -319,7 +322,7 @@ def _failed_state(fetched: Fetched, error: FeedError, poller: Poller, finished: 
         url=(result.permanent_redirect if result else None) or state.url,
         last_status=status,
         last_outcome="error",
-        last_error=str(error),
+        last_error=message,
         last_polled=fetched.started,
         consecutive_failures=failures,
         next_check=finished + dt.timedelta(seconds=delay),
@@ -334,7 +337,7 @@ def _plan(fetched: Fetched, poller: Poller) -> _Plan:
     finished = poller.now()
     if fetched.error is not None:
         failed = _failed_state(fetched, fetched.error, poller, finished)
-        return _Plan(state=failed, outcome="error", error=str(fetched.error), finished=finished)
+        return _Plan(state=failed, outcome="error", error=failed.last_error, finished=finished)
 
     assert result is not None
     common: dict[str, Any] = dict(

@@ -67,7 +67,12 @@ class LazyGroup(click.Group):
     envvar="AGGREGATOR_DB",
     help="SQLite archive. Default: $AGGREGATOR_DB, else general.database from the configuration.",
 )
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Show the log: -v from INFO, -vv from DEBUG (on stderr; `run` logs to stdout, at general.log_level without -v).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, db_path: str | None, verbose: int, quiet: bool) -> None:

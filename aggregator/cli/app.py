@@ -24,6 +24,7 @@ from ..errors import AggregatorError
 from ..logs import setup_logging
 
 if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
     from sqlite_utils import Database
 
     from ..models import FeedGap
@@ -57,10 +58,10 @@ class AppContext:
         return tagger_for(self.config)
 
     def service_log_level(self) -> str:
-        """The level of ``run``: ``general.log_level``, unless -v or -q says otherwise."""
+        """The level of ``run``: ``general.log_level``, unless -v (INFO), -vv (DEBUG) or -q (ERROR) says otherwise."""
         if self.verbosity == 0:
             return self.config.settings.general.log_level
-        return "DEBUG" if self.verbosity > 0 else "ERROR"
+        return "ERROR" if self.verbosity < 0 else "INFO" if self.verbosity == 1 else "DEBUG"
 
     def setup_logging(self) -> None:
         # One-shot commands print their own results: the log shows with -v (-vv for debug).
@@ -156,6 +157,17 @@ def suggest(name: str, known: Iterable[str]) -> str:
     """``; did you mean 'x'?`` when a known name is close to ``name``, else nothing."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def echo_beside(bar: ProgressBar[Any], message: str) -> None:
+    """A line on stderr while ``bar`` is drawn there: on a line of its own, the bar drawn again below it."""
+    drawn = not bar.hidden and bar.file.isatty()
+    if drawn:
+        bar.file.write("\r\x1b[2K")  # back to the start of the bar's line, and clear it
+    click.echo(message, err=True)
+    if drawn:
+        bar.file.write(bar.format_progress_line())
+        bar.file.flush()
 
 
 def plural(count: int, noun: str) -> str:

@@ -16,7 +16,7 @@ from .. import backfill, pipeline, store
 from ..fetch import build_client
 from ..logs import setup_logging
 from ..models import PollResult
-from .app import AppContext, emit_json, gap_line, handle_errors, pass_app, plural, when_option
+from .app import AppContext, echo_beside, emit_json, gap_line, handle_errors, pass_app, plural, when_option
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -35,6 +35,11 @@ def print_poll(results: list[PollResult], as_json: bool) -> None:
         if r.error:
             line += f"  {r.error}"
         click.echo(line)
+    for r in results:
+        for warning in r.warnings:
+            click.echo(f"warning: feed {r.feed}: {warning}", err=True)
+        if r.gap is not None:
+            click.echo(f"warning: feed {r.feed}: {gap_line(r.gap)}", err=True)
     failed = sum(1 for r in results if r.outcome == "error")
     total_new = sum(r.new for r in results)
     summary = f"{plural(len(results), 'feed')}, {plural(total_new, 'new post')}"
@@ -174,6 +179,11 @@ def backfill_(
     if since is None:
         raise click.UsageError("give --since DATE (or --gaps)")
     now = dt.datetime.now(dt.UTC)
+    if until is None and since >= now:
+        raise click.BadParameter(
+            f"{since:%Y-%m-%d %H:%M} UTC is in the future: there is no history after it to load yet",
+            param_hint="--since",
+        )
     end = until or now
     if end <= since:
         raise click.BadParameter("--until must be after --since", param_hint="--until")
@@ -256,10 +266,12 @@ def import_(app: AppContext, paths: tuple[Path, ...], feed_name: str) -> None:
         for result in results:
             if result.error:
                 failed += 1
-                click.echo(f"skipped {result.error}", err=True)
+                echo_beside(results, f"skipped {result.error}")
             else:
                 new += result.new
                 updated += result.updated
+            for warning in result.warnings:
+                echo_beside(results, f"warning: {result.path}: {warning}")
     click.echo(
         f"imported {len(paths) - failed} of {len(paths)} files into {feed.name}: {new} new, {updated} updated posts"
     )
