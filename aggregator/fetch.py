@@ -12,12 +12,15 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import socket
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -117,6 +120,50 @@ class HostLimiter:
             semaphore = self._semaphores.setdefault(host, threading.BoundedSemaphore(self.per_host))
         with semaphore:
             yield
+
+
+class Cancellation:
+    """Cancels the fetches in flight on every thread at once (Ctrl-C on ``aggregator poll``).
+
+    A thread blocked reading a socket wakes only when the socket is shut down (closing it is not
+    enough), so every connection a fetch opens is remembered, through httpcore's ``trace``
+    extension, and ``cancel`` shuts them all down: their reads fail at once, and a fetch that
+    starts afterwards fails before sending anything.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self.cancelled = False
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace callback: note each new connection's socket."""
+        if event != "connection.connect_tcp.complete":
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.add(sock)
+            if not self.cancelled:
+                return
+        _shut(sock)  # connected just as the fetches were cancelled
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise FetchError("cancelled")
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
@@ -287,14 +334,19 @@ def fetch(
     accept: str | None = None,
     now: Clock = utcnow,
     clock: Callable[[], float] = time.monotonic,
+    cancellation: Cancellation | None = None,
 ) -> FetchResult:
     """Fetch a feed once, following redirects by the policy table.
 
     Returns the body for a 200, nothing for a 304 or a 410. Raises ``HTTPStatusError`` for the
     statuses the policy treats as failures (with Retry-After when the server sent one) and
     ``FetchError`` for transport trouble and caps. ``accept``: the Accept header, when the answer
-    wanted is not a feed (the What's New directory API answers JSON).
+    wanted is not a feed (the What's New directory API answers JSON). ``cancellation``: fails
+    with ``FetchError`` at once when it cancels the fetches in flight.
     """
+    extensions = {"trace": cancellation.trace} if cancellation is not None else {}
+    if cancellation is not None:
+        cancellation.check()
     if urlsplit(url).scheme.lower() == "file":
         return _fetch_file(url, settings)
 
@@ -312,8 +364,10 @@ def fetch(
     limiter = limiter or HostLimiter(1_000_000)
     for _hop in range(settings.max_redirects + 1):
         with limiter.slot(current):
+            if cancellation is not None:
+                cancellation.check()  # the slot may have been a long wait
             try:
-                with client.stream("GET", current, headers=headers) as response:
+                with client.stream("GET", current, headers=headers, extensions=extensions) as response:
                     action = action_for(response.status_code)
                     if action is not Action.OK:
                         _drain(response, deadline, clock)

@@ -22,9 +22,10 @@ import hashlib
 import logging
 import multiprocessing
 import random
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from sqlite_utils import Database
 from . import store
 from .config import Config, Feed, format_duration
 from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
-from .fetch import HostLimiter, backoff_delay, fetch
+from .fetch import Cancellation, HostLimiter, backoff_delay, fetch
 from .models import Clock, FeedGap, FeedState, FetchResult, Outcome, PollResult, Post, TaggedFeed, TaggedPost, utcnow
 from .normalize import normalize_feed
 from .parse import RawFeed, parse_bytes
@@ -166,7 +167,8 @@ def count_unknown_tokens(db: Database, tagger: Tagger) -> int:
 @dataclass(frozen=True, kw_only=True)
 class Poller:
     """What polling and backfilling need beside the archive: the configuration, the HTTP client
-    and per-host limiter, the tagger, the clock and the random source of the jitter."""
+    and per-host limiter, the tagger, the clock and the random source of the jitter, and what
+    cancels its fetches in flight."""
 
     config: Config
     client: httpx.Client
@@ -174,6 +176,7 @@ class Poller:
     tagger: Tagger
     now: Clock = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    cancellation: Cancellation = field(default_factory=Cancellation)
 
     @classmethod
     def create(
@@ -256,6 +259,7 @@ def fetch_and_parse(feed: Feed, state: FeedState, poller: Poller, *, read: Reade
             last_modified=state.last_modified,
             limiter=poller.limiter,
             now=poller.now,
+            cancellation=poller.cancellation,
         )
         tagged = None
         body_hash = None
@@ -524,13 +528,26 @@ def select_feeds(config: Config, names: Sequence[str] = ()) -> list[Feed]:
     return [f for f in config.feeds if f.enabled]
 
 
+class PollInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``poll_feeds``: the fetches in flight were cancelled and nothing of them
+    written; the polls stored before stay (each batch is its own transaction)."""
+
+    def __init__(self, stored: list[PollResult], not_polled: list[str]) -> None:
+        super().__init__(f"interrupted: {len(stored)} feeds stored, {len(not_polled)} not polled")
+        self.stored = stored
+        """The results of the feeds polled and stored before the interruption, in feed order."""
+        self.not_polled = not_polled
+        """The feeds left unpolled, in feed order."""
+
+
 def poll_feeds(
     db: Database, poller: Poller, feeds: Iterable[Feed], *, only_due: bool = False, force: bool = False
 ) -> list[PollResult]:
     """Poll feeds concurrently; store each as it arrives. One feed's failure never stops the others.
 
     ``only_due``: skip feeds whose next check is in the future (cron-style ``run --once``).
-    ``force``: poll even feeds that are gone or under a Retry-After.
+    ``force``: poll even feeds that are gone or under a Retry-After. Ctrl-C cancels the fetches
+    in flight at once and raises ``PollInterrupted``.
     """
     results: dict[str, PollResult] = {}
     order: list[str] = []
@@ -550,9 +567,18 @@ def poll_feeds(
                 continue
         work.append((feed, state))
 
-    for batch in _fetch_concurrently(work, poller):
-        for result in _record_safely(db, batch, poller):
-            results[result.feed] = result
+    polled = {feed.name for feed, _state in work}
+    batches = _fetch_concurrently(work, poller)
+    try:
+        for batch in batches:
+            for result in _record_safely(db, batch, poller):
+                results[result.feed] = result
+    except KeyboardInterrupt:
+        batches.close()  # cancels what is in flight, if the interruption came while storing
+        raise PollInterrupted(
+            [results[name] for name in order if name in polled and name in results],
+            [name for name in order if name in polled and name not in results],
+        ) from None
     return [results[name] for name in order if name in results]
 
 
@@ -591,6 +617,12 @@ def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> li
         ]
 
 
+def _leave_ctrl_c_to_the_poll() -> None:
+    """In a parse worker: Ctrl-C reaches the whole terminal's process group, and the poll cancels
+    its work itself; a worker killed by it would only print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _ProcessReader:
     """``read_body`` in worker processes, started when the first body needs parsing (a poll
     answered by 304s starts none). Spawned, not forked: the parent has threads."""
@@ -603,7 +635,11 @@ class _ProcessReader:
     def __call__(self, body: bytes, **kwargs: Any) -> TaggedFeed:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_leave_ctrl_c_to_the_poll,
+                )
             pool = self._pool
         return pool.submit(read_body, body, **kwargs).result()
 
@@ -615,7 +651,7 @@ class _ProcessReader:
             self._pool.shutdown()
 
 
-def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> Iterator[list[Fetched]]:
+def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> Generator[list[Fetched], None, None]:
     """Fetch (and parse) in worker threads, yielding the feeds ready at once as one batch.
 
     At most two feeds per worker are in flight or waiting for the writer, so a slow writer never
@@ -642,25 +678,31 @@ def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> I
 
         for _ in range(workers * 2):
             submit_next()
-        while futures:
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
-            batch: list[Fetched] = []
-            for future in done:
-                feed, state = futures.pop(future)
-                submit_next()
-                try:
-                    fetched = future.result()
-                except Exception as exc:  # a bug in a stage must not take the other feeds down
-                    log.exception("feed=%s: unexpected error while fetching", feed.name)
-                    fetched = Fetched(
-                        feed=feed,
-                        state=state,
-                        started=poller.now(),
-                        duration_ms=0,
-                        error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
-                    )
-                batch.append(fetched)
-            yield batch
+        try:
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                batch: list[Fetched] = []
+                for future in done:
+                    feed, state = futures.pop(future)
+                    submit_next()
+                    try:
+                        fetched = future.result()
+                    except Exception as exc:  # a bug in a stage must not take the other feeds down
+                        log.exception("feed=%s: unexpected error while fetching", feed.name)
+                        fetched = Fetched(
+                            feed=feed,
+                            state=state,
+                            started=poller.now(),
+                            duration_ms=0,
+                            error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
+                        )
+                    batch.append(fetched)
+                yield batch
+        except BaseException:  # Ctrl-C, or the caller stopped: the threads must not finish their fetches
+            poller.cancellation.cancel()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # --- import ------------------------------------------------------------------------------------

@@ -17,7 +17,18 @@ import click
 from .. import store
 from ..errors import ConfigError, SearchError
 from ..models import KINDS, FeedGap
-from .app import AppContext, ago, emit_json, gap_line, handle_errors, parse_when, pass_app, suggest
+from .app import (
+    INTERRUPTED,
+    AppContext,
+    ago,
+    echo_beside,
+    emit_json,
+    gap_line,
+    handle_errors,
+    parse_when,
+    pass_app,
+    suggest,
+)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -248,9 +259,18 @@ def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None
     with click.progressbar(
         length=total, label="tagging", file=sys.stderr, hidden=not (sys.stderr.isatty() and total)
     ) as bar:
-        for count in tag_archive(db, tagger, scope=scope, batch_size=batch_size):
-            done += count
-            bar.update(count)
+        try:
+            for count in tag_archive(db, tagger, scope=scope, batch_size=batch_size):
+                done += count
+                bar.update(count)
+        except KeyboardInterrupt:  # each batch is one transaction: the batches done are stored
+            again = (
+                "`tag --all` starts over if run again (`tag --retag` carries on with those tagged with another registry)"
+                if everything
+                else f"run it again to carry on with the {total - done} others"
+            )
+            echo_beside(bar, f"interrupted: {done} of {total} posts tagged and stored; {again}")
+            sys.exit(INTERRUPTED)
     unknown = len(store.unknown_token_rows(db))
     note = f"; {unknown} unknown category tokens (aggregator taxonomy unknown)" if unknown else ""
     click.echo(f"tagged {done} posts with registry {tagger.fingerprint} ({len(tagger.registry)} entries){note}")
