@@ -36,7 +36,7 @@ from sqlite_utils import Database
 
 from . import store
 from .config import Config, Feed, format_duration
-from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
+from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError, StoreError
 from .fetch import Cancellation, HostLimiter, backoff_delay, fetch
 from .models import Clock, FeedGap, FeedState, FetchResult, Outcome, PollResult, Post, TaggedFeed, TaggedPost, utcnow
 from .normalize import normalize_feed
@@ -574,11 +574,12 @@ def poll_feeds(
             for result in _record_safely(db, batch, poller):
                 results[result.feed] = result
     except KeyboardInterrupt:
-        batches.close()  # cancels what is in flight, if the interruption came while storing
         raise PollInterrupted(
             [results[name] for name in order if name in polled and name in results],
             [name for name in order if name in polled and name not in results],
         ) from None
+    finally:
+        batches.close()  # stopped early (Ctrl-C while storing, a busy archive): cancels what is in flight
     return [results[name] for name in order if name in results]
 
 
@@ -606,6 +607,8 @@ def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> li
     a batch that fails is stored again feed by feed, so one bad feed never loses the others."""
     try:
         return record_batch(db, batch, poller)
+    except StoreError:  # the archive itself (busy, unwritable): the next feeds would fail the same way
+        raise
     except Exception:
         if len(batch) > 1:
             return [r for fetched in batch for r in _record_safely(db, [fetched], poller)]

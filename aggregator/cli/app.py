@@ -11,6 +11,7 @@ import datetime as dt
 import difflib
 import functools
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -70,6 +71,8 @@ class AppContext:
         # One-shot commands print their own results: the log shows with -v (-vv for debug).
         level = "DEBUG" if self.verbosity > 1 else "INFO" if self.verbosity == 1 else "ERROR"
         setup_logging(level, stream=sys.stderr)
+        # Waiting for another writer is worth a line, or the wait looks like a hang.
+        logging.getLogger("aggregator.store").setLevel(logging.WARNING if self.verbosity == 0 else logging.NOTSET)
 
 
 def handle_errors(func: F) -> F:
