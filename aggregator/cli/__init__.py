@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "profile": "drafting:profile",
     "opml": "setup:opml_group",
     "settings": "setup:settings",
+    "config": "setup:config_group",
 }
 """Command name -> ``module:attribute`` in this package, imported when the command runs."""
 

@@ -22,7 +22,7 @@ import click
 
 from ..config import Config, format_duration, load_config
 from ..errors import AggregatorError
-from ..logs import setup_logging
+from ..logs import mask_credentials, setup_logging
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -46,8 +46,12 @@ class AppContext:
 
     @property
     def config(self) -> Config:
+        """The configuration, loaded on first use; what looks like a mistake in it is printed then."""
         if self._config is None:
             self._config = load_config(self.config_path, database=self.db_path)
+            if self.verbosity >= 0:
+                for warning in self._config.warnings:
+                    click.echo(f"warning: {mask_credentials(warning)}", err=True)
         return self._config
 
     def open_db(self, *, readonly: bool = False) -> Database:
@@ -83,7 +87,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except AggregatorError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(mask_credentials(str(exc))) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -136,8 +140,9 @@ def when_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
 
 
 def emit_json(rows: Iterable[dict[str, Any]]) -> None:
+    """One JSON object per line; credentials in URLs masked."""
     for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False, default=str))
+        click.echo(mask_credentials(json.dumps(row, ensure_ascii=False, default=str)))
 
 
 _AGO_UNITS = (("s", 1, 60), ("m", 60, 60), ("h", 3600, 24), ("d", 86400, 0))
@@ -205,5 +210,5 @@ def toml_value(value: object, type_name: str = "") -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, str):
-        return json.dumps(value)
+        return mask_credentials(json.dumps(value))
     return str(value)

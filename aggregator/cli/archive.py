@@ -16,6 +16,7 @@ import click
 
 from .. import store
 from ..errors import ConfigError, SearchError
+from ..logs import mask_credentials
 from ..models import KINDS, FeedGap
 from .app import (
     INTERRUPTED,
@@ -56,12 +57,12 @@ def feeds(app: AppContext, as_json: bool) -> None:
                 "name": feed.name,
                 "kind": feed.kind,
                 "enabled": feed.enabled,
-                "url": row.get("url") or feed.url,
-                "configured_url": feed.url,
+                "url": mask_credentials(row.get("url") or feed.url),
+                "configured_url": mask_credentials(feed.url),
                 "title": feed.title or row.get("title"),
                 "last_status": row.get("last_status"),
                 "last_outcome": row.get("last_outcome"),
-                "last_error": row.get("last_error"),
+                "last_error": mask_credentials(row.get("last_error") or "") or None,
                 "last_polled": row.get("last_polled"),
                 "last_success": row.get("last_success"),
                 "consecutive_failures": row.get("consecutive_failures") or 0,

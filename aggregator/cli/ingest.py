@@ -14,7 +14,7 @@ import click
 
 from .. import backfill, pipeline, store
 from ..fetch import build_client
-from ..logs import setup_logging
+from ..logs import mask_credentials, setup_logging
 from ..models import PollResult
 from .app import INTERRUPTED, AppContext, echo_beside, emit_json, gap_line, handle_errors, pass_app, plural, when_option
 
@@ -34,7 +34,7 @@ def print_poll(results: list[PollResult], as_json: bool) -> None:
             line += f"  moved to {r.moved_to}"
         if r.error:
             line += f"  {r.error}"
-        click.echo(line)
+        click.echo(mask_credentials(line))
     for r in results:
         for warning in r.warnings:
             click.echo(f"warning: feed {r.feed}: {warning}", err=True)
