@@ -845,6 +845,11 @@ def _same_url_key(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}?{parts.query}"
 
 
+def same_url(one: str, other: str) -> bool:
+    """The same feed URL, but for the case of the scheme and host and a trailing slash."""
+    return _same_url_key(one) == _same_url_key(other)
+
+
 def feed_list_warnings(feeds: typing.Sequence[Feed]) -> list[str]:
     """What is likely a mistake in a valid feed list: the same URL twice, two enabled What's New
     feeds (``backfill`` and gap repairs need to know which one to fill)."""

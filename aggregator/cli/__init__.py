@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "healthcheck": "ingest:healthcheck",
     "import": "ingest:import_",
     "backfill": "ingest:backfill_",
-    "feeds": "archive:feeds",
+    "feeds": "feedlist:feeds_group",
     "posts": "archive:posts",
     "tag": "archive:tag",
     "taxonomy": "archive:taxonomy_group",

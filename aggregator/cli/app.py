@@ -16,11 +16,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..config import Config, format_duration, load_config
+from ..config import Config, default_config_dir, format_duration, load_config
 from ..errors import AggregatorError
 from ..logs import mask_credentials, setup_logging
 
@@ -77,6 +78,17 @@ class AppContext:
         setup_logging(level, stream=sys.stderr)
         # Waiting for another writer is worth a line, or the wait looks like a hang.
         logging.getLogger("aggregator.store").setLevel(logging.WARNING if self.verbosity == 0 else logging.NOTSET)
+
+
+def editable_feed_list(config: Config, *, alternative: str = "") -> Path:
+    """The file the feed list came from, unless it is the shipped default list: that one is never
+    edited (an upgrade would overwrite it); raises a usage error saying what to do instead."""
+    if config.feeds_path.resolve() == (default_config_dir() / "feeds.toml").resolve():
+        raise click.UsageError(
+            f"the active feed list is the shipped default ({config.feeds_path}), which is never edited: copy it,"
+            f" point general.feeds_file at the copy{alternative}"
+        )
+    return config.feeds_path
 
 
 def handle_errors(func: F) -> F:

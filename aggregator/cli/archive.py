@@ -35,12 +35,10 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
-@pass_app
-@handle_errors
 def feeds(app: AppContext, as_json: bool) -> None:
-    """Health of every configured feed: URL, last status, last success, failures, next check, posts."""
+    """Health of every configured feed: URL, last status, last success, failures, next check, posts.
+
+    The listing of ``aggregator feeds`` (the group in ``feedlist.py``, beside the commands that edit the list)."""
     config = app.config
     # Before the first poll there is no archive yet: the feeds are listed, never polled.
     db = app.open_db(readonly=True) if config.database.exists() else None

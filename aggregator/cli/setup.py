@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from .. import opml
-from ..config import Config, default_config_dir, load_config, settings_table
+from ..config import Config, load_config, settings_table
 from ..errors import ConfigError
 from ..logs import mask_credentials
-from .app import AppContext, handle_errors, pass_app, plural, toml_value
+from .app import AppContext, editable_feed_list, handle_errors, pass_app, plural, toml_value
 
 
 @click.group(name="opml")
@@ -43,11 +43,9 @@ def opml_import(app: AppContext, path: Path, output: Path | None) -> None:
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    target = output or config.feeds_path
-    if output is None and config.feeds_path.resolve() == (default_config_dir() / "feeds.toml").resolve():
-        raise click.UsageError(
-            "the active feed list is the shipped default; give --output FILE (then point general.feeds_file at it) or --output -"
-        )
+    target = output or editable_feed_list(
+        config, alternative=", or give --output FILE (then point general.feeds_file at it) or --output -"
+    )
     if merge.add:
         try:
             with target.open("a", encoding="utf-8") as fh:
