@@ -226,7 +226,7 @@ def _when(value: str | None, option: str, zone: dt.tzinfo) -> dt.datetime | None
         raise
 
 
-@click.command()
+@click.group(name="tag", invoke_without_command=True)
 @click.option(
     "--retag", is_flag=True, help="Also redo posts tagged with another registry or other rules (after you change them)."
 )
@@ -238,16 +238,21 @@ def _when(value: str | None, option: str, zone: dt.tzinfo) -> dt.datetime | None
     show_default=True,
     help="Posts per transaction (each batch is stored whole or not at all).",
 )
-@pass_app
+@click.pass_context
 @handle_errors
-def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None:
+def tag(ctx: click.Context, retag: bool, everything: bool, batch_size: int) -> None:
     """Tag the archive's posts with the services and topics they concern, their kind and regions.
 
     Without options, the posts never tagged (an archive from before tagging existed); with
     --retag, also those tagged with an older registry, your changed services file or older
     rules. New posts are tagged as they are stored: this is for the archive you have. Safe to
     interrupt: run it again to carry on. A progress bar on a terminal.
+
+    `tag add` and `tag remove` tag a post by hand: manual tags survive every retag.
     """
+    app = ctx.find_object(AppContext)
+    if ctx.invoked_subcommand is not None or app is None:
+        return
     from ..pipeline import tag_archive
 
     tagger = app.tagger()
@@ -273,6 +278,69 @@ def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None
     unknown = len(store.unknown_token_rows(db))
     note = f"; {unknown} unknown category tokens (aggregator taxonomy unknown)" if unknown else ""
     click.echo(f"tagged {done} posts with registry {tagger.fingerprint} ({len(tagger.registry)} entries){note}")
+
+
+@tag.command(name="add")
+@click.argument("post")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+@handle_errors
+def tag_add(app: AppContext, post: str, tags: tuple[str, ...]) -> None:
+    """Tag POST (its id or URL) by hand with TAG...: a registry key is a service tag, anything else
+    a topic. Manual tags survive `tag --retag` and `--all`, and the digest counts them as any other."""
+    registry = app.tagger().registry
+    chosen: list[tuple[str, str]] = []
+    for text in dict.fromkeys(tags):
+        key = text if text in registry else registry.resolve(text)
+        if key is not None and key != text:
+            click.echo(f"note: {text!r} is {key!r} in the registry", err=True)
+        if key is None:
+            key = text
+            close = suggest(text, [k for k in registry.entries if registry.is_service(k)])
+            if close:
+                click.echo(f"note: {text!r} is not in the registry: added as a topic{close}", err=True)
+        chosen.append((key, "service" if registry.is_service(key) else "topic"))
+    db = app.open_db()
+    row = _post(db, post)
+    with store.write_transaction(db):
+        store.add_manual_tags(db, row["id"], chosen)
+    click.echo(f"tagged {row['title']!r} by hand with {', '.join(f'{t} ({kind})' for t, kind in chosen)}")
+    click.echo(f"its tags: {', '.join(t['tag'] for t in store.tags_of(db, [row['id']])[row['id']])}")
+
+
+@tag.command(name="remove")
+@click.argument("post")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+@handle_errors
+def tag_remove(app: AppContext, post: str, tags: tuple[str, ...]) -> None:
+    """Remove tags added by hand from POST (its id or URL). A tag the tagger found is not removed:
+    it comes back at the next retag (change the registry or your services file instead)."""
+    db = app.open_db()
+    row = _post(db, post)
+    with store.write_transaction(db):
+        removed, automatic = store.remove_manual_tags(db, row["id"], list(dict.fromkeys(tags)))
+    if removed:
+        click.echo(f"removed {', '.join(removed)} from {row['title']!r}")
+    missing = [t for t in tags if t not in removed and t not in automatic]
+    if automatic:
+        click.echo(
+            f"not removed: {', '.join(automatic)} found by the tagger (not by hand): it would come back at the next retag",
+            err=True,
+        )
+    if missing:
+        click.echo(f"not removed: {', '.join(missing)}: not a tag of this post", err=True)
+    if automatic or missing:
+        sys.exit(1)
+
+
+def _post(db: Database, ref: str) -> dict[str, Any]:
+    row = store.find_post(db, ref)
+    if row is None:
+        raise click.BadParameter(
+            f"no post with the id or URL {ref!r} (`aggregator posts --json` shows both)", param_hint="POST"
+        )
+    return row
 
 
 @click.group(name="taxonomy")

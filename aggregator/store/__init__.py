@@ -45,6 +45,9 @@ from .reads import (
     feed_state as feed_state,
 )
 from .reads import (
+    find_post as find_post,
+)
+from .reads import (
     fts_query as fts_query,
 )
 from .reads import (
@@ -120,6 +123,9 @@ from .writes import (
     StoreCounts as StoreCounts,
 )
 from .writes import (
+    add_manual_tags as add_manual_tags,
+)
+from .writes import (
     ensure_feed as ensure_feed,
 )
 from .writes import (
@@ -133,6 +139,9 @@ from .writes import (
 )
 from .writes import (
     record_gap as record_gap,
+)
+from .writes import (
+    remove_manual_tags as remove_manual_tags,
 )
 from .writes import (
     replace_unknown_tokens as replace_unknown_tokens,

@@ -146,6 +146,20 @@ def query_posts(
 # --- posts -------------------------------------------------------------------------------------
 
 
+def find_post(db: Database, ref: str) -> dict[str, Any] | None:
+    """A post by its id, else by its URL (with or without the trailing slash)."""
+    ref = ref.strip()
+    for sql, param in (
+        ("SELECT id, url, title FROM posts WHERE id = ?", ref),
+        ("SELECT id, url, title FROM posts WHERE url = ?", ref),
+        ("SELECT id, url, title FROM posts WHERE url = ?", ref.rstrip("/") if ref.endswith("/") else ref + "/"),
+    ):
+        rows = list(db.query(sql, [param]))
+        if rows:
+            return rows[0]
+    return None
+
+
 def existing_by_id(db: Database, ids: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for chunk in chunks(ids):
