@@ -86,10 +86,11 @@ def test_search_takes_the_full_text_query_syntax(runner, example_archive) -> Non
     # Plain words work as before, punctuation and all.
     assert titles("lambda snapstart") == titles("snapstart lambda")
     assert titles("node.js") == titles('"node.js"')
+    assert titles('"snapstart') == snapstart  # a stray quote, as before
 
 
 def test_a_malformed_search_is_a_usage_error_naming_the_problem(runner, example_archive) -> None:
-    for query in ("lambda OR", '"unclosed', "(lambda"):
+    for query in ("lambda OR", '"unclosed phrase OR lambda', "(lambda"):
         result = runner.invoke(
             cli,
             ["--config", str(EXAMPLE_CONFIG), "--db", str(example_archive), "posts", "--search", query],

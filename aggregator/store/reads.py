@@ -71,8 +71,10 @@ parentheses, ``^``, the operators (upper case, as FTS5 wants them) and the two c
 
 def fts_query(text: str) -> str:
     """The MATCH argument of a search: an FTS5 query as given (``lambda OR ecs``, ``"snap start"``,
-    ``lamb*``), plain words each quoted (``node.js`` and ``re:Invent`` are words, not syntax)."""
-    if _FTS_SYNTAX.search(text):
+    ``lamb*``), plain words each quoted (``node.js`` and ``re:Invent`` are words, not syntax; so
+    are words with one stray quote, ``"replication``)."""
+    stray_quote = text.count('"') % 2 == 1 and not _FTS_SYNTAX.search(text.replace('"', " "))
+    if _FTS_SYNTAX.search(text) and not stray_quote:
         return text
     return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
 
