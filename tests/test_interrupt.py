@@ -6,11 +6,14 @@ loopback server (routes that never answer) or a FIFO nobody writes to.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,25 @@ def start(config: Path, db: Path, *args: str) -> subprocess.Popen[str]:
         env=clean_env(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def count(db: Path, table: str) -> int:
+    """Rows of a table of an archive another process may still be creating (0 until it is there)."""
+    try:
+        return int(read_db(db, f"SELECT count(*) FROM {table}")[0][0]) if db.exists() else 0
+    except sqlite3.Error:
+        return 0
+
+
+@contextlib.contextmanager
+def killed_on_failure(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """A test that fails before the interruption leaves no process behind."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -64,12 +86,15 @@ def test_ctrl_c_on_poll_cancels_the_fetches_in_flight_and_keeps_what_was_stored(
     config = write_config(feeds, extra='[http]\nread_timeout = "10m"\ntotal_timeout = "10m"')
     db = tmp_path / "archive.db"
     proc = start(config, db, "poll")
-    wait_until(lambda: server.in_flight == 2, 30, "both slow requests in flight")
-    wait_until(
-        lambda: db.exists() and read_db(db, "SELECT count(*) FROM fetch_log")[0][0] == 3, 30, "the local feeds stored"
-    )
+    with killed_on_failure(proc):
+        wait_until(lambda: server.in_flight == 2, 30, "both slow requests in flight")
+        wait_until(
+            lambda: count(db, "fetch_log") == 3,
+            30,
+            "the local feeds stored",
+        )
 
-    status, out, err = interrupt(proc)
+        status, out, err = interrupt(proc)
 
     assert status == 130, err
     assert "interrupted: 3 feeds stored, 2 not polled; run it again to poll them" in err
@@ -92,9 +117,10 @@ def test_ctrl_c_on_import_keeps_the_files_imported(write_config, tmp_path) -> No
     os.mkfifo(stuck)  # reading it waits for a writer that never comes
     db = tmp_path / "archive.db"
     proc = start(config, db, "import", str(first), str(second), str(stuck), str(last), "--feed", "wn")
-    wait_until(lambda: db.exists() and read_db(db, "SELECT count(*) FROM posts")[0][0] == 3, 30, "two files stored")
+    with killed_on_failure(proc):
+        wait_until(lambda: count(db, "posts") == 3, 60, "two files stored")
 
-    status, _out, err = interrupt(proc)
+        status, _out, err = interrupt(proc)
 
     assert status == 130, err
     assert "interrupted: 2 of 4 files imported into wn (3 new, 0 updated posts), 2 not imported" in err
@@ -121,9 +147,10 @@ def test_ctrl_c_on_backfill_keeps_the_pages_stored_and_the_same_command_continue
     db = tmp_path / "archive.db"
     args = ("backfill", "--since", "2024-03-01", "--until", "2024-04-01")
     proc = start(config, db, *args)
-    wait_until(lambda: 2 in api.pages_asked("whats-new-v2#year#2024"), 30, "the third page asked for")
+    with killed_on_failure(proc):
+        wait_until(lambda: 2 in api.pages_asked("whats-new-v2#year#2024"), 30, "the third page asked for")
 
-    status, _out, err = interrupt(proc)
+        status, _out, err = interrupt(proc)
 
     assert status == 130, err
     assert "interrupted: 2 pages stored by this run (40 new, 0 updated posts)" in err
