@@ -161,6 +161,14 @@ class Cancellation:
             raise FetchError("cancelled")
 
 
+def _cancellable(cancellation: Cancellation | None) -> dict[str, Any]:
+    """The request extensions that let ``cancellation`` end a fetch; FetchError if it did already."""
+    if cancellation is None:
+        return {}
+    cancellation.check()
+    return {"trace": cancellation.trace}
+
+
 def _shut(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):  # closed already
         sock.shutdown(socket.SHUT_RDWR)
@@ -341,12 +349,9 @@ def fetch(
     Returns the body for a 200, nothing for a 304 or a 410. Raises ``HTTPStatusError`` for the
     statuses the policy treats as failures (with Retry-After when the server sent one) and
     ``FetchError`` for transport trouble and caps. ``accept``: the Accept header, when the answer
-    wanted is not a feed (the What's New directory API answers JSON). ``cancellation``: fails
-    with ``FetchError`` at once when it cancels the fetches in flight.
+    wanted is not a feed (the What's New directory API answers JSON). ``cancellation`` ends it at once.
     """
-    extensions = {"trace": cancellation.trace} if cancellation is not None else {}
-    if cancellation is not None:
-        cancellation.check()
+    extensions = _cancellable(cancellation)
     if urlsplit(url).scheme.lower() == "file":
         return _fetch_file(url, settings)
 
@@ -356,16 +361,14 @@ def fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    current = url
-    stored_url = url
+    current = stored_url = url
     permanent: str | None = None
     still_permanent = True
     visited = [url]
     limiter = limiter or HostLimiter(1_000_000)
     for _hop in range(settings.max_redirects + 1):
         with limiter.slot(current):
-            if cancellation is not None:
-                cancellation.check()  # the slot may have been a long wait
+            _cancellable(cancellation)  # the slot may have been a long wait
             try:
                 with client.stream("GET", current, headers=headers, extensions=extensions) as response:
                     action = action_for(response.status_code)
