@@ -431,9 +431,14 @@ def backfill_feed(config: Config, name: str | None = None) -> Feed:
                 f"feed {name!r} is of kind {feed.kind!r}: the API holds the history of {BACKFILL_KIND} feeds only"
             )
         return feed
-    for feed in config.feeds:
-        if feed.enabled and feed.kind == BACKFILL_KIND:
-            return feed
+    enabled = [feed for feed in config.feeds if feed.enabled and feed.kind == BACKFILL_KIND]
+    if len(enabled) > 1:
+        raise ConfigError(
+            f"{len(enabled)} enabled feeds of kind {BACKFILL_KIND!r} in {config.feeds_path}"
+            f" ({', '.join(f.name for f in enabled)}): name the one to fill with --feed"
+        )
+    if enabled:
+        return enabled[0]
     raise ConfigError(f"no enabled feed of kind {BACKFILL_KIND!r} in {config.feeds_path}: name one with --feed")
 
 

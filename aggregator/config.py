@@ -46,6 +46,15 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+Report = typing.Callable[[ConfigError], None]
+"""Where a problem goes: ``raise_`` (the commands: the first one stops them) or a list's
+``append`` (``aggregator config check``: every one is listed)."""
+
+
+def raise_(error: ConfigError) -> None:
+    raise error
+
+
 def setting(default: Any, help: str) -> Any:
     """A settings field: its default and the sentence that documents it."""
     if isinstance(default, (list, dict)):
@@ -391,6 +400,8 @@ class Config:
     database: Path
     services_path: Path | None = None
     """The user's services registry file (``taxonomy.services_file``), if any."""
+    warnings: tuple[str, ...] = ()
+    """What looks like a mistake in the feed list (``feed_list_warnings``): the commands print it."""
 
     @property
     def shipped_services_path(self) -> Path:
@@ -412,6 +423,11 @@ def default_config_dir() -> Path:
         if (candidate / "aggregator.toml").is_file():
             return candidate
     raise ConfigError("the shipped configuration folder is missing from this installation")
+
+
+def valid_feed_name(name: str) -> bool:
+    """Lowercase letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit; at most 64."""
+    return bool(_NAME_RE.match(name))
 
 
 def parse_duration(value: object, *, where: str = "") -> Seconds:
@@ -526,27 +542,32 @@ def settings_table() -> list[tuple[str, str, Any, str]]:
     return rows
 
 
-def _load_section(cls: type[Any], data: object, *, path: str, section: str) -> Any:
+def _load_section(cls: type[Any], data: object, *, path: str, section: str, report: Report = raise_) -> Any:
+    """A settings section; a wrong value is reported and its default kept."""
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a table [{section}], got {data!r}", path=path, key=section)
+        report(ConfigError(f"expected a table [{section}], got {data!r}", path=path, key=section))
+        return cls()
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     values = {}
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(
-                f"unknown setting (known in [{section}]: {', '.join(sorted(known))})",
-                path=path,
-                key=f"{section}.{key}",
+            report(
+                ConfigError(
+                    f"unknown setting (known in [{section}]: {', '.join(sorted(known))})",
+                    path=path,
+                    key=f"{section}.{key}",
+                )
             )
+            continue
         try:
             values[key] = _convert(value, hints[key])
         except ValueError as exc:
-            raise ConfigError(str(exc), path=path, key=f"{section}.{key}") from None
+            report(ConfigError(str(exc), path=path, key=f"{section}.{key}"))
     return cls(**values)
 
 
-def _check_settings(settings: Settings, path: str) -> None:
+def _check_settings(settings: Settings, path: str, report: Report = raise_) -> None:
     checks: list[tuple[str, bool, str]] = [
         ("http.connect_timeout", settings.http.connect_timeout > 0, "must be more than 0"),
         ("http.read_timeout", settings.http.read_timeout > 0, "must be more than 0"),
@@ -594,32 +615,36 @@ def _check_settings(settings: Settings, path: str) -> None:
     ]
     for key, ok, problem in checks:
         if not ok:
-            raise ConfigError(problem, path=path, key=key)
-    _check_digest(settings.digest, path)
+            report(ConfigError(problem, path=path, key=key))
+    _check_digest(settings.digest, path, report)
     for kind in settings.poll.kind_intervals:
         if kind not in FEED_KINDS:
-            raise ConfigError(
-                f"unknown feed kind {kind!r} (kinds: {', '.join(FEED_KINDS)})",
-                path=path,
-                key=f"poll.kind_intervals.{kind}",
+            report(
+                ConfigError(
+                    f"unknown feed kind {kind!r} (kinds: {', '.join(FEED_KINDS)})",
+                    path=path,
+                    key=f"poll.kind_intervals.{kind}",
+                )
             )
     for key in ("api_url", "site_url"):
         url = getattr(settings.backfill, key)
         if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).hostname:
-            raise ConfigError(f"expected an http(s) URL, got {url!r}", path=path, key=f"backfill.{key}")
+            report(ConfigError(f"expected an http(s) URL, got {url!r}", path=path, key=f"backfill.{key}"))
     if settings.service.listen:
         try:
             parse_listen(settings.service.listen)
         except ValueError as exc:
-            raise ConfigError(str(exc), path=path, key="service.listen") from None
+            report(ConfigError(str(exc), path=path, key="service.listen"))
     try:
         zoneinfo.ZoneInfo(settings.general.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"unknown time zone {settings.general.timezone!r} (use an IANA name such as Europe/Amsterdam)",
-            path=path,
-            key="general.timezone",
-        ) from None
+        report(
+            ConfigError(
+                f"unknown time zone {settings.general.timezone!r} (use an IANA name such as Europe/Amsterdam)",
+                path=path,
+                key="general.timezone",
+            )
+        )
 
 
 def _pattern_problem(pattern: str, fields: set[str]) -> str | None:
@@ -634,7 +659,7 @@ def _pattern_problem(pattern: str, fields: set[str]) -> str | None:
     return None
 
 
-def _check_digest(digest: DigestSettings, path: str) -> None:
+def _check_digest(digest: DigestSettings, path: str, report: Report = raise_) -> None:
     checks: list[tuple[str, bool, str]] = [
         ("digest.publish_time", bool(_TIME_RE.match(digest.publish_time)), 'must be a time of day HH:MM, e.g. "09:00"'),
         ("digest.window", digest.window >= 86400, "must be at least a day"),
@@ -648,39 +673,47 @@ def _check_digest(digest: DigestSettings, path: str) -> None:
     ]
     for key, ok, problem in checks:
         if not ok:
-            raise ConfigError(problem, path=path, key=key)
+            report(ConfigError(problem, path=path, key=key))
     for key, pattern, fields in (
         ("digest.url_pattern", digest.url_pattern, _PATTERN_FIELDS),
         ("digest.slug_pattern", digest.slug_pattern, _PATTERN_FIELDS - {"slug"}),
     ):
         wrong = _pattern_problem(pattern, fields)
         if wrong:
-            raise ConfigError(wrong, path=path, key=key)
+            report(ConfigError(wrong, path=path, key=key))
     if not {"year", "week"} <= {name for _, name, _, _ in string.Formatter().parse(digest.slug_pattern) if name}:
-        raise ConfigError(
-            "must contain {year} and {week}: every note needs its own slug", path=path, key="digest.slug_pattern"
+        report(
+            ConfigError(
+                "must contain {year} and {week}: every note needs its own slug", path=path, key="digest.slug_pattern"
+            )
         )
     if not {"slug", "week"} & {name for _, name, _, _ in string.Formatter().parse(digest.url_pattern) if name}:
-        raise ConfigError(
-            "must contain {slug} or {week}: every note needs its own URL", path=path, key="digest.url_pattern"
+        report(
+            ConfigError(
+                "must contain {slug} or {week}: every note needs its own URL", path=path, key="digest.url_pattern"
+            )
         )
     for name in digest.source_weights:
         if name not in SOURCE_TYPES:
-            raise ConfigError(
-                f"unknown source type {name!r} (types: {', '.join(SOURCE_TYPES)})",
-                path=path,
-                key=f"digest.source_weights.{name}",
+            report(
+                ConfigError(
+                    f"unknown source type {name!r} (types: {', '.join(SOURCE_TYPES)})",
+                    path=path,
+                    key=f"digest.source_weights.{name}",
+                )
             )
     for name in digest.kind_weights:
         if name not in ANNOUNCEMENT_KINDS:
-            raise ConfigError(
-                f"unknown kind {name!r} (kinds: {', '.join(ANNOUNCEMENT_KINDS)})",
-                path=path,
-                key=f"digest.kind_weights.{name}",
+            report(
+                ConfigError(
+                    f"unknown kind {name!r} (kinds: {', '.join(ANNOUNCEMENT_KINDS)})",
+                    path=path,
+                    key=f"digest.kind_weights.{name}",
+                )
             )
 
 
-def parse_settings(data: dict[str, Any], *, path: str) -> Settings:
+def parse_settings(data: dict[str, Any], *, path: str, report: Report = raise_) -> Settings:
     """Build ``Settings`` from the settings tables of a parsed TOML document."""
     sections = {f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
     values = {}
@@ -688,12 +721,15 @@ def parse_settings(data: dict[str, Any], *, path: str) -> Settings:
         if key == "feeds":
             continue
         if key not in sections:
-            raise ConfigError(
-                f"unknown table or key (known: {', '.join(sorted(sections))}, [[feeds]])", path=path, key=key
+            report(
+                ConfigError(
+                    f"unknown table or key (known: {', '.join(sorted(sections))}, [[feeds]])", path=path, key=key
+                )
             )
-        values[key] = _load_section(sections[key], value, path=path, section=key)
+            continue
+        values[key] = _load_section(sections[key], value, path=path, section=key, report=report)
     settings = Settings(**values)
-    _check_settings(settings, path)
+    _check_settings(settings, path, report)
     return settings
 
 
@@ -741,46 +777,99 @@ def resolve_feed_url(url: str, *, base_dir: Path) -> str:
     return path.resolve().as_uri()
 
 
-def parse_feeds(items: object, *, path: str, base_dir: Path) -> tuple[Feed, ...]:
-    """Build the feed list from the ``[[feeds]]`` tables of a parsed TOML document."""
+def parse_feeds(items: object, *, path: str, base_dir: Path, report: Report = raise_) -> tuple[Feed, ...]:
+    """Build the feed list from the ``[[feeds]]`` tables of a parsed TOML document; a feed with a
+    problem is reported and left out."""
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise ConfigError("expected [[feeds]] tables", path=path, key="feeds")
-    hints = typing.get_type_hints(Feed)
+        report(ConfigError("expected [[feeds]] tables", path=path, key="feeds"))
+        return ()
     feeds: list[Feed] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
         label = f"feeds[{index}]" + (f" ({item['name']})" if isinstance(item.get("name"), str) else "")
-        for required in ("name", "url", "kind"):
-            if required not in item:
-                raise ConfigError(f"missing required key {required!r}", path=path, key=label)
-        values: dict[str, Any] = {}
-        for key, value in item.items():
-            if key not in FEED_KEYS:
-                raise ConfigError(f"unknown key (known: {', '.join(FEED_KEYS)})", path=path, key=f"{label}.{key}")
-            try:
-                values[key] = _convert(value, hints[key])
-            except ValueError as exc:
-                raise ConfigError(str(exc), path=path, key=f"{label}.{key}") from None
-        name = values["name"]
-        if not _NAME_RE.match(name):
-            raise ConfigError(
+        feed = _parse_feed(item, label=label, path=path, base_dir=base_dir, report=report)
+        if feed is None:
+            continue
+        if feed.name in seen:
+            report(
+                ConfigError(
+                    f"duplicate feed name {feed.name!r} (also feeds[{seen[feed.name]}])", path=path, key=f"{label}.name"
+                )
+            )
+            continue
+        seen[feed.name] = index
+        feeds.append(feed)
+    return tuple(feeds)
+
+
+def _parse_feed(item: dict[str, Any], *, label: str, path: str, base_dir: Path, report: Report) -> Feed | None:
+    """One ``[[feeds]]`` table, or None when it has problems (each one reported)."""
+    problems: list[ConfigError] = []
+    for required in ("name", "url", "kind"):
+        if required not in item:
+            problems.append(ConfigError(f"missing required key {required!r}", path=path, key=label))
+    hints = typing.get_type_hints(Feed)
+    values: dict[str, Any] = {}
+    for key, value in item.items():
+        if key not in FEED_KEYS:
+            problems.append(
+                ConfigError(f"unknown key (known: {', '.join(FEED_KEYS)})", path=path, key=f"{label}.{key}")
+            )
+            continue
+        try:
+            values[key] = _convert(value, hints[key])
+        except ValueError as exc:
+            problems.append(ConfigError(str(exc), path=path, key=f"{label}.{key}"))
+    name = values.get("name")
+    if name is not None and not _NAME_RE.match(name):
+        problems.append(
+            ConfigError(
                 f"invalid feed name {name!r}: use lowercase letters, digits, '.', '_' and '-' (at most 64)",
                 path=path,
                 key=f"{label}.name",
             )
-        if name in seen:
-            raise ConfigError(
-                f"duplicate feed name {name!r} (also feeds[{seen[name]}])", path=path, key=f"{label}.name"
-            )
-        seen[name] = index
+        )
+    if "url" in values:
         try:
             values["url"] = resolve_feed_url(values["url"], base_dir=base_dir)
         except ValueError as exc:
-            raise ConfigError(f"invalid URL: {exc}", path=path, key=f"{label}.url") from None
-        if "interval" in values and values["interval"] <= 0:
-            raise ConfigError("must be more than 0", path=path, key=f"{label}.interval")
-        feeds.append(Feed(**values))
-    return tuple(feeds)
+            problems.append(ConfigError(f"invalid URL: {exc}", path=path, key=f"{label}.url"))
+    if "interval" in values and values["interval"] <= 0:
+        problems.append(ConfigError("must be more than 0", path=path, key=f"{label}.interval"))
+    for problem in problems:
+        report(problem)
+    return None if problems else Feed(**values)
+
+
+def _same_url_key(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}?{parts.query}"
+
+
+def same_url(one: str, other: str) -> bool:
+    """The same feed URL, but for the case of the scheme and host and a trailing slash."""
+    return _same_url_key(one) == _same_url_key(other)
+
+
+def feed_list_warnings(feeds: typing.Sequence[Feed]) -> list[str]:
+    """What is likely a mistake in a valid feed list: the same URL twice, two enabled What's New
+    feeds (``backfill`` and gap repairs need to know which one to fill)."""
+    warnings = []
+    first: dict[str, Feed] = {}
+    for feed in feeds:
+        other = first.setdefault(_same_url_key(feed.url), feed)
+        if other is not feed:
+            warnings.append(
+                f"feeds {other.name!r} and {feed.name!r} have the same URL {feed.url}: both are polled, and each"
+                f" post is stored once with both as its sources; remove one (aggregator feeds remove {feed.name})"
+            )
+    whats_new = [f.name for f in feeds if f.enabled and f.kind == "aws-whats-new"]
+    if len(whats_new) > 1:
+        warnings.append(
+            f"{len(whats_new)} enabled feeds of kind aws-whats-new ({', '.join(whats_new)}): `aggregator backfill`"
+            f" needs --feed to know which to fill; disable the others (aggregator feeds disable {whats_new[-1]})"
+        )
+    return warnings
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -802,48 +891,39 @@ def load_config(
     *,
     database: str | Path | None = None,
     environ: typing.Mapping[str, str] | None = None,
+    problems: list[ConfigError] | None = None,
 ) -> Config:
     """Load the configuration.
 
     The file is ``path``, else ``$AGGREGATOR_CONFIG``, else the shipped ``config/aggregator.toml``.
     The database is ``database``, else ``$AGGREGATOR_DB``, else ``general.database``.
-    ``$AGGREGATOR_LISTEN`` overrides ``service.listen``.
+    ``$AGGREGATOR_LISTEN`` overrides ``service.listen``. The first mistake raises ``ConfigError``;
+    given ``problems``, every mistake is added to it instead and what could be read is returned
+    (``aggregator config check``). ``Config.warnings`` says what looks like a mistake.
     """
+    report: Report = raise_ if problems is None else problems.append
     env = os.environ if environ is None else environ
     chosen = path or env.get(ENV_CONFIG) or default_config_dir() / "aggregator.toml"
     config_path = Path(chosen).expanduser()
     data = read_toml(config_path)
-    settings = parse_settings(data, path=str(config_path))
+    settings = parse_settings(data, path=str(config_path), report=report)
     if ENV_LISTEN in env:
         listen = env[ENV_LISTEN]
         if listen:
             try:
                 parse_listen(listen)
             except ValueError as exc:
-                raise ConfigError(str(exc), path=f"${ENV_LISTEN}") from None
+                report(ConfigError(str(exc), path=f"${ENV_LISTEN}"))
         settings = dataclasses.replace(settings, service=dataclasses.replace(settings.service, listen=listen))
 
-    if "feeds" in data:
-        feeds_path = config_path
-        feeds = parse_feeds(data["feeds"], path=str(config_path), base_dir=config_path.resolve().parent)
-    else:
-        if settings.general.feeds_file:
-            feeds_path = config_path.resolve().parent / Path(settings.general.feeds_file).expanduser()
-            if not feeds_path.is_file():
-                raise ConfigError(f"no such file: {feeds_path}", path=str(config_path), key="general.feeds_file")
-        else:
-            feeds_path = default_config_dir() / "feeds.toml"
-        feeds_data = read_toml(feeds_path)
-        for key in feeds_data:
-            if key != "feeds":
-                raise ConfigError("a feed list file holds only [[feeds]] tables", path=str(feeds_path), key=key)
-        feeds = parse_feeds(feeds_data.get("feeds", []), path=str(feeds_path), base_dir=feeds_path.resolve().parent)
+    feeds_path, feeds = _load_feeds(config_path, data, settings, report)
 
     services_path = None
     if settings.taxonomy.services_file:
         services_path = config_path.resolve().parent / Path(settings.taxonomy.services_file).expanduser()
         if not services_path.is_file():
-            raise ConfigError(f"no such file: {services_path}", path=str(config_path), key="taxonomy.services_file")
+            report(ConfigError(f"no such file: {services_path}", path=str(config_path), key="taxonomy.services_file"))
+            services_path = None
 
     db = database or env.get(ENV_DB) or settings.general.database
     return Config(
@@ -853,4 +933,34 @@ def load_config(
         feeds_path=feeds_path,
         database=Path(db).expanduser(),
         services_path=services_path,
+        warnings=tuple(feed_list_warnings(feeds)),
+    )
+
+
+def _load_feeds(
+    config_path: Path, data: dict[str, Any], settings: Settings, report: Report
+) -> tuple[Path, tuple[Feed, ...]]:
+    """The feed list: the ``[[feeds]]`` of the configuration file, else ``general.feeds_file``,
+    else the shipped default list; with the file it came from."""
+    if "feeds" in data:
+        return config_path, parse_feeds(
+            data["feeds"], path=str(config_path), base_dir=config_path.resolve().parent, report=report
+        )
+    if settings.general.feeds_file:
+        feeds_path = config_path.resolve().parent / Path(settings.general.feeds_file).expanduser()
+        if not feeds_path.is_file():
+            report(ConfigError(f"no such file: {feeds_path}", path=str(config_path), key="general.feeds_file"))
+            return feeds_path, ()
+    else:
+        feeds_path = default_config_dir() / "feeds.toml"
+    try:
+        feeds_data = read_toml(feeds_path)
+    except ConfigError as exc:
+        report(exc)
+        return feeds_path, ()
+    for key in feeds_data:
+        if key != "feeds":
+            report(ConfigError("a feed list file holds only [[feeds]] tables", path=str(feeds_path), key=key))
+    return feeds_path, parse_feeds(
+        feeds_data.get("feeds", []), path=str(feeds_path), base_dir=feeds_path.resolve().parent, report=report
     )

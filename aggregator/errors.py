@@ -14,7 +14,8 @@
     ├── BackfillError               a history backfill stopped; it resumes from the page that failed
     │   └── MalformedPageError      an API page is not what the API sends (names the page); nothing of it stored
     ├── ServiceLockError            another service runs on the archive, or its lock cannot be taken
-    └── StoreError                  the archive cannot be opened, migrated or written
+    ├── StoreError                  the archive cannot be opened, migrated or written (or stays busy)
+    └── SearchError (ValueError)    a ``posts --search`` query the full-text index cannot run
 
 The CLI maps every ``AggregatorError`` to a one-line message and a non-zero exit status;
 anything else escaping is a bug.
@@ -93,3 +94,8 @@ class ServiceLockError(AggregatorError):
 
 class StoreError(AggregatorError):
     """The archive cannot be opened, migrated or written."""
+
+
+class SearchError(AggregatorError, ValueError):
+    """A full-text query the index cannot run (``posts --search``): the message says why and how
+    the query syntax goes."""

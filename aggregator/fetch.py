@@ -12,12 +12,15 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import socket
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -119,6 +122,58 @@ class HostLimiter:
             yield
 
 
+class Cancellation:
+    """Cancels the fetches in flight on every thread at once (Ctrl-C on ``aggregator poll``).
+
+    A thread blocked reading a socket wakes only when the socket is shut down (closing it is not
+    enough), so every connection a fetch opens is remembered, through httpcore's ``trace``
+    extension, and ``cancel`` shuts them all down: their reads fail at once, and a fetch that
+    starts afterwards fails before sending anything.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self.cancelled = False
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace callback: note each new connection's socket."""
+        if event != "connection.connect_tcp.complete":
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.add(sock)
+            if not self.cancelled:
+                return
+        _shut(sock)  # connected just as the fetches were cancelled
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise FetchError("cancelled")
+
+
+def _cancellable(cancellation: Cancellation | None) -> dict[str, Any]:
+    """The request extensions that let ``cancellation`` end a fetch; FetchError if it did already."""
+    if cancellation is None:
+        return {}
+    cancellation.check()
+    return {"trace": cancellation.trace}
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:
@@ -133,6 +188,20 @@ def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+RETRY_AFTER_AS_DATE = 2 * 86400.0
+"""A Retry-After longer than this is told as the date it asks for, not as seconds."""
+
+
+def describe_retry_after(seconds: float, *, now: dt.datetime) -> str:
+    """``Retry-After 120 s``, or ``Retry-After: until 2042-11-13 06:13 UTC`` for a long wait."""
+    if seconds <= RETRY_AFTER_AS_DATE:
+        return f"Retry-After {seconds:.0f} s"
+    try:
+        return f"Retry-After: until {now + dt.timedelta(seconds=seconds):%Y-%m-%d %H:%M} UTC"
+    except OverflowError:
+        return "Retry-After: until after the year 9999"
 
 
 class _Decoder:
@@ -273,14 +342,16 @@ def fetch(
     accept: str | None = None,
     now: Clock = utcnow,
     clock: Callable[[], float] = time.monotonic,
+    cancellation: Cancellation | None = None,
 ) -> FetchResult:
     """Fetch a feed once, following redirects by the policy table.
 
     Returns the body for a 200, nothing for a 304 or a 410. Raises ``HTTPStatusError`` for the
     statuses the policy treats as failures (with Retry-After when the server sent one) and
     ``FetchError`` for transport trouble and caps. ``accept``: the Accept header, when the answer
-    wanted is not a feed (the What's New directory API answers JSON).
+    wanted is not a feed (the What's New directory API answers JSON). ``cancellation`` ends it at once.
     """
+    extensions = _cancellable(cancellation)
     if urlsplit(url).scheme.lower() == "file":
         return _fetch_file(url, settings)
 
@@ -290,16 +361,16 @@ def fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    current = url
-    stored_url = url
+    current = stored_url = url
     permanent: str | None = None
     still_permanent = True
     visited = [url]
     limiter = limiter or HostLimiter(1_000_000)
     for _hop in range(settings.max_redirects + 1):
         with limiter.slot(current):
+            _cancellable(cancellation)  # the slot may have been a long wait
             try:
-                with client.stream("GET", current, headers=headers) as response:
+                with client.stream("GET", current, headers=headers, extensions=extensions) as response:
                     action = action_for(response.status_code)
                     if action is not Action.OK:
                         _drain(response, deadline, clock)
@@ -351,7 +422,7 @@ def fetch(
                     reason = response.reason_phrase or ""
                     raise HTTPStatusError(
                         f"HTTP {response.status_code} {reason}".strip()
-                        + (f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""),
+                        + (f" ({describe_retry_after(retry_after, now=now())})" if retry_after is not None else ""),
                         status=response.status_code,
                         retry_after=retry_after,
                     )

@@ -22,9 +22,10 @@ import hashlib
 import logging
 import multiprocessing
 import random
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,9 @@ import httpx
 from sqlite_utils import Database
 
 from . import store
-from .config import Config, Feed
-from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError
-from .fetch import HostLimiter, backoff_delay, fetch
+from .config import Config, Feed, format_duration
+from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError, StoreError
+from .fetch import Cancellation, HostLimiter, backoff_delay, fetch
 from .models import Clock, FeedGap, FeedState, FetchResult, Outcome, PollResult, Post, TaggedFeed, TaggedPost, utcnow
 from .normalize import normalize_feed
 from .parse import RawFeed, parse_bytes
@@ -166,7 +167,8 @@ def count_unknown_tokens(db: Database, tagger: Tagger) -> int:
 @dataclass(frozen=True, kw_only=True)
 class Poller:
     """What polling and backfilling need beside the archive: the configuration, the HTTP client
-    and per-host limiter, the tagger, the clock and the random source of the jitter."""
+    and per-host limiter, the tagger, the clock and the random source of the jitter, and what
+    cancels its fetches in flight."""
 
     config: Config
     client: httpx.Client
@@ -174,6 +176,7 @@ class Poller:
     tagger: Tagger
     now: Clock = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    cancellation: Cancellation = field(default_factory=Cancellation)
 
     @classmethod
     def create(
@@ -256,6 +259,7 @@ def fetch_and_parse(feed: Feed, state: FeedState, poller: Poller, *, read: Reade
             last_modified=state.last_modified,
             limiter=poller.limiter,
             now=poller.now,
+            cancellation=poller.cancellation,
         )
         tagged = None
         body_hash = None
@@ -306,9 +310,12 @@ def _failed_state(fetched: Fetched, error: FeedError, poller: Poller, finished: 
     status = error.status if isinstance(error, HTTPStatusError) else (result.status if result else None)
     failures = state.consecutive_failures + 1
     retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
+    message = str(error)
     if retry_after is not None:
         delay = min(retry_after, poll.retry_after_max)
         retry_until: dt.datetime | None = finished + dt.timedelta(seconds=delay)
+        if retry_after > poll.retry_after_max:
+            message += f"; waiting {format_duration(delay)} instead, the longest poll.retry_after_max allows"
     else:
         delay = backoff_delay(
             failures, initial=poll.backoff_initial, maximum=poll.backoff_max, jitter=poll.jitter, rng=poller.rng
@@ -319,7 +326,7 @@ def _failed_state(fetched: Fetched, error: FeedError, poller: Poller, finished: 
         url=(result.permanent_redirect if result else None) or state.url,
         last_status=status,
         last_outcome="error",
-        last_error=str(error),
+        last_error=message,
         last_polled=fetched.started,
         consecutive_failures=failures,
         next_check=finished + dt.timedelta(seconds=delay),
@@ -334,7 +341,7 @@ def _plan(fetched: Fetched, poller: Poller) -> _Plan:
     finished = poller.now()
     if fetched.error is not None:
         failed = _failed_state(fetched, fetched.error, poller, finished)
-        return _Plan(state=failed, outcome="error", error=str(fetched.error), finished=finished)
+        return _Plan(state=failed, outcome="error", error=failed.last_error, finished=finished)
 
     assert result is not None
     common: dict[str, Any] = dict(
@@ -521,13 +528,26 @@ def select_feeds(config: Config, names: Sequence[str] = ()) -> list[Feed]:
     return [f for f in config.feeds if f.enabled]
 
 
+class PollInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``poll_feeds``: the fetches in flight were cancelled and nothing of them
+    written; the polls stored before stay (each batch is its own transaction)."""
+
+    def __init__(self, stored: list[PollResult], not_polled: list[str]) -> None:
+        super().__init__(f"interrupted: {len(stored)} feeds stored, {len(not_polled)} not polled")
+        self.stored = stored
+        """The results of the feeds polled and stored before the interruption, in feed order."""
+        self.not_polled = not_polled
+        """The feeds left unpolled, in feed order."""
+
+
 def poll_feeds(
     db: Database, poller: Poller, feeds: Iterable[Feed], *, only_due: bool = False, force: bool = False
 ) -> list[PollResult]:
     """Poll feeds concurrently; store each as it arrives. One feed's failure never stops the others.
 
     ``only_due``: skip feeds whose next check is in the future (cron-style ``run --once``).
-    ``force``: poll even feeds that are gone or under a Retry-After.
+    ``force``: poll even feeds that are gone or under a Retry-After. Ctrl-C cancels the fetches
+    in flight at once and raises ``PollInterrupted``.
     """
     results: dict[str, PollResult] = {}
     order: list[str] = []
@@ -547,9 +567,19 @@ def poll_feeds(
                 continue
         work.append((feed, state))
 
-    for batch in _fetch_concurrently(work, poller):
-        for result in _record_safely(db, batch, poller):
-            results[result.feed] = result
+    polled = {feed.name for feed, _state in work}
+    batches = _fetch_concurrently(work, poller)
+    try:
+        for batch in batches:
+            for result in _record_safely(db, batch, poller):
+                results[result.feed] = result
+    except KeyboardInterrupt:
+        raise PollInterrupted(
+            [results[name] for name in order if name in polled and name in results],
+            [name for name in order if name in polled and name not in results],
+        ) from None
+    finally:
+        batches.close()  # stopped early (Ctrl-C while storing, a busy archive): cancels what is in flight
     return [results[name] for name in order if name in results]
 
 
@@ -577,6 +607,8 @@ def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> li
     a batch that fails is stored again feed by feed, so one bad feed never loses the others."""
     try:
         return record_batch(db, batch, poller)
+    except StoreError:  # the archive itself (busy, unwritable): the next feeds would fail the same way
+        raise
     except Exception:
         if len(batch) > 1:
             return [r for fetched in batch for r in _record_safely(db, [fetched], poller)]
@@ -586,6 +618,12 @@ def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> li
                 feed=batch[0].feed.name, outcome="error", status=None, error="internal error while storing (see log)"
             )
         ]
+
+
+def _leave_ctrl_c_to_the_poll() -> None:
+    """In a parse worker: Ctrl-C reaches the whole terminal's process group, and the poll cancels
+    its work itself; a worker killed by it would only print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _ProcessReader:
@@ -600,7 +638,11 @@ class _ProcessReader:
     def __call__(self, body: bytes, **kwargs: Any) -> TaggedFeed:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_leave_ctrl_c_to_the_poll,
+                )
             pool = self._pool
         return pool.submit(read_body, body, **kwargs).result()
 
@@ -612,7 +654,7 @@ class _ProcessReader:
             self._pool.shutdown()
 
 
-def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> Iterator[list[Fetched]]:
+def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> Generator[list[Fetched], None, None]:
     """Fetch (and parse) in worker threads, yielding the feeds ready at once as one batch.
 
     At most two feeds per worker are in flight or waiting for the writer, so a slow writer never
@@ -639,25 +681,31 @@ def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> I
 
         for _ in range(workers * 2):
             submit_next()
-        while futures:
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
-            batch: list[Fetched] = []
-            for future in done:
-                feed, state = futures.pop(future)
-                submit_next()
-                try:
-                    fetched = future.result()
-                except Exception as exc:  # a bug in a stage must not take the other feeds down
-                    log.exception("feed=%s: unexpected error while fetching", feed.name)
-                    fetched = Fetched(
-                        feed=feed,
-                        state=state,
-                        started=poller.now(),
-                        duration_ms=0,
-                        error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
-                    )
-                batch.append(fetched)
-            yield batch
+        try:
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                batch: list[Fetched] = []
+                for future in done:
+                    feed, state = futures.pop(future)
+                    submit_next()
+                    try:
+                        fetched = future.result()
+                    except Exception as exc:  # a bug in a stage must not take the other feeds down
+                        log.exception("feed=%s: unexpected error while fetching", feed.name)
+                        fetched = Fetched(
+                            feed=feed,
+                            state=state,
+                            started=poller.now(),
+                            duration_ms=0,
+                            error=FeedError(f"internal error: {type(exc).__name__}: {exc}"),
+                        )
+                    batch.append(fetched)
+                yield batch
+        except BaseException:  # Ctrl-C, or the caller stopped: the threads must not finish their fetches
+            poller.cancellation.cancel()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # --- import ------------------------------------------------------------------------------------

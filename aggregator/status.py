@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import store
 from .config import Config
+from .logs import mask_credentials
 from .models import FeedGap
 
 if TYPE_CHECKING:
@@ -89,12 +90,12 @@ def feed_statuses(config: Config, db: Database | None, *, enabled_only: bool = F
                 name=feed.name,
                 kind=feed.kind,
                 enabled=feed.enabled,
-                url=row.get("url") or feed.url,
-                configured_url=feed.url,
+                url=mask_credentials(row.get("url") or feed.url),  # shown and served: never a password
+                configured_url=mask_credentials(feed.url),
                 title=feed.title or row.get("title"),
                 last_status=row.get("last_status"),
                 last_outcome=row.get("last_outcome"),
-                last_error=row.get("last_error"),
+                last_error=mask_credentials(row["last_error"]) if row.get("last_error") else None,
                 last_polled=store.from_iso(row.get("last_polled")),
                 last_success=store.from_iso(row.get("last_success")),
                 consecutive_failures=row.get("consecutive_failures") or 0,

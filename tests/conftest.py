@@ -265,3 +265,37 @@ def forget_tags(db: Any) -> None:
             "UPDATE posts SET kind = NULL, primary_service = NULL, regions = NULL, region_count = NULL,"
             " tagged_with = NULL"
         )
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = ROOT / "config" / "example.toml"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A click runner with no configuration or archive coming from the environment."""
+    from click.testing import CliRunner
+
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+    monkeypatch.delenv("AGGREGATOR_DB", raising=False)
+    return CliRunner()
+
+
+def invoke(runner: Any, *args: str, **kwargs: Any) -> Any:
+    """Run ``aggregator ARGS`` in this process; exceptions other than exits propagate."""
+    from aggregator.cli import cli
+
+    return runner.invoke(cli, list(args), catch_exceptions=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def example_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example configuration polled once into an archive (do not write to it)."""
+    from click.testing import CliRunner
+
+    db = tmp_path_factory.mktemp("example") / "example.db"
+    result = invoke(CliRunner(), "--config", str(EXAMPLE_CONFIG), "--db", str(db), "poll")
+    assert result.exit_code == 0, result.output
+    return db

@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "healthcheck": "ingest:healthcheck",
     "import": "ingest:import_",
     "backfill": "ingest:backfill_",
-    "feeds": "archive:feeds",
+    "feeds": "feedlist:feeds_group",
     "posts": "archive:posts",
     "tag": "archive:tag",
     "taxonomy": "archive:taxonomy_group",
@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "profile": "drafting:profile",
     "opml": "setup:opml_group",
     "settings": "setup:settings",
+    "config": "setup:config_group",
 }
 """Command name -> ``module:attribute`` in this package, imported when the command runs."""
 
@@ -67,7 +68,12 @@ class LazyGroup(click.Group):
     envvar="AGGREGATOR_DB",
     help="SQLite archive. Default: $AGGREGATOR_DB, else general.database from the configuration.",
 )
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Show the log: -v from INFO, -vv from DEBUG (on stderr; `run` logs to stdout, at general.log_level without -v).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, db_path: str | None, verbose: int, quiet: bool) -> None:

@@ -10,20 +10,34 @@ import datetime as dt
 import json
 import sys
 import zoneinfo
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import status, store
+from ..errors import ConfigError, SearchError
 from ..models import KINDS
-from .app import AppContext, ago, emit_json, gap_line, handle_errors, pass_app, when_option
+from .app import (
+    INTERRUPTED,
+    AppContext,
+    ago,
+    echo_beside,
+    emit_json,
+    gap_line,
+    handle_errors,
+    parse_when,
+    pass_app,
+    suggest,
+)
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
-@pass_app
-@handle_errors
 def feeds(app: AppContext, as_json: bool) -> None:
-    """Health of every configured feed: URL, last status, last success, failures, next check, posts."""
+    """Health of every configured feed: URL, last status, last success, failures, next check, posts.
+
+    The listing of ``aggregator feeds`` (the group in ``feedlist.py``, beside the commands that edit the list)."""
     # Before the first poll there is no archive yet: the feeds are listed, never polled.
     statuses = status.read_feed_statuses(app.config)
     if as_json:
@@ -47,16 +61,60 @@ def feeds(app: AppContext, as_json: bool) -> None:
             click.echo(f"{'':<{width}}  ^ {gap_line(gap)}")
 
 
+def _post_json(row: dict[str, Any], tags: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "url": row["url"],
+        "date": row["date"],
+        "published": row["published"],
+        "updated": row["updated"],
+        "first_seen": row["first_seen"],
+        "feeds": row["sources"],
+        "authors": row["authors"],
+        "categories": row["categories"],
+        "links": row["links"],
+        "summary": row["summary"],
+        "kind": row["kind"],
+        "primary_service": row["primary_service"],
+        "regions": row["regions"],
+        "tags": [t["tag"] for t in tags],
+    }
+
+
+def check_feed_names(app: AppContext, db: Database, names: tuple[str, ...]) -> None:
+    """Each name is a configured feed or one the archive holds posts of (a feed since removed
+    from the list); else a ConfigError with the known names and the closest one."""
+    configured = {f.name for f in app.config.feeds}
+    unknown = [name for name in names if name not in configured]
+    if not unknown:
+        return
+    known = sorted(configured | set(store.feed_names(db)))
+    for name in unknown:
+        if name not in known:
+            raise ConfigError(
+                f"no feed named {name!r} in {app.config.feeds_path} or the archive (known: {', '.join(known)})"
+                + suggest(name, known)
+            )
+
+
 @click.command()
 @click.option(
     "--since",
-    callback=when_option,
     metavar="DATE",
-    help="Posts dated on or after DATE (YYYY-MM-DD, ISO time, or 7d/12h/2w ago).",
+    help="Posts dated on or after DATE (YYYY-MM-DD in general.timezone, ISO time, or 7d/12h/2w ago).",
 )
-@click.option("--until", callback=when_option, metavar="DATE", help="Posts dated before DATE.")
-@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Posts delivered by this feed (repeatable).")
-@click.option("--search", metavar="TEXT", help="Full-text search in titles and summaries.")
+@click.option("--until", metavar="DATE", help="Posts dated before DATE.")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="NAME",
+    help="Posts delivered by this feed, listed or since removed (repeatable).",
+)
+@click.option(
+    "--search", metavar="QUERY", help='Full-text search in titles and summaries: words, "a phrase", prefix*, OR, NOT.'
+)
 @click.option(
     "--tag",
     "tags",
@@ -68,53 +126,45 @@ def feeds(app: AppContext, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(min=1, max=10**9), default=50, show_default=True, help="At most this many posts."
 )
+@click.option(
+    "--offset", type=click.IntRange(min=0, max=10**12), default=0, help="Skip this many posts first (the next page)."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
 @pass_app
 @handle_errors
 def posts(
     app: AppContext,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
+    since: str | None,
+    until: str | None,
     feeds: tuple[str, ...],
     search: str | None,
     tags: tuple[str, ...],
     kind: str | None,
     limit: int,
+    offset: int,
     as_json: bool,
 ) -> None:
-    """Stored posts, newest first, with what each is about: its kind and tags."""
+    """Stored posts, newest first, with what each is about: its kind and tags.
+
+    Dates are days in general.timezone, as the list shows them; --offset pages through a long list.
+    """
     config = app.config
-    for name in feeds:
-        config.feed(name)
-    if since and until and since >= until:
-        raise click.UsageError(f"--since ({store.iso(since)}) must be before --until ({store.iso(until)})")
+    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)  # the author's day, as the draft counts it
+    start = _when(since, "--since", zone)
+    end = _when(until, "--until", zone)
+    if start and end and start >= end:
+        raise click.UsageError(f"--since ({store.iso(start)}) must be before --until ({store.iso(end)})")
     db = app.open_db(readonly=True)
-    rows = store.query_posts(
-        db, since=since, until=until, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit
-    )
+    check_feed_names(app, db, feeds)
+    try:
+        rows = store.query_posts(
+            db, since=start, until=end, feeds=feeds, search=search, tags=tags, kind=kind, limit=limit, offset=offset
+        )
+    except SearchError as exc:
+        raise click.BadParameter(str(exc), param_hint="--search") from None
     tags_by_post = store.tags_of(db, [r["id"] for r in rows])
     if as_json:
-        emit_json(
-            {
-                "id": r["id"],
-                "title": r["title"],
-                "url": r["url"],
-                "date": r["date"],
-                "published": r["published"],
-                "updated": r["updated"],
-                "first_seen": r["first_seen"],
-                "feeds": r["sources"],
-                "authors": r["authors"],
-                "categories": r["categories"],
-                "links": r["links"],
-                "summary": r["summary"],
-                "kind": r["kind"],
-                "primary_service": r["primary_service"],
-                "regions": r["regions"],
-                "tags": [t["tag"] for t in tags_by_post[r["id"]]],
-            }
-            for r in rows
-        )
+        emit_json(_post_json(r, tags_by_post[r["id"]]) for r in rows)
         return
     if not rows and tags:
         registry = app.tagger().registry
@@ -125,7 +175,6 @@ def posts(
                 " (`aggregator taxonomy lookup TEXT` shows what a title is tagged with)",
                 err=True,
             )
-    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)  # the author's day, as the draft counts it
     for r in rows:
         day = dt.datetime.fromisoformat(r["date"]).astimezone(zone).date().isoformat()
         click.echo(f"{day}  {','.join(r['sources']):<16}  {r['title']}")
@@ -137,7 +186,17 @@ def posts(
             click.echo(f"{'':<12}{r['kind']}{regions}: {about or '-'}")
 
 
-@click.command()
+def _when(value: str | None, option: str, zone: dt.tzinfo) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_when(value, zone=zone)
+    except click.BadParameter as exc:
+        exc.param_hint = option
+        raise
+
+
+@click.group(name="tag", invoke_without_command=True)
 @click.option(
     "--retag", is_flag=True, help="Also redo posts tagged with another registry or other rules (after you change them)."
 )
@@ -149,16 +208,21 @@ def posts(
     show_default=True,
     help="Posts per transaction (each batch is stored whole or not at all).",
 )
-@pass_app
+@click.pass_context
 @handle_errors
-def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None:
+def tag(ctx: click.Context, retag: bool, everything: bool, batch_size: int) -> None:
     """Tag the archive's posts with the services and topics they concern, their kind and regions.
 
     Without options, the posts never tagged (an archive from before tagging existed); with
     --retag, also those tagged with an older registry, your changed services file or older
     rules. New posts are tagged as they are stored: this is for the archive you have. Safe to
     interrupt: run it again to carry on. A progress bar on a terminal.
+
+    `tag add` and `tag remove` tag a post by hand: manual tags survive every retag.
     """
+    app = ctx.find_object(AppContext)
+    if ctx.invoked_subcommand is not None or app is None:
+        return
     from ..pipeline import tag_archive
 
     tagger = app.tagger()
@@ -169,12 +233,84 @@ def tag(app: AppContext, retag: bool, everything: bool, batch_size: int) -> None
     with click.progressbar(
         length=total, label="tagging", file=sys.stderr, hidden=not (sys.stderr.isatty() and total)
     ) as bar:
-        for count in tag_archive(db, tagger, scope=scope, batch_size=batch_size):
-            done += count
-            bar.update(count)
+        try:
+            for count in tag_archive(db, tagger, scope=scope, batch_size=batch_size):
+                done += count
+                bar.update(count)
+        except KeyboardInterrupt:  # each batch is one transaction: the batches done are stored
+            again = (
+                "`tag --all` starts over if run again (`tag --retag` carries on with those tagged with another registry)"
+                if everything
+                else f"run it again to carry on with the {total - done} others"
+            )
+            echo_beside(bar, f"interrupted: {done} of {total} posts tagged and stored; {again}")
+            sys.exit(INTERRUPTED)
     unknown = len(store.unknown_token_rows(db))
     note = f"; {unknown} unknown category tokens (aggregator taxonomy unknown)" if unknown else ""
     click.echo(f"tagged {done} posts with registry {tagger.fingerprint} ({len(tagger.registry)} entries){note}")
+
+
+@tag.command(name="add")
+@click.argument("post")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+@handle_errors
+def tag_add(app: AppContext, post: str, tags: tuple[str, ...]) -> None:
+    """Tag POST (its id or URL) by hand with TAG...: a registry key is a service tag, anything else
+    a topic. Manual tags survive `tag --retag` and `--all`, and the digest counts them as any other."""
+    registry = app.tagger().registry
+    chosen: list[tuple[str, str]] = []
+    for text in dict.fromkeys(tags):
+        key = text if text in registry else registry.resolve(text)
+        if key is not None and key != text:
+            click.echo(f"note: {text!r} is {key!r} in the registry", err=True)
+        if key is None:
+            key = text
+            close = suggest(text, [k for k in registry.entries if registry.is_service(k)])
+            if close:
+                click.echo(f"note: {text!r} is not in the registry: added as a topic{close}", err=True)
+        chosen.append((key, "service" if registry.is_service(key) else "topic"))
+    db = app.open_db()
+    row = _post(db, post)
+    with store.write_transaction(db):
+        store.add_manual_tags(db, row["id"], chosen)
+    click.echo(f"tagged {row['title']!r} by hand with {', '.join(f'{t} ({kind})' for t, kind in chosen)}")
+    click.echo(f"its tags: {', '.join(t['tag'] for t in store.tags_of(db, [row['id']])[row['id']])}")
+
+
+@tag.command(name="remove")
+@click.argument("post")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+@handle_errors
+def tag_remove(app: AppContext, post: str, tags: tuple[str, ...]) -> None:
+    """Remove tags added by hand from POST (its id or URL). A tag the tagger found is not removed:
+    it comes back at the next retag (change the registry or your services file instead)."""
+    db = app.open_db()
+    row = _post(db, post)
+    with store.write_transaction(db):
+        removed, automatic = store.remove_manual_tags(db, row["id"], list(dict.fromkeys(tags)))
+    if removed:
+        click.echo(f"removed {', '.join(removed)} from {row['title']!r}")
+    missing = [t for t in tags if t not in removed and t not in automatic]
+    if automatic:
+        click.echo(
+            f"not removed: {', '.join(automatic)} found by the tagger (not by hand): it would come back at the next retag",
+            err=True,
+        )
+    if missing:
+        click.echo(f"not removed: {', '.join(missing)}: not a tag of this post", err=True)
+    if automatic or missing:
+        sys.exit(1)
+
+
+def _post(db: Database, ref: str) -> dict[str, Any]:
+    row = store.find_post(db, ref)
+    if row is None:
+        raise click.BadParameter(
+            f"no post with the id or URL {ref!r} (`aggregator posts --json` shows both)", param_hint="POST"
+        )
+    return row
 
 
 @click.group(name="taxonomy")

@@ -14,9 +14,9 @@ import click
 
 from .. import backfill, pipeline, store
 from ..fetch import build_client
-from ..logs import setup_logging
+from ..logs import mask_credentials, setup_logging
 from ..models import PollResult
-from .app import AppContext, emit_json, gap_line, handle_errors, pass_app, plural, when_option
+from .app import INTERRUPTED, AppContext, echo_beside, emit_json, gap_line, handle_errors, pass_app, plural, when_option
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -34,7 +34,12 @@ def print_poll(results: list[PollResult], as_json: bool) -> None:
             line += f"  moved to {r.moved_to}"
         if r.error:
             line += f"  {r.error}"
-        click.echo(line)
+        click.echo(mask_credentials(line))
+    for r in results:
+        for warning in r.warnings:
+            click.echo(f"warning: feed {r.feed}: {warning}", err=True)
+        if r.gap is not None:
+            click.echo(f"warning: feed {r.feed}: {gap_line(r.gap)}", err=True)
     failed = sum(1 for r in results if r.outcome == "error")
     total_new = sum(r.new for r in results)
     summary = f"{plural(len(results), 'feed')}, {plural(total_new, 'new post')}"
@@ -61,11 +66,22 @@ def poll(app: AppContext, feeds: tuple[str, ...], as_json: bool, force: bool) ->
     config = app.config
     selected = pipeline.select_feeds(config, feeds)
     db = app.open_db()
-    with build_client(config.settings.http) as client:
-        results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client), selected, force=force)
+    try:
+        with build_client(config.settings.http) as client:
+            results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client), selected, force=force)
+    except pipeline.PollInterrupted as stop:
+        print_poll(stop.stored, as_json)
+        click.echo(interrupted_line(stop), err=True)
+        sys.exit(INTERRUPTED)
     print_poll(results, as_json)
     if any(r.outcome == "error" for r in results):
         sys.exit(1)
+
+
+def interrupted_line(stop: pipeline.PollInterrupted) -> str:
+    return f"interrupted: {plural(len(stop.stored), 'feed')} stored, {len(stop.not_polled)} not polled" + (
+        "; run it again to poll them" if stop.not_polled else ""
+    )
 
 
 @click.command()
@@ -90,9 +106,13 @@ def run(app: AppContext, once: bool) -> None:
         service.run_service(config)
         return
     db = app.open_db()
-    with build_client(config.settings.http) as client:
-        poller = pipeline.Poller.create(config, client=client)
-        results = pipeline.poll_feeds(db, poller, pipeline.select_feeds(config), only_due=True)
+    try:
+        with build_client(config.settings.http) as client:
+            poller = pipeline.Poller.create(config, client=client)
+            results = pipeline.poll_feeds(db, poller, pipeline.select_feeds(config), only_due=True)
+    except pipeline.PollInterrupted as stop:
+        logging.getLogger("aggregator").warning("run --once %s", interrupted_line(stop))
+        sys.exit(INTERRUPTED)
     logging.getLogger("aggregator").info(
         "run --once: %d feeds due, %d new posts, %d failed",
         len(results),
@@ -174,12 +194,18 @@ def backfill_(
     if since is None:
         raise click.UsageError("give --since DATE (or --gaps)")
     now = dt.datetime.now(dt.UTC)
+    if until is None and since >= now:
+        raise click.BadParameter(
+            f"{since:%Y-%m-%d %H:%M} UTC is in the future: there is no history after it to load yet",
+            param_hint="--since",
+        )
     end = until or now
     if end <= since:
         raise click.BadParameter("--until must be after --since", param_hint="--until")
     db = app.open_db()
     span = max(1, round((end - since).total_seconds()))
     covered = [end]
+    pages: list[backfill.PageReport] = []
     progress: ProgressBar[int] = click.progressbar(
         length=span,
         label=f"backfilling {feed.name}",
@@ -190,13 +216,18 @@ def backfill_(
     with build_client(config.settings.http) as client, progress as bar:
 
         def on_page(report: backfill.PageReport) -> None:
+            pages.append(report)
             if report.oldest is not None and report.oldest < covered[0]:
                 step = round((covered[0] - max(report.oldest, since)).total_seconds())
                 covered[0] = max(report.oldest, since)
                 bar.update(max(0, step))
 
         poller = pipeline.Poller.create(config, client=client)
-        result = backfill.backfill(db, poller, feed, since=since, until=until, on_page=on_page)
+        try:
+            result = backfill.backfill(db, poller, feed, since=since, until=until, on_page=on_page)
+        except KeyboardInterrupt:
+            echo_beside(bar, backfill_interrupted_line(pages))
+            sys.exit(INTERRUPTED)
         bar.update(span)
     if as_json:
         click.echo(json.dumps(result.as_json()))
@@ -208,6 +239,15 @@ def backfill_(
         f"{' (resumed)' if result.resumed else ''}: {result.items} items in {result.pages} pages,"
         f" {result.new} new, {result.updated} updated, {result.already} already stored, {result.skipped} skipped"
         f" ({result.seconds:.1f} s)"
+    )
+
+
+def backfill_interrupted_line(pages: list[backfill.PageReport]) -> str:
+    """Each page is stored with the cursor in one transaction: what was read is kept."""
+    new, updated = sum(p.new for p in pages), sum(p.updated for p in pages)
+    return (
+        f"interrupted: {plural(len(pages), 'page')} stored by this run ({new} new, {updated} updated posts);"
+        " run the same command again to continue from the next page"
     )
 
 
@@ -244,22 +284,35 @@ def import_(app: AppContext, paths: tuple[Path, ...], feed_name: str) -> None:
     config = app.config
     feed = config.feed(feed_name)
     db = app.open_db()
-    failed = new = updated = 0
+    failed = new = updated = done = 0
     show_bar = sys.stderr.isatty() and len(paths) > 1
-    with click.progressbar(
-        pipeline.import_files(db, feed, paths, tagger=app.tagger()),
-        length=len(paths),
-        label=f"importing into {feed.name}",
-        file=sys.stderr,
-        hidden=not show_bar,
-    ) as results:
-        for result in results:
-            if result.error:
-                failed += 1
-                click.echo(f"skipped {result.error}", err=True)
-            else:
-                new += result.new
-                updated += result.updated
+    try:
+        with click.progressbar(
+            pipeline.import_files(db, feed, paths, tagger=app.tagger()),
+            length=len(paths),
+            label=f"importing into {feed.name}",
+            file=sys.stderr,
+            hidden=not show_bar,
+        ) as results:
+            for result in results:
+                done += 1
+                if result.error:
+                    failed += 1
+                    echo_beside(results, f"skipped {result.error}")
+                else:
+                    new += result.new
+                    updated += result.updated
+                for warning in result.warnings:
+                    echo_beside(results, f"warning: {result.path}: {warning}")
+    except KeyboardInterrupt:
+        # Each file is its own transaction: the files done are stored, the one in hand is not.
+        click.echo(
+            f"interrupted: {done - failed} of {len(paths)} files imported into {feed.name} ({new} new, {updated}"
+            f" updated posts), {len(paths) - done} not imported; run it again to import them"
+            " (the files imported already add nothing twice)",
+            err=True,
+        )
+        sys.exit(INTERRUPTED)
     click.echo(
         f"imported {len(paths) - failed} of {len(paths)} files into {feed.name}: {new} new, {updated} updated posts"
     )

@@ -39,6 +39,9 @@ from .reads import (
     feed_gaps as feed_gaps,
 )
 from .reads import (
+    feed_names as feed_names,
+)
+from .reads import (
     feed_rows as feed_rows,
 )
 from .reads import (
@@ -46,6 +49,12 @@ from .reads import (
 )
 from .reads import (
     feed_state as feed_state,
+)
+from .reads import (
+    find_post as find_post,
+)
+from .reads import (
+    fts_query as fts_query,
 )
 from .reads import (
     gap as gap,
@@ -120,6 +129,9 @@ from .writes import (
     StoreCounts as StoreCounts,
 )
 from .writes import (
+    add_manual_tags as add_manual_tags,
+)
+from .writes import (
     ensure_feed as ensure_feed,
 )
 from .writes import (
@@ -133,6 +145,9 @@ from .writes import (
 )
 from .writes import (
     record_gap as record_gap,
+)
+from .writes import (
+    remove_manual_tags as remove_manual_tags,
 )
 from .writes import (
     replace_unknown_tokens as replace_unknown_tokens,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import SearchError
 from ..models import FeedGap, FeedState, GapStatus, Post
 from .schema import Database, chunks, from_iso, iso
 
@@ -56,6 +59,26 @@ def feed_rows(db: Database) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in db.query(sql)}
 
 
+def feed_names(db: Database) -> list[str]:
+    """Every feed the archive knows, configured now or not: its posts stay when it leaves the list."""
+    return [row[0] for row in db.execute("SELECT name FROM feeds ORDER BY name")]
+
+
+_FTS_SYNTAX = re.compile(r'["*()^]|(?:^|\s)(?:AND|OR|NOT|NEAR)(?:\s|\(|$)|(?:^|\s)(?:title|summary)\s*:')
+"""What makes a ``--search`` an FTS5 query rather than plain words: quotes, prefix stars,
+parentheses, ``^``, the operators (upper case, as FTS5 wants them) and the two column filters."""
+
+
+def fts_query(text: str) -> str:
+    """The MATCH argument of a search: an FTS5 query as given (``lambda OR ecs``, ``"snap start"``,
+    ``lamb*``), plain words each quoted (``node.js`` and ``re:Invent`` are words, not syntax; so
+    are words with one stray quote, ``"replication``)."""
+    stray_quote = text.count('"') % 2 == 1 and not _FTS_SYNTAX.search(text.replace('"', " "))
+    if _FTS_SYNTAX.search(text) and not stray_quote:
+        return text
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+
+
 def query_posts(
     db: Database,
     *,
@@ -66,10 +89,13 @@ def query_posts(
     tags: Sequence[str] = (),
     kind: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Posts newest first (by date, then first seen), with the feeds that delivered each.
 
-    ``tags``: posts carrying every one of these tags (service keys or topics); ``kind``: of this kind.
+    ``tags``: posts carrying every one of these tags (service keys or topics); ``kind``: of this
+    kind; ``search``: an FTS5 query or plain words (``fts_query``), raising ``SearchError`` when
+    the index cannot run it; ``offset``: skip that many posts first (paging).
     """
     where: list[str] = []
     params: list[Any] = []
@@ -84,7 +110,7 @@ def query_posts(
         params.extend(feeds)
     if search:
         where.append("posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
-        params.append(db.quote_fts(search))
+        params.append(fts_query(search))
     for tag in dict.fromkeys(tags):
         where.append("posts.id IN (SELECT post_id FROM post_tags WHERE tag = ?)")
         params.append(tag)
@@ -96,19 +122,44 @@ def query_posts(
         " FROM posts"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY posts.date DESC, posts.first_seen DESC, posts.id"
-        + (" LIMIT ?" if limit else "")
+        + (" LIMIT ?" if limit or offset else "")
+        + (" OFFSET ?" if offset else "")
     )
-    if limit:
-        params.append(limit)
+    if limit or offset:
+        params.append(limit or -1)
+    if offset:
+        params.append(offset)
     rows = []
-    for row in db.query(sql, params):
-        for key in ("links", "authors", "categories", "sources", "regions"):
-            row[key] = json.loads(row[key]) if row[key] else []
-        rows.append(row)
+    try:
+        for row in db.query(sql, params):
+            for key in ("links", "authors", "categories", "sources", "regions"):
+                row[key] = json.loads(row[key]) if row[key] else []
+            rows.append(row)
+    except sqlite3.OperationalError as exc:
+        if not search:
+            raise
+        raise SearchError(
+            f'{search!r} is not a search the full-text index can run ({exc}): use words, "a phrase",'
+            ' prefix*, AND, OR, NOT, NEAR(a b) and parentheses; quote a word that is an operator ("OR")'
+        ) from None
     return rows
 
 
 # --- posts -------------------------------------------------------------------------------------
+
+
+def find_post(db: Database, ref: str) -> dict[str, Any] | None:
+    """A post by its id, else by its URL (with or without the trailing slash)."""
+    ref = ref.strip()
+    for sql, param in (
+        ("SELECT id, url, title FROM posts WHERE id = ?", ref),
+        ("SELECT id, url, title FROM posts WHERE url = ?", ref),
+        ("SELECT id, url, title FROM posts WHERE url = ?", ref.rstrip("/") if ref.endswith("/") else ref + "/"),
+    ):
+        rows = list(db.query(sql, [param]))
+        if rows:
+            return rows[0]
+    return None
 
 
 def existing_by_id(db: Database, ids: Sequence[str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import sqlite3
 import sys
@@ -34,10 +35,15 @@ finally:
             del sys.modules[_name]
 
 BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another process's transaction before giving up."""
+BUSY_NOTICE_S = 1.5
+"""How long a write waits for another process's transaction before saying so."""
 CHUNK = 500
 """Ids per ``IN (...)`` query: well under SQLite's limit on bound parameters."""
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Migrations("aggregator")
 
@@ -331,8 +337,10 @@ def _open_for_reading(path: Path) -> Database:
 @contextlib.contextmanager
 def write_transaction(db: Database) -> Iterator[Database]:
     """``BEGIN IMMEDIATE``: take the write lock up front, so concurrent writers wait (busy
-    timeout) instead of failing with "database is locked" half-way through."""
-    db.execute("BEGIN IMMEDIATE")
+    timeout) instead of failing with "database is locked" half-way through. A wait longer than
+    ``BUSY_NOTICE_S`` is logged (a warning: what the command is waiting for); one longer than
+    ``BUSY_TIMEOUT_S`` raises ``StoreError``."""
+    _begin_immediate(db)
     try:
         yield db
     except BaseException:
@@ -340,6 +348,46 @@ def write_transaction(db: Database) -> Iterator[Database]:
         raise
     else:
         db.conn.commit()
+
+
+def _begin_immediate(db: Database) -> None:
+    try:
+        _begin_within(db, BUSY_NOTICE_S)
+        return
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorname != "SQLITE_BUSY":
+            raise
+    log.warning(
+        "waiting for the archive %s: another process is writing to it (giving up after %g s)",
+        _file_of(db),
+        BUSY_TIMEOUT_S,
+    )
+    try:
+        _begin_within(db, max(BUSY_TIMEOUT_S - BUSY_NOTICE_S, 0.001))
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorname != "SQLITE_BUSY":
+            raise
+        raise StoreError(
+            f"the archive {_file_of(db)} is busy: another process has been writing to it for {BUSY_TIMEOUT_S:g} s"
+            " (a long import, backfill or tag run, or a program holding a transaction open); nothing was written:"
+            " try again once it is done"
+        ) from None
+    log.warning("the archive is free again: carrying on")
+
+
+def _begin_within(db: Database, seconds: float) -> None:
+    """``BEGIN IMMEDIATE``, waiting at most ``seconds`` for another writer; the connection's own
+    busy timeout is ``BUSY_TIMEOUT_S`` again afterwards."""
+    db.conn.execute(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    finally:
+        db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+
+
+def _file_of(db: Database) -> str:
+    rows = db.conn.execute("PRAGMA database_list").fetchall()
+    return next((str(row[2]) for row in rows if row[1] == "main" and row[2]), "(in memory)")
 
 
 def link_rows(post_id: str, urls: Sequence[str], ids: Sequence[str]) -> list[tuple[str, str, int, str]]:

@@ -311,6 +311,38 @@ def save_taggings(
     )
 
 
+MANUAL_CONFIDENCE = 1.0
+"""A tag the author gave is sure."""
+
+
+def add_manual_tags(db: Database, post_id: str, tags: Sequence[tuple[str, str]]) -> None:
+    """Tag a post by hand with (tag, type) pairs; call inside a transaction. A tag the tagger
+    found already becomes manual (and so survives retagging)."""
+    db.conn.executemany(
+        "INSERT INTO post_tags (post_id, tag, type, source, confidence) VALUES (?, ?, ?, 'manual', ?)"
+        " ON CONFLICT (post_id, tag) DO UPDATE SET type = excluded.type, source = 'manual',"
+        " confidence = excluded.confidence",
+        [(post_id, tag, kind, MANUAL_CONFIDENCE) for tag, kind in tags],
+    )
+
+
+def remove_manual_tags(db: Database, post_id: str, tags: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Remove manual tags of a post; call inside a transaction. Returns (the tags removed, the
+    tags asked for that the tagger gave, left in place)."""
+    rows = {
+        row[0]: row[1]
+        for row in db.execute(
+            f"SELECT tag, source FROM post_tags WHERE post_id = ? AND tag IN ({','.join('?' * len(tags))})",
+            [post_id, *tags],
+        )
+    }
+    removed = [tag for tag in tags if rows.get(tag) == "manual"]
+    db.conn.executemany(
+        "DELETE FROM post_tags WHERE post_id = ? AND tag = ? AND source = 'manual'", [(post_id, t) for t in removed]
+    )
+    return removed, [tag for tag in tags if tag in rows and rows[tag] != "manual"]
+
+
 def replace_unknown_tokens(db: Database, rows: Iterable[tuple[str, str, str, int, str]]) -> None:
     """Replace the unknown category tokens with these rows (token, first seen, last seen, posts,
     example post id); call inside a transaction."""
