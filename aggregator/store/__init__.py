@@ -15,6 +15,21 @@ from .reads import (
     GAP_PROBLEMS as GAP_PROBLEMS,
 )
 from .reads import (
+    FailedPoll as FailedPoll,
+)
+from .reads import (
+    FeedFailures as FeedFailures,
+)
+from .reads import (
+    FeedLabel as FeedLabel,
+)
+from .reads import (
+    HistoryPost as HistoryPost,
+)
+from .reads import (
+    PostRecord as PostRecord,
+)
+from .reads import (
     TaggingRow as TaggingRow,
 )
 from .reads import (
@@ -27,6 +42,9 @@ from .reads import (
     count_to_tag as count_to_tag,
 )
 from .reads import (
+    count_untagged as count_untagged,
+)
+from .reads import (
     existing_by_guid as existing_by_guid,
 )
 from .reads import (
@@ -36,10 +54,16 @@ from .reads import (
     feed_gaps as feed_gaps,
 )
 from .reads import (
+    feed_labels as feed_labels,
+)
+from .reads import (
     feed_rows as feed_rows,
 )
 from .reads import (
     feed_state as feed_state,
+)
+from .reads import (
+    fetch_failures as fetch_failures,
 )
 from .reads import (
     gap as gap,
@@ -54,6 +78,9 @@ from .reads import (
     post_categories as post_categories,
 )
 from .reads import (
+    posts_by_id as posts_by_id,
+)
+from .reads import (
     posts_to_tag as posts_to_tag,
 )
 from .reads import (
@@ -61,6 +88,12 @@ from .reads import (
 )
 from .reads import (
     resumable_backfill as resumable_backfill,
+)
+from .reads import (
+    service_history as service_history,
+)
+from .reads import (
+    service_launch as service_launch,
 )
 from .reads import (
     state_from_row as state_from_row,
@@ -73,6 +106,9 @@ from .reads import (
 )
 from .reads import (
     window_check as window_check,
+)
+from .reads import (
+    window_posts as window_posts,
 )
 from .schema import (
     BUSY_TIMEOUT_S as BUSY_TIMEOUT_S,
