@@ -184,10 +184,17 @@ def test_a_user_template_replaces_the_packaged_one(tmp_path: Path) -> None:
 # --- wording -------------------------------------------------------------------------------------
 
 
-def story(title: str, service: str = "", kind: str = "new-feature", regions: tuple[str, ...] = ()) -> sel.Story:
+def story(
+    title: str,
+    service: str = "",
+    kind: str = "new-feature",
+    regions: tuple[str, ...] = (),
+    region_count: int | None = None,
+    url: str = "https://aws.amazon.com/x",
+) -> sel.Story:
     post = sel.Candidate(
-        id="x",
-        url="https://aws.amazon.com/x",
+        id=url,
+        url=url,
         title=title,
         date=dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
         feed="aws-whats-new",
@@ -198,6 +205,7 @@ def story(title: str, service: str = "", kind: str = "new-feature", regions: tup
         topics=(),
         regions=regions,
         links=(),
+        region_count=region_count,
     )
     return sel._story([post], [])
 
@@ -270,12 +278,35 @@ def test_region_expansions_name_what_they_bring() -> None:
         r.region_feature(story("AWS Lambda is now available in the Asia Pacific (Melbourne) Region", "lambda"), NAMES)
         == ""
     )
-    assert r.region_count(story("AWS Glue 5.0 is now available in six more Regions")) == 6
-    assert r.region_count(story("X in more Regions")) is None
-    assert r.region_count(story("X", regions=("ap-southeast-2", "eu-west-2"))) == 2
     assert r.region_label("mx-central-1") == "Mexico (Central)"
     assert r.region_label("us-gov-west-1") == "GovCloud (US-West)"
     assert r.region_label("ap-southeast-4") == "Melbourne"
+
+
+def expansion(title: str, regions: tuple[str, ...] = (), count: int | None = None) -> sel.Ranked:
+    slug = re.sub(r"\W+", "-", title.lower()) + f"-{len(regions)}"
+    return sel.Ranked(story(title, "lambda", "region-expansion", regions, count, whats_new(slug)), ())
+
+
+def test_the_regions_an_expansion_adds_are_the_taggers_count_not_the_titles() -> None:
+    """The tagger counted the Regions when it stored the post (``posts.region_count``): the draft
+    adds those up, with the Regions named by code counted once."""
+    (group,) = r.groups(
+        [
+            expansion("AWS Lambda SnapStart is now available in seven more Regions", count=6),
+            expansion("AWS Lambda is now available in two Regions", ("ap-southeast-4", "ap-southeast-2"), 2),
+            expansion("AWS Lambda is now available in Sydney", ("ap-southeast-2",), 1),
+        ],
+        NAMES,
+    )
+    assert group.region_count == 8 and "now in eight more Regions" in group.line
+    (unknown,) = r.groups([expansion("AWS Lambda SnapStart is now available in seven more Regions")], NAMES)
+    assert unknown.region_count is None and "now in more Regions" in unknown.line  # never re-read from the title
+    (one,) = r.groups([expansion("AWS Lambda SnapStart is now available in one more Region", count=1)], NAMES)
+    assert one.line == (
+        "**Lambda** now in one more Region: [SnapStart](https://aws.amazon.com/about-aws/whats-new/2024/05/"
+        "aws-lambda-snapstart-is-now-available-in-one-more-region-0/)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -278,24 +278,6 @@ def region_feature(story: Story, names: ServiceNames) -> str:
     return " ".join(_LEADING_CONNECTOR.sub("", text).split())
 
 
-_COUNT_WORDS = {w: n for n, w in enumerate(_NUMBERS)}
-_MORE_REGIONS = re.compile(r"\b(\w+)\s+(more|additional|new)\s+(aws\s+)?regions\b", re.I)
-
-
-def region_count(story: Story) -> int | None:
-    """How many Regions an expansion adds: those named, else the number its title gives
-    ("seven more Regions"); None when it does not say."""
-    if story.regions:
-        return len(story.regions)
-    match = _MORE_REGIONS.search(story.primary.title)
-    if match:
-        word = match.group(1).lower()
-        if word.isdigit():
-            return int(word)
-        return _COUNT_WORDS.get(word)
-    return None
-
-
 _SHARED_SHORT = {short for short, n in Counter(r.short for r in REGIONS.values()).items() if n > 1}
 
 
@@ -466,7 +448,7 @@ def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
                 where = _region_text(story)
                 codes.update(story.regions)
                 if not story.regions:
-                    expansion = region_count(story)
+                    expansion = story.region_count
                     counted += expansion or 0
                     unknown = unknown or expansion is None
                 text = md(feature) if feature else md(where or "more Regions")
@@ -559,8 +541,9 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
     if selection.untagged:
         n = selection.untagged
         problems.append(
-            f"archive: {n} post{'s' if n != 1 else ''} of this window had not been tagged (stored before tagging"
-            " existed): tagged for this draft only; `aggregator tag` tags them for good"
+            f"archive: {n} post{'s' if n != 1 else ''} of this window {'are' if n != 1 else 'is'} not tagged"
+            " (stored before tagging existed): the draft knows no services or kinds of theirs;"
+            " `aggregator tag` tags them"
         )
     window = (
         f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
