@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from aggregator import store
+from aggregator import pipeline, store
 from aggregator.config import Config, load_config
 from aggregator.normalize import canonical_url, link_ids, post_id_for
 from aggregator.taxonomy import Registry, Service
@@ -425,3 +425,24 @@ def build_week(db: Database) -> dict[str, str]:
 
 NOTES = Path(__file__).parent / "fixtures" / "notes"
 """Fixture notes, written for these tests in the blog's format (Week 16 and Week 20, 2024)."""
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "example.toml"
+"""The offline example configuration: its feeds are files in ``config/examples/``."""
+
+
+def example_archive(tmp_path: Path) -> tuple[Config, Database]:
+    """The example configuration's feeds imported into an archive in ``tmp_path``, as
+    ``aggregator import`` and ``run`` store them (tagged, links resolved), on 23 February 2025."""
+    config = load_config(EXAMPLE, database=tmp_path / "example.db", environ={})
+    db = store.open_db(config.database)
+    tagger = pipeline.tagger_for(config)
+
+    def clock() -> dt.datetime:
+        return dt.datetime(2025, 2, 23, 12, 0, tzinfo=dt.UTC)
+
+    for feed in config.feeds:
+        path = Path(feed.url.removeprefix("file://"))
+        results = list(pipeline.import_files(db, feed, [path], now=clock, tagger=tagger))
+        assert not results[0].error, results[0].error
+    return config, db
