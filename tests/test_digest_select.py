@@ -400,6 +400,53 @@ def test_gaps_recorded_in_the_archive_are_source_problems_of_the_weeks_they_touc
     assert not any("possible gap" in p.text for p in selection(config, db).problems)
 
 
+# --- the store's reads for the digest ------------------------------------------------------------
+
+
+def test_the_store_reads_posts_as_the_digest_needs_them(week) -> None:  # type: ignore[no-untyped-def]
+    _, db, ids = week
+    start, end = sel.store.from_iso("2024-05-14T00:00:00+00:00"), sel.store.from_iso("2024-05-18T00:00:00+00:00")
+    assert start is not None and end is not None
+    posts = {p.id: p for p in store.window_posts(db, start=start, end=end)}
+    blog = posts[ids["ecs-blog"]]
+    assert (blog.feed, blog.feed_kinds, blog.links, blog.tagged) == (
+        "aws-news-blog",
+        ("aws-blog",),
+        (ids["ecs"],),
+        True,
+    )
+    assert [(t.tag, t.type, t.confidence) for t in posts[ids["sfn"]].tags] == [
+        ("stepfunctions", "service", 1.0),
+        ("s3", "service", 0.9),
+        ("serverless", "topic", 0.8),
+    ]
+    compute = posts[ids["sfn-compute"]]  # tagged: a service, no kind
+    assert (compute.kind, compute.primary_service, compute.feed_kinds) == (None, "stepfunctions", ("aws-blog",))
+    snapstart = posts[ids["lambda-snapstart"]]
+    assert (snapstart.regions, snapstart.region_count) == (("ap-southeast-2", "eu-west-2", "ca-central-1"), 3)
+    assert [p.date for p in posts.values()] == sorted(p.date for p in posts.values())
+    assert ids["roundup"] not in posts and ids["s3-old"] not in posts  # outside [start, end)
+
+    by_id = store.posts_by_id(db, [ids["s3-old"], "not-stored", ids["ecs"], ids["ecs"]])
+    assert [p.id for p in by_id] == sorted([ids["s3-old"], ids["ecs"]])
+
+    history = store.service_history(db, "lambda", before=end, limit=2)
+    assert [p.id for p in history] == sorted([ids["lambda-snapstart"], ids["lambda-logs"]])  # newest, then by id
+    assert [p.id for p in store.service_history(db, "lambda", before=end, limit=9)][-1] == ids["lambda-launch"]
+    launch = store.service_launch(db, "lambda", before=end)
+    assert launch is not None and (launch.id, launch.kind) == (ids["lambda-launch"], "new-service")
+    assert store.service_launch(db, "s3", before=end) is None
+
+    (failures,) = store.fetch_failures(db, start=start, end=end + dt.timedelta(days=3))
+    assert (failures.feed, [p.status for p in failures.polls], failures.recovered) == (
+        "aws-news-blog",
+        [503, 503],
+        True,
+    )
+    assert store.feed_labels(db)["old-feed"].gone and not store.feed_labels(db)["community"].gone
+    assert store.count_untagged(db, start=start, end=end) == 0
+
+
 # --- what the store resolved: links from post_links, untagged posts left untagged ----------------
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
