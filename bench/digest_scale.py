@@ -2,9 +2,10 @@
 
     python bench/digest_scale.py [--sizes 10000 1000000] [--repeat 5] [--keep DIR] [--json]
 
-Each archive is synthetic and tagged (as the tagger leaves it): What's New items, News Blog and
-other AWS blog posts linking them, community posts, 1 to 3 services each out of 300, kinds,
-Regions, a fetch log. The density is the same in every size (about 250 posts a week, a busy
+Each archive is synthetic and tagged (as the tagger and the store leave it: tags, kind, primary
+service, Regions and their count, ``tagged_with``, links resolved in ``post_links``): What's New
+items, News Blog and other AWS blog posts linking them, community posts, 1 to 3 services each out
+of 300, kinds, Regions, a fetch log. The density is the same in every size (about 250 posts a week, a busy
 AWS week), so a bigger archive has more history, not a busier week: the week's draft should
 cost about the same. The target is at most twice the time on 10,000 posts. The notes folder is
 the same 30 synthetic notes for every size.
@@ -72,9 +73,11 @@ def registry() -> Registry:
 
 
 def post_id(url: str) -> str:
-    from aggregator.normalize import canonical_url, post_id_for
+    from aggregator.normalize import link_id
 
-    return post_id_for(url=canonical_url(url), guid=None, title="", summary="")
+    found = link_id(url)
+    assert found is not None
+    return found
 
 
 def generate(path: Path, size: int, seed: int = 7) -> None:
@@ -92,7 +95,7 @@ def generate(path: Path, size: int, seed: int = 7) -> None:
     start = END - span
     kinds, weights = zip(*KINDS, strict=True)
     service_weights = [1 / (i + 1) ** 0.8 for i in range(len(SERVICES))]
-    posts, sources, tags, recent_items = [], [], [], []
+    posts, sources, tags, links_rows, recent_items = [], [], [], [], []
     for n in range(size):
         when = start + span * (n / size) + dt.timedelta(seconds=rng.randrange(3600))
         roll = rng.random()
@@ -116,7 +119,8 @@ def generate(path: Path, size: int, seed: int = 7) -> None:
             links = [rng.choice(recent_items)] if rng.random() < 0.5 else []
         pid = post_id(url)
         date = store.iso(when)
-        regions = json.dumps(["ap-southeast-2", "eu-west-1"]) if kind == "region-expansion" else None
+        expansion = kind == "region-expansion"
+        regions = json.dumps(["ap-southeast-2", "eu-west-1"]) if expansion else "[]"
         posts.append(
             (
                 pid,
@@ -135,15 +139,18 @@ def generate(path: Path, size: int, seed: int = 7) -> None:
                 kind,
                 services[0],
                 regions,
+                2 if expansion else None,
+                "bench",
             )
         )
         sources.append((pid, feed, None, date, date))
+        links_rows += store.link_rows(pid, links, [post_id(u) for u in links])
         for rank, service in enumerate(services):
             tags.append((pid, service, "service", "category", 1.0 - rank * 0.1))
         tags.append((pid, TOPICS[SERVICES.index(services[0]) % len(TOPICS)], "topic", "category", 0.8))
         if len(posts) >= 20_000:
-            _flush(db, posts, sources, tags)
-    _flush(db, posts, sources, tags)
+            _flush(db, posts, sources, tags, links_rows)
+    _flush(db, posts, sources, tags, links_rows)
     days = int(span / dt.timedelta(days=1)) + 1
     fetches = []
     for day in range(days):
@@ -163,16 +170,18 @@ def generate(path: Path, size: int, seed: int = 7) -> None:
     db.conn.close()
 
 
-def _flush(
-    db: object, posts: list[tuple[object, ...]], sources: list[tuple[object, ...]], tags: list[tuple[object, ...]]
-) -> None:
+Rows = list[tuple[object, ...]]
+
+
+def _flush(db: object, posts: Rows, sources: Rows, tags: Rows, links: Rows) -> None:
     conn = db.conn  # type: ignore[attr-defined]
     conn.executemany(
         "INSERT OR IGNORE INTO posts (id, url, title, summary, summary_html, links, published, date, first_seen,"
-        " authors, categories, content_hash, feed, kind, primary_service, regions)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " authors, categories, content_hash, feed, kind, primary_service, regions, region_count, tagged_with)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         posts,
     )
+    conn.executemany("INSERT OR IGNORE INTO post_links (post_id, target_id, position, url) VALUES (?,?,?,?)", links)
     conn.executemany(
         "INSERT OR IGNORE INTO post_sources (post_id, feed, guid, first_seen, last_seen) VALUES (?,?,?,?,?)", sources
     )
@@ -183,6 +192,7 @@ def _flush(
     posts.clear()
     sources.clear()
     tags.clear()
+    links.clear()
 
 
 def synthetic_notes(url_pattern: str, slug_pattern: str) -> list[object]:

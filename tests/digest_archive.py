@@ -1,7 +1,8 @@
 """Fixture archives for the digest tests: posts with their tags, written straight into the tables.
 
-The tagger fills ``post_tags``, ``posts.kind``, ``primary_service`` and ``regions``; these tests do
-it by hand, so the digest is tested against the tagging contract alone. ``REGISTRY`` is a small
+The tagger fills ``post_tags``, ``posts.kind``, ``primary_service``, ``regions`` and
+``region_count``, and the store resolves each post's links into ``post_links``; these tests do it
+by hand, so the digest is tested against that contract alone. ``REGISTRY`` is a small
 service registry of the shape ``config/services.toml`` will have.
 """
 
@@ -16,9 +17,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from aggregator import store
+from aggregator import pipeline, store
 from aggregator.config import Config, load_config
-from aggregator.normalize import canonical_url, post_id_for
+from aggregator.normalize import canonical_url, link_ids, post_id_for
 from aggregator.taxonomy import Registry, Service
 
 REGISTRY = Registry(
@@ -107,6 +108,7 @@ class ArchiveBuilder:
         services: Sequence[str] = (),
         topics: Sequence[str] = (),
         regions: Sequence[str] = (),
+        region_count: int | None = None,
         links: Sequence[str] = (),
         categories: Sequence[str] = (),
         also_in: Sequence[str] = (),
@@ -114,24 +116,30 @@ class ArchiveBuilder:
     ) -> str:
         """One post; ``services``: the first is the primary one. Returns its id.
 
-        ``tagged``: the tags given are what the tagger stored (``posts.tagged_with`` is set, even
-        when it found nothing); False: a post stored before tagging existed (all NULL)."""
+        ``region_count``: how many Regions a region expansion adds, as the tagger counts them (by
+        default the Regions given). ``links`` are stored in ``posts.links`` and resolved into
+        ``post_links``, as the store does. ``tagged``: the tags given are what the tagger stored
+        (``posts.tagged_with`` is set, even when it found nothing); False: a post stored before
+        tagging existed (all NULL)."""
         self.feed(feed)
         for other in also_in:
             self.feed(other)
         canonical = canonical_url(url) if url.startswith(("http://", "https://")) else None
         post_id = post_id_for(url=canonical, guid=url if canonical is None else None, title=title, summary="")
         published = store.iso(when(date))
+        if region_count is None and kind == "region-expansion" and regions:
+            region_count = len(regions)
+        canonical_links = [c for c in (canonical_url(u) for u in links) if c]
         with store.write_transaction(self.db):
             self.db.execute(
                 "INSERT INTO posts (id, url, title, summary, summary_html, links, published, date, first_seen,"
-                " authors, categories, content_hash, feed, kind, primary_service, regions, tagged_with)"
-                " VALUES (?, ?, ?, '', '', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
+                " authors, categories, content_hash, feed, kind, primary_service, regions, region_count, tagged_with)"
+                " VALUES (?, ?, ?, '', '', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     post_id,
                     canonical or url,
                     title,
-                    json.dumps(list(links)),
+                    json.dumps(canonical_links),
                     published,
                     published,
                     published,
@@ -141,8 +149,13 @@ class ArchiveBuilder:
                     kind,
                     services[0] if services else None,
                     json.dumps(list(regions)) if regions else None,
+                    region_count,
                     "fixture" if tagged else None,
                 ],
+            )
+            self.db.conn.executemany(
+                "INSERT INTO post_links (post_id, target_id, position, url) VALUES (?, ?, ?, ?)",
+                store.link_rows(post_id, canonical_links, link_ids(canonical_links)),
             )
             for name in (feed, *also_in):
                 self.db.execute(
@@ -412,3 +425,24 @@ def build_week(db: Database) -> dict[str, str]:
 
 NOTES = Path(__file__).parent / "fixtures" / "notes"
 """Fixture notes, written for these tests in the blog's format (Week 16 and Week 20, 2024)."""
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "example.toml"
+"""The offline example configuration: its feeds are files in ``config/examples/``."""
+
+
+def example_archive(tmp_path: Path) -> tuple[Config, Database]:
+    """The example configuration's feeds imported into an archive in ``tmp_path``, as
+    ``aggregator import`` and ``run`` store them (tagged, links resolved), on 23 February 2025."""
+    config = load_config(EXAMPLE, database=tmp_path / "example.db", environ={})
+    db = store.open_db(config.database)
+    tagger = pipeline.tagger_for(config)
+
+    def clock() -> dt.datetime:
+        return dt.datetime(2025, 2, 23, 12, 0, tzinfo=dt.UTC)
+
+    for feed in config.feeds:
+        path = Path(feed.url.removeprefix("file://"))
+        results = list(pipeline.import_files(db, feed, [path], now=clock, tagger=tagger))
+        assert not results[0].error, results[0].error
+    return config, db

@@ -17,15 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock
-from digest_archive import NOTES, REGISTRY, build_week, digest_config
+from digest_archive import NOTES, REGISTRY, build_week, digest_config, example_archive
 
-from aggregator import pipeline, store
-from aggregator.config import Config, load_config
+from aggregator import store
+from aggregator.config import Config
 from aggregator.digest import build_draft, default_registry
 
 GOLDEN = Path(__file__).parent / "golden"
-EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "example.toml"
 
 
 def check_golden(name: str, text: str, update: bool) -> None:
@@ -56,14 +54,7 @@ def fixture_draft(tmp_path: Path, **changes: object) -> str:
 
 def example_draft(tmp_path: Path) -> str:
     """The offline example configuration's draft for Monday 24 February 2025, from its feeds."""
-    config = load_config(EXAMPLE, database=tmp_path / "example.db", environ={})
-    db = store.open_db(config.database)
-    clock = FakeClock(dt.datetime(2025, 2, 23, 12, 0, tzinfo=dt.UTC))
-    tagger = pipeline.tagger_for(config)  # as `aggregator import` and `run` store them: tagged
-    for feed in config.feeds:
-        path = Path(feed.url.removeprefix("file://"))
-        results = list(pipeline.import_files(db, feed, [path], now=clock, tagger=tagger))
-        assert not results[0].error
+    config, db = example_archive(tmp_path)
     return build_draft(db, config, date=dt.date(2025, 2, 24), registry=default_registry(config)).text
 
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import zoneinfo
 from pathlib import Path
 
 import pytest
 import yaml
-from digest_archive import NOTES, REGISTRY, ArchiveBuilder, build_week, digest_config, whats_new
+from digest_archive import (
+    NOTES,
+    REGISTRY,
+    ArchiveBuilder,
+    build_week,
+    digest_config,
+    example_archive,
+    whats_new,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator import store
-from aggregator.config import default_config_dir
-from aggregator.digest import build_draft
+from aggregator.config import Config, default_config_dir
+from aggregator.digest import Draft, build_draft, default_registry
 from aggregator.digest import render as r
 from aggregator.digest import select as sel
 from aggregator.errors import ConfigError
@@ -181,13 +190,147 @@ def test_a_user_template_replaces_the_packaged_one(tmp_path: Path) -> None:
         build_draft(db, config, date=MONDAY, registry=REGISTRY)
 
 
+NESTED = """\
+{% from "lines.md.j2" import link %}
+{% for section in sections %}
+{{ section.heading }}
+{% for source in section.sources %}
+  {{ source.where }}: {{ source.title }} <{{ source.url }}>
+{% endfor %}
+{% endfor %}
+{% for group in also %}
+- {{ group.service }}{{ " (+%d Regions)" % group.region_count if group.region_count else "" }}
+{% for item in group.items %}
+  - [{{ item.text }}]({{ item.url }}){% for other in item.also %} / {{ other.text }}{% endfor +%}
+{% endfor %}
+{% for item in group.regions %}
+  - {{ item.feature or "the service" }}: {{ item.regions }} ({{ item.region_count }})
+{% endfor %}
+{% endfor %}
+{% for group in also %}
+{{ group.line }}
+{% endfor %}
+{% for post in community %}
+{{ link(post.text, post.url) }}
+{% endfor %}
+"""
+"""A user template: featured sources as plain text, groups as nested lists, the line older
+templates printed, and a macro of the packaged ``lines.md.j2``."""
+
+
+def test_a_user_template_lays_the_data_out_its_own_way(tmp_path: Path) -> None:
+    """Groups as nested lists, Region expansions with their counts, sources as plain text: the
+    template gets data, not Markdown lines; and the ready-made values of older templates still work."""
+    (tmp_path / "nested.md.j2").write_text(
+        NESTED,
+        encoding="utf-8",
+    )
+    config = digest_config(tmp_path, 'template = "nested.md.j2"\nmax_featured = 3', notes_dir=NOTES)
+    db = store.open_db(config.database)
+    build_week(db)
+    lines = build_draft(db, config, date=MONDAY, registry=REGISTRY).text.splitlines()
+    assert lines[:4] == [
+        "ECS Docker Volume Plugins",
+        "  What's New, 16 May: Amazon ECS Now Supports Docker Volume Plugins"
+        " <https://aws.amazon.com/about-aws/whats-new/2024/05/amazon-ecs-docker-volume-plugins/>",
+        "  AWS News Blog, 16 May: New - Docker Volume Plugins for Amazon ECS Tasks"
+        " <https://aws.amazon.com/blogs/aws/new-docker-volume-plugins-for-amazon-ecs-tasks/>",
+        "  Community, 17 May: A first look at volume plugins in ECS"
+        " <https://builder.example.dev/posts/ecs-volume-plugins-first-look>",
+    ]
+    at = lines.index("- Lambda (+4 Regions)")
+    assert lines[at : at + 4] == [
+        "- Lambda (+4 Regions)",
+        "  - [JSON structured logs for Ruby functions]"
+        "(https://aws.amazon.com/about-aws/whats-new/2024/05/aws-lambda-json-logs-ruby/)",
+        "  - SnapStart: Canada (Central), London, Sydney (3)",
+        "  - the service: Melbourne (1)",
+    ]
+    packaged = build_draft(
+        db, digest_config(tmp_path, "max_featured = 3", notes_dir=NOTES), date=MONDAY, registry=REGISTRY
+    ).text
+    assert "* " + next(line for line in lines if line.startswith("**Lambda**")) in packaged.splitlines()
+    assert lines[-2:] == [
+        "[A first look at volume plugins in ECS](https://builder.example.dev/posts/ecs-volume-plugins-first-look)",
+        "[CDK pipelines in practice](https://dev.example.com/cdk-pipelines-in-practice)",
+    ]
+
+
+OLDER_STYLE = {
+    '{% from "lines.md.j2" import link, source_label, group_line %}\n': "",
+    "{{ link(source.title, source.url) }} ({{ source.where }})": "{{ source.link }} ({{ source.label }})",
+    "{{ link(source.title, source.url) }} ({{ source_label(source) }})": "{{ source.link }} ({{ source.label }})",
+    "{{ link(p.label, p.url) }}": "{{ p.link }}",
+    "{{ link(section.history.title, section.history.url) }}": "{{ section.history.link }}",
+    "{{ group_line(group) }}": "{{ group.line }}",
+    "{{ link(post.text, post.url) }}": "{{ post.link }}",
+}
+"""The packaged template's macro calls -> the ready-made values templates printed before."""
+
+
+def older_style(tmp_path: Path) -> Path:
+    """The packaged template as it was before it laid the data out itself: printing the ready-made
+    ``link``, ``label`` and ``line`` values instead of calling the macros."""
+    text = (r.TEMPLATES / r.TEMPLATE).read_text(encoding="utf-8")
+    for new, old in OLDER_STYLE.items():
+        assert new in text
+        text = text.replace(new, old)
+    assert "link(" not in text and "group_line(" not in text and "{% from" not in text
+    path = tmp_path / "older.md.j2"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def rerender(draft: Draft, config: Config, template: Path) -> str:
+    """The draft's selection rendered again, with another template."""
+    settings = config.settings.digest
+    layout = r.Layout(
+        heading_level=settings.heading_level,
+        also_title=settings.also_title,
+        earlier_title=settings.earlier_title,
+        community_title=settings.community_title,
+        blog=settings.blog,
+        author=settings.author,
+        draft=settings.draft,
+    )
+    tz = zoneinfo.ZoneInfo(config.settings.general.timezone)
+    return r.render(
+        draft.selection, year=draft.year, week=draft.week, slug=draft.slug, layout=layout, tz=tz, template=template
+    )
+
+
+@pytest.mark.parametrize("archive", ["fixture", "fixture-3-featured", "example"])
+def test_a_template_written_before_the_data_still_gets_its_markdown(tmp_path: Path, archive: str) -> None:
+    """A user template that prints the ready-made values, as the packaged one did before, gives
+    the same draft: sources, related stories with their other sources, Previously, History, the
+    lines of groups with their Regions, the community corner."""
+    if archive == "example":
+        config, db = example_archive(tmp_path)
+        draft = build_draft(db, config, date=dt.date(2025, 2, 24), registry=default_registry(config))
+        assert "; [Preparing for the end of support" in draft.text  # a related story's other source
+    else:
+        config = digest_config(tmp_path, "max_featured = 3" if archive.endswith("featured") else "", notes_dir=NOTES)
+        db = store.open_db(config.database)
+        build_week(db)
+        draft = build_draft(db, config, date=MONDAY, registry=REGISTRY)
+        assert "* History: " in draft.text and "* Previously: " in draft.text and "* [CDK pipelines" in draft.text
+    assert rerender(draft, config, older_style(tmp_path)) == draft.text
+
+
 # --- wording -------------------------------------------------------------------------------------
 
 
-def story(title: str, service: str = "", kind: str = "new-feature", regions: tuple[str, ...] = ()) -> sel.Story:
+def story(
+    title: str,
+    service: str = "",
+    kind: str = "new-feature",
+    regions: tuple[str, ...] = (),
+    region_count: int | None = None,
+    url: str = "https://aws.amazon.com/x",
+) -> sel.Story:
     post = sel.Candidate(
-        id="x",
-        url="https://aws.amazon.com/x",
+        id=url,
+        url=url,
         title=title,
         date=dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
         feed="aws-whats-new",
@@ -198,6 +341,7 @@ def story(title: str, service: str = "", kind: str = "new-feature", regions: tup
         topics=(),
         regions=regions,
         links=(),
+        region_count=region_count,
     )
     return sel._story([post], [])
 
@@ -270,12 +414,41 @@ def test_region_expansions_name_what_they_bring() -> None:
         r.region_feature(story("AWS Lambda is now available in the Asia Pacific (Melbourne) Region", "lambda"), NAMES)
         == ""
     )
-    assert r.region_count(story("AWS Glue 5.0 is now available in six more Regions")) == 6
-    assert r.region_count(story("X in more Regions")) is None
-    assert r.region_count(story("X", regions=("ap-southeast-2", "eu-west-2"))) == 2
     assert r.region_label("mx-central-1") == "Mexico (Central)"
     assert r.region_label("us-gov-west-1") == "GovCloud (US-West)"
     assert r.region_label("ap-southeast-4") == "Melbourne"
+
+
+def expansion(title: str, regions: tuple[str, ...] = (), count: int | None = None) -> sel.Ranked:
+    slug = re.sub(r"\W+", "-", title.lower()) + f"-{len(regions)}"
+    return sel.Ranked(story(title, "lambda", "region-expansion", regions, count, whats_new(slug)), ())
+
+
+def test_the_regions_an_expansion_adds_are_the_taggers_count_not_the_titles() -> None:
+    """The tagger counted the Regions when it stored the post (``posts.region_count``): the draft
+    adds those up, with the Regions named by code counted once."""
+    (group,) = r.groups(
+        [
+            expansion("AWS Lambda SnapStart is now available in seven more Regions", count=6),
+            expansion("AWS Lambda is now available in two Regions", ("ap-southeast-4", "ap-southeast-2"), 2),
+            expansion("AWS Lambda is now available in Sydney", ("ap-southeast-2",), 1),
+        ],
+        NAMES,
+    )
+    assert (group.region_count, group.regions_added) == (8, "eight more Regions")
+    assert [(i.text, i.feature, i.regions, i.region_count) for i in group.regions] == [
+        ("SnapStart", "SnapStart", "", 6),
+        ("Melbourne, Sydney", "", "Melbourne, Sydney", 2),
+        ("Sydney", "", "Sydney", 1),
+    ]
+    (unknown,) = r.groups([expansion("AWS Lambda SnapStart is now available in seven more Regions")], NAMES)
+    assert (unknown.region_count, unknown.regions_added) == (None, "more Regions")  # never re-read from the title
+    (one,) = r.groups([expansion("AWS Lambda SnapStart is now available in one more Region", count=1)], NAMES)
+    assert one.regions_added == "one more Region"
+    assert one.line == (
+        "**Lambda** now in one more Region: [SnapStart](https://aws.amazon.com/about-aws/whats-new/2024/05/"
+        "aws-lambda-snapstart-is-now-available-in-one-more-region-0/)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,8 @@ import numpy as np
 from sqlite_utils import Database
 
 from ..config import DigestSettings
-from ..tagging import KINDS
+from ..models import KINDS
+from ..normalize import link_id
 from ..taxonomy import Registry
 from .notes import Note
 from .select import (
@@ -55,7 +56,6 @@ from .select import (
     Ranking,
     Story,
     kind_weights,
-    link_id,
     load_posts,
     rank_by_score,
     source_weights,
@@ -282,7 +282,7 @@ def note_examples(
     ordered = sorted(notes, key=lambda n: (n.date, n.path))
     link_ids = [{i for link in n.links if (i := link_id(link))} for n in ordered]
     every_link = set().union(*link_ids) if link_ids else set()
-    linked_posts = {p.id: p for p in load_posts(db, every_link, registry=registry)} if every_link else {}
+    linked_posts = {p.id: p for p in load_posts(db, every_link)} if every_link else {}
     covered: set[str] = set()
     last_cover: Note | None = None
     previous: Note | None = None

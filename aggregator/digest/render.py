@@ -1,30 +1,37 @@
 """Render a selection as the blog's Markdown, through a Jinja2 template.
 
-The packaged template ``templates/weekly-notes.md.j2`` reproduces the weekly notes' format; a
-user template (``digest.template``) replaces it and gets the same values. Everything from a feed
+The packaged template ``templates/weekly-notes.md.j2`` reproduces the weekly notes' format with
+the macros of ``templates/lines.md.j2``; a user template (``digest.template``) replaces it and
+gets the same values: data (sections, groups with their items and Region expansions, links as
+text and URL), not Markdown, so it can lay them out its own way. Everything from a feed
 reaches the template already made safe: text escaped for Markdown (brackets, emphasis,
 backticks, raw HTML, Hugo shortcode braces), links kept only when they are http(s), front matter
 strings quoted for YAML, comment text unable to close its comment. Pure: no clock, no I/O but
-the template file.
+the template files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
 
 from ..errors import ConfigError
 from ..taxonomy import REGIONS, region_short_name
-from .select import Featured, Ranked, Selection, ServiceNames, Story
+from .select import Candidate, Featured, Ranked, Selection, ServiceNames, Story
 
 TEMPLATE = "weekly-notes.md.j2"
+MACROS = "lines.md.j2"
+"""The packaged macros that lay out links, sources and the lines of groups (``{% from "lines.md.j2"
+import group_line %}`` in a template)."""
 TEMPLATES = Path(__file__).parent / "templates"
 
 SOURCE_LABELS = {"whats-new": "What's New", "news-blog": "AWS News Blog"}
@@ -82,13 +89,6 @@ def safe_path(url: str) -> str | None:
     if url.startswith("/") and not url.startswith("//") and not _CONTROL.search(url):
         return _URL_UNSAFE.sub(lambda m: quote(m.group(0), safe=""), url)
     return safe_url(url)
-
-
-def link(text: str, url: str | None) -> str:
-    """``[text](url)``, or the escaped text alone when the URL is not http(s)."""
-    target = safe_url(url)
-    label = md(text) or (md(target) if target else "")
-    return f"[{label}]({target})" if target else label
 
 
 _TAG = re.compile(r"<[^<>]*>")
@@ -278,24 +278,6 @@ def region_feature(story: Story, names: ServiceNames) -> str:
     return " ".join(_LEADING_CONNECTOR.sub("", text).split())
 
 
-_COUNT_WORDS = {w: n for n, w in enumerate(_NUMBERS)}
-_MORE_REGIONS = re.compile(r"\b(\w+)\s+(more|additional|new)\s+(aws\s+)?regions\b", re.I)
-
-
-def region_count(story: Story) -> int | None:
-    """How many Regions an expansion adds: those named, else the number its title gives
-    ("seven more Regions"); None when it does not say."""
-    if story.regions:
-        return len(story.regions)
-    match = _MORE_REGIONS.search(story.primary.title)
-    if match:
-        word = match.group(1).lower()
-        if word.isdigit():
-            return int(word)
-        return _COUNT_WORDS.get(word)
-    return None
-
-
 _SHARED_SHORT = {short for short, n in Counter(r.short for r in REGIONS.values()).items() if n > 1}
 
 
@@ -309,34 +291,81 @@ def region_label(code: str) -> str:
 
 
 # --- the view the template sees ----------------------------------------------------------------
+#
+# Data, not Markdown: texts escaped for Markdown, URLs made safe, and the template lays them out
+# (the packaged one with the macros of ``templates/lines.md.j2``). The ``link``, ``label`` and
+# ``line`` values that templates written before got, Markdown ready to print, are properties made
+# by those same macros: the Markdown stays in the templates.
+
+
+@functools.cache
+def _macros() -> Any:
+    """The packaged macros (``lines.md.j2``) as a module: its macros are callables."""
+    env, _ = environment()
+    return env.get_template(MACROS).module
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    """Markdown-safe."""
+    url: str
+    """Safe in a Markdown link: http(s), or site-relative for earlier notes."""
+
+    @property
+    def link(self) -> str:
+        """``[text](url)``."""
+        return str(_macros().link(self.text, self.url))
 
 
 @dataclass(frozen=True)
 class Source:
+    """A post of a featured story; under ``related``, the lead post of another story of its service."""
+
     title: str
     """Markdown-safe."""
     url: str
-    label: str
-    """Where and when: What's New, 17 August."""
-    link: str
-    """``[title](url)``."""
+    where: str
+    """Where and when: What's New, 17 August (Markdown-safe)."""
+    also: tuple[Link, ...] = ()
+    """A related story's other sources (community posts aside), by their titles."""
+
+    @property
+    def link(self) -> str:
+        """``[title](url)``."""
+        return str(_macros().link(self.title, self.url))
+
+    @property
+    def label(self) -> str:
+        """``where``, then ``also`` as links: What's New, 17 August; [title](url)."""
+        return str(_macros().source_label(self))
 
 
 @dataclass(frozen=True)
 class PreviouslyView:
     label: str
+    """The earlier note's name: Week 20, 2024 (Markdown-safe)."""
     url: str
     context: str
-    link: str
+    """What it said about the service: the heading of its section (Markdown-safe)."""
+
+    @property
+    def link(self) -> str:
+        return str(_macros().link(self.label, self.url))
 
 
 @dataclass(frozen=True)
 class HistoryView:
     age: str
+    """four and a half years ago"""
     title: str
     url: str
     month: str
-    link: str
+    """November 2019"""
+
+    @property
+    def link(self) -> str:
+        return str(_macros().link(self.title, self.url))
 
 
 @dataclass(frozen=True)
@@ -351,24 +380,46 @@ class Section:
 
 @dataclass(frozen=True)
 class Item:
+    """A story in its service's group (or a post of the community corner)."""
+
     text: str
-    """Markdown-safe."""
+    """Markdown-safe: what is new ("JSON structured logs for Ruby functions"); for a Region
+    expansion what it brings ("SnapStart"), or its Regions when it is the service itself."""
     url: str
-    link: str
     regions: str = ""
+    """A Region expansion's Regions: Canada (Central), London, Sydney (Markdown-safe)."""
+    feature: str = ""
+    """A Region expansion's feature ("SnapStart"); empty when it is the service itself."""
+    region_count: int | None = None
+    """How many Regions the expansion adds (the tagger's count); None when it does not say."""
+    also: tuple[Link, ...] = ()
+    """The story's other sources (community posts aside), by where they come from: AWS News Blog."""
+
+    @property
+    def link(self) -> str:
+        """``[text](url)``, its Regions after a feature, its other sources in brackets."""
+        return str(_macros().item_link(self))
 
 
 @dataclass(frozen=True)
 class Group:
-    """One service's line: its stories, its region expansions folded."""
+    """One service's stories, its Region expansions apart."""
 
     service: str
+    """The service's short name, else the name of the source (Markdown-safe)."""
     items: tuple[Item, ...]
     regions: tuple[Item, ...]
+    """Its Region expansions."""
     region_count: int | None
-    """Distinct Regions of the folded expansions; None when some expansion did not say which."""
-    line: str
-    """The line as the packaged template writes it."""
+    """Distinct Regions of the expansions; None when some expansion did not say how many."""
+    regions_added: str = ""
+    """The Regions in words: "four more Regions", "one more Region"; "more Regions" when the count
+    is not known."""
+
+    @property
+    def line(self) -> str:
+        """The group in a line, as the packaged template writes it."""
+        return str(_macros().group_line(self))
 
 
 @dataclass(frozen=True)
@@ -383,109 +434,104 @@ class FrontMatter:
     draft: bool
 
 
-def _sources(story: Story, tz: dt.tzinfo, year: int) -> list[Source]:
-    out = []
-    for post in story.posts:
-        url = safe_url(post.url)
-        if not url:
-            continue
-        label = SOURCE_LABELS.get(post.source, post.feed_title)
-        out.append(Source(md(post.title), url, f"{md(label)}, {day_label(post.date, tz, year)}", link(post.title, url)))
-    return out
+def _label(post: Candidate) -> str:
+    """Where a post comes from: What's New, AWS News Blog, else its feed's title."""
+    return SOURCE_LABELS.get(post.source, post.feed_title)
 
 
-def _section(featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int, at: dt.datetime) -> Section:
+def _source(post: Candidate, url: str, tz: dt.tzinfo, year: int, also: Sequence[Link] = ()) -> Source:
+    where = f"{md(_label(post))}, {day_label(post.date, tz, year)}"
+    return Source(md(post.title) or md(url), url, where, tuple(also))
+
+
+def _linked(posts: Iterable[Candidate]) -> list[tuple[Candidate, str]]:
+    """The posts that have a link to give, with it."""
+    return [(post, url) for post in posts if (url := safe_url(post.url))]
+
+
+def _related(story: Story, tz: dt.tzinfo, year: int) -> Source | None:
+    """Another story of a featured story's service: its lead post, with the others as links."""
+    linked = _linked(story.posts)
+    if not linked:
+        return None
+    (lead, url), rest = linked[0], linked[1:]
+    also = [Link(md(p.title) or md(u), u) for p, u in rest if p.source != "community"]
+    return _source(lead, url, tz, year, also)
+
+
+def _history(featured: Featured, tz: dt.tzinfo) -> HistoryView | None:
+    if featured.history is None:
+        return None
+    post = featured.history.post
+    url = safe_url(post.url)
+    if not url:
+        return None
+    days = (featured.ranked.story.date - post.date).total_seconds() / 86400
+    return HistoryView(age_in_words(days), md(post.title) or md(url), url, post.date.astimezone(tz).strftime("%B %Y"))
+
+
+def _section(featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int) -> Section:
     story = featured.ranked.story
-    related = []
-    for other in featured.related:
-        sources = _sources(other.story, tz, year)
-        if sources:
-            lead, extra = (
-                sources[0],
-                [s for s, p in zip(sources[1:], other.story.posts[1:], strict=False) if p.source != "community"],
-            )
-            label = lead.label + "".join(f"; {s.link}" for s in extra)
-            related.append(Source(lead.title, lead.url, label, lead.link))
-    history = None
-    if featured.history:
-        post = featured.history.post
-        url = safe_url(post.url)
-        if url:
-            days = (story.date - post.date).total_seconds() / 86400
-            history = HistoryView(
-                age_in_words(days),
-                md(post.title),
-                url,
-                post.date.astimezone(tz).strftime("%B %Y"),
-                link(post.title, url),
-            )
-    previously = []
-    for p in featured.previously:
-        url = safe_path(p.note.url)
-        if url:
-            previously.append(PreviouslyView(md(p.note.label), url, md(p.context), f"[{md(p.note.label)}]({url})"))
+    related = (_related(other.story, tz, year) for other in featured.related)
+    previously = (
+        PreviouslyView(md(p.note.label), url, md(p.context))
+        for p in featured.previously
+        if (url := safe_path(p.note.url))
+    )
     return Section(
         heading=md(heading(story, names)),
         service=md(names.short(story.service)) if story.service else "",
-        sources=tuple(_sources(story, tz, year)),
-        related=tuple(related),
+        sources=tuple(_source(post, url, tz, year) for post, url in _linked(story.posts)),
+        related=tuple(r for r in related if r is not None),
         previously=tuple(previously),
-        history=history,
+        history=_history(featured, tz),
     )
 
 
-def _region_text(story: Story) -> str:
-    return ", ".join(sorted(region_label(code) for code in story.regions))
+def _item(story: Story, url: str, names: ServiceNames) -> Item:
+    also = tuple(Link(md(_label(p)), u) for p, u in _linked(story.posts[1:]) if p.source != "community")
+    if story.kind != "region-expansion":
+        return Item(md(phrase(story, names)), url, also=also)
+    feature = md(region_feature(story, names))
+    where = md(", ".join(sorted(region_label(code) for code in story.regions)))
+    count = len(story.regions) if story.regions else story.region_count
+    return Item(feature or where or "more Regions", url, where, feature, count, also)
+
+
+def _regions_added(count: int | None) -> str:
+    if not count:
+        return "more Regions"
+    return f"{_number(count)} more Region{'s' if count != 1 else ''}"
 
 
 def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
-    """Stories by service (by source when they have none), best first; region expansions folded
-    into one part per service."""
+    """Stories by service (by source when they have none), best first; Region expansions apart,
+    with the Regions they add in all (distinct Regions named, plus those only counted)."""
     by_service: dict[str, list[Ranked]] = {}
     for r in ranked:  # a story about no service goes under its source: "Docker Blog"
         by_service.setdefault(r.story.service or "@" + r.story.primary.feed_title, []).append(r)
     out = []
     for service, members in by_service.items():
-        name = md(service[1:]) if service.startswith("@") else md(names.short(service))
         items, regions = [], []
         codes: set[str] = set()
-        counted = 0
-        unknown = False
-        for r in members:
-            story = r.story
+        counted: list[int | None] = []
+        for story in (r.story for r in members):
             url = safe_url(story.primary.url)
             if not url:
                 continue
-            extra = [
-                link(SOURCE_LABELS.get(p.source, p.feed_title), p.url)
-                for p in story.posts[1:]
-                if safe_url(p.url) and p.source != "community"
-            ]
-            if story.kind == "region-expansion":
-                feature = region_feature(story, names)
-                where = _region_text(story)
-                codes.update(story.regions)
-                if not story.regions:
-                    expansion = region_count(story)
-                    counted += expansion or 0
-                    unknown = unknown or expansion is None
-                text = md(feature) if feature else md(where or "more Regions")
-                item_link = f"[{text}]({url})" + (f" in {md(where)}" if feature and where else "")
-                regions.append(Item(text, url, item_link + "".join(f" ({e})" for e in extra), md(where)))
-            else:
-                text = md(phrase(story, names))
-                items.append(Item(text, url, f"[{text}]({url})" + "".join(f" ({e})" for e in extra)))
+            item = _item(story, url, names)
+            if story.kind != "region-expansion":
+                items.append(item)
+                continue
+            regions.append(item)
+            codes.update(story.regions)
+            if not story.regions:
+                counted.append(story.region_count)
         if not items and not regions:
             continue
-        count = None if unknown else len(codes) + counted
-        plural = "s" if count != 1 else ""
-        added = f"{_number(count)} more Region{plural}" if count else "more Regions"
-        region_part = f"now in {added}: " + "; ".join(i.link for i in regions) if regions else ""
-        if items:
-            line = f"**{name}**: " + "; ".join(i.link for i in items) + (f"; {region_part}" if region_part else "")
-        else:
-            line = f"**{name}** {region_part}"
-        out.append(Group(name, tuple(items), tuple(regions), count, line))
+        count = None if None in counted else len(codes) + sum(c or 0 for c in counted)
+        name = md(service[1:]) if service.startswith("@") else md(names.short(service))
+        out.append(Group(name, tuple(items), tuple(regions), count, _regions_added(count)))
     return tuple(out)
 
 
@@ -548,9 +594,7 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
     names = selection.names
     also = groups(selection.also, names)
     earlier = groups(selection.earlier, names) if layout.earlier_title else ()
-    community = [
-        Item(md(c.title), url, link(c.title, url)) for c in selection.community if (url := safe_url(c.url)) is not None
-    ]
+    community = [Item(md(c.title) or md(url), url) for c in selection.community if (url := safe_url(c.url))]
     listed = len(selection.also) + (len(selection.earlier) if layout.earlier_title else 0)
     unlisted = selection.earlier_unlisted if layout.earlier_title else 0
     related = sum(len(f.related) for f in selection.featured)
@@ -559,8 +603,9 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
     if selection.untagged:
         n = selection.untagged
         problems.append(
-            f"archive: {n} post{'s' if n != 1 else ''} of this window had not been tagged (stored before tagging"
-            " existed): tagged for this draft only; `aggregator tag` tags them for good"
+            f"archive: {n} post{'s' if n != 1 else ''} of this window {'are' if n != 1 else 'is'} not tagged"
+            " (stored before tagging existed): the draft knows no services or kinds of theirs;"
+            " `aggregator tag` tags them"
         )
     window = (
         f"{selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
@@ -584,7 +629,7 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
         "description": md_paragraph(description(selection)),
         "h": "#" * layout.heading_level,
         "h_sub": "#" * min(layout.heading_level + 1, 6),
-        "sections": [_section(f, names, tz, year, selection.at) for f in selection.featured],
+        "sections": [_section(f, names, tz, year) for f in selection.featured],
         "also_title": md(layout.also_title),
         "also": also,
         "earlier_title": md(layout.earlier_title),
@@ -601,10 +646,11 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
 
 
 def environment(template: Path | None = None) -> tuple[jinja2.Environment, str]:
-    """The Jinja2 environment and the template's name: the packaged one, or the user's file."""
-    folder, name = (template.parent, template.name) if template else (TEMPLATES, TEMPLATE)
+    """The Jinja2 environment and the template's name: the packaged one, or the user's file. A
+    user template's folder is searched first, then the packaged one (for its macros, ``MACROS``)."""
+    folders = [str(TEMPLATES)] if template is None else [str(template.parent), str(TEMPLATES)]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.FileSystemLoader(folders),
         autoescape=False,  # Markdown, not HTML: the values are escaped for Markdown instead
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -613,7 +659,7 @@ def environment(template: Path | None = None) -> tuple[jinja2.Environment, str]:
     )
     env.filters["md"] = md
     env.filters["safe_url"] = safe_url
-    return env, name
+    return env, template.name if template is not None else TEMPLATE
 
 
 def render(

@@ -7,9 +7,10 @@
             also since the previous note, earlier not yet covered, the community corner,
             source problems
 
-The archive is read by the ``load_*`` functions, every query bounded by an index (the window by
-``posts.date``, posts by primary key, the history of a service by ``posts (primary_service,
-date)``), so a week's draft costs the same on a large archive as on a small one. Everything else
+The archive is read through the store's reads for the digest (``load_candidates``,
+``load_posts``, ``find_history`` and ``source_problems`` call them), every query bounded by an
+index (the window by ``posts.date``, posts by primary key, the history of a service by ``posts
+(primary_service, date)``), so a week's draft costs the same on a large archive as on a small one. Everything else
 is pure: the clock is never read, the publication time ``at`` is given, and every ordering ends
 in an id, so the same archive and date give the same draft.
 
@@ -24,31 +25,31 @@ any post of is covered, and left out.
 ``Ranking`` turns stories into ranked stories: ``rank_by_score`` (with any scorers, e.g. a learned
 profile beside these) or ``rank_newest`` (the baseline of the replay bench).
 
-**Untagged posts.** The tagger fills ``post_tags``, ``posts.kind``, ``primary_service`` and
-``regions`` as posts are stored. A post it has not tagged (an archive imported before tagging
-existed) is tagged here, for this draft only, by the same ``Tagger`` (one per registry); the
-draft's source-problems comment counts them and says that ``aggregator tag`` tags them for good.
+**Reading the archive.** Everything comes from the store's reads (``store.window_posts``,
+``store.posts_by_id``, ``store.service_history``...): the digest holds no SQL. It reads what the
+tagger stored (``post_tags``, ``posts.kind``, ``primary_service``, ``regions``, ``region_count``)
+and what each post links (``post_links``, resolved when the post was stored); only the links of the
+author's notes, which are not stored, are resolved here (``normalize.link_id``). A post the tagger
+has not seen (an archive from before tagging) is not tagged here: it has no services and no kind,
+and the draft's source-problems comment counts such posts and says that ``aggregator tag`` tags
+them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import threading
-import weakref
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from sqlite_utils import Database
 
 from .. import store
 from ..config import DEFAULT_KIND_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, DigestSettings
 from ..models import FeedGap
-from ..normalize import canonical_url, post_id_for
-from ..tagging import Tagger
+from ..normalize import link_id
 from ..taxonomy import Registry
 from .notes import Note
 
@@ -65,7 +66,6 @@ RELATED_MAX = 3
 HISTORY_ROWS = 200
 """Earlier posts of a service examined for the history of a featured story (newest first)."""
 HISTORY_MIN_AGE = dt.timedelta(days=30)
-_CHUNK = 500
 
 _WORD = re.compile(r"[a-z0-9@]+(?:\.[a-z0-9]+)*")
 _STOPWORDS = frozenset(
@@ -98,23 +98,13 @@ class Candidate:
     regions: tuple[str, ...]
     links: tuple[str, ...]
     """Ids of the posts it links (whether or not the archive holds them)."""
-    tagged_now: bool = False
-    """The archive had not tagged it: the tagger did, for this draft only (``aggregator tag``
-    stores its tags for good)."""
+    region_count: int | None = None
+    """How many Regions a region expansion adds, as the tagger counted them; None: it does not say."""
+    tagged: bool = True
+    """False: the archive has not tagged it (stored before tagging existed): no services, no kind."""
 
     def service_is(self, key: str) -> bool:
         return bool(self.services) and self.services[0] == key
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def link_id(url: str) -> str | None:
-    """The id the archive gives a post at ``url`` (what ``store_posts`` keys posts by)."""
-    canonical = canonical_url(url)
-    return post_id_for(url=canonical, guid=None, title="", summary="") if canonical else None
 
 
 def _source_type(url: str | None, feed_kinds: Iterable[str]) -> SourceType:
@@ -132,117 +122,41 @@ def _source_type(url: str | None, feed_kinds: Iterable[str]) -> SourceType:
     return "other"
 
 
-def _rows_by_id(db: Database, sql: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
-    for chunk in _chunks(ids):
-        yield from db.query(sql.format(marks=",".join("?" * len(chunk))), list(chunk))
-
-
-def load_feeds(db: Database) -> dict[str, dict[str, Any]]:
-    return {row["name"]: row for row in db.query("SELECT name, kind, title, gone FROM feeds")}
-
-
-_TAGGERS: weakref.WeakKeyDictionary[Registry, Tagger] = weakref.WeakKeyDictionary()
-_TAGGERS_LOCK = threading.Lock()
-
-
-def tagger_of(registry: Registry) -> Tagger:
-    """The tagger of a registry, built once per registry (it compiles the registry's names)."""
-    with _TAGGERS_LOCK:
-        tagger = _TAGGERS.get(registry)
-        if tagger is None:
-            tagger = _TAGGERS[registry] = Tagger(registry)
-        return tagger
-
-
-def _untagged(row: dict[str, Any], tags: Sequence[object]) -> bool:
-    """A post the tagger never saw: no tags, no kind, no record of a tagging."""
-    return not tags and not row["kind"] and not row.get("tagged_with")
-
-
-def _summaries(db: Database, ids: Sequence[str]) -> dict[str, str]:
-    return {
-        row["id"]: row["summary"] or ""
-        for row in _rows_by_id(db, "SELECT id, summary FROM posts WHERE id IN ({marks})", ids)
-    }
-
-
-def _candidates(db: Database, rows: list[dict[str, Any]], *, registry: Registry) -> list[Candidate]:
-    """Rows of ``posts`` -> candidates, with their sources' feeds and their tags (posts the archive
-    has not tagged are tagged now, with their summaries)."""
-    feeds = load_feeds(db)
-    ids = [row["id"] for row in rows]
-    sources: dict[str, list[str]] = defaultdict(list)
-    for row in _rows_by_id(db, "SELECT post_id, feed FROM post_sources WHERE post_id IN ({marks})", ids):
-        sources[row["post_id"]].append(row["feed"])
-    tags: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in _rows_by_id(db, "SELECT post_id, tag, type, confidence FROM post_tags WHERE post_id IN ({marks})", ids):
-        tags[row["post_id"]].append(row)
-    untagged = [row["id"] for row in rows if _untagged(row, tags.get(row["id"], []))]
-    summaries = _summaries(db, untagged) if untagged else {}
-    out = []
-    for row in rows:
-        post_feeds = sorted(set(sources.get(row["id"], [])) | {row["feed"]})
-        kinds = [feeds[f]["kind"] for f in post_feeds if f in feeds]
-        feed = feeds.get(row["feed"], {})
-        links = tuple(dict.fromkeys(i for i in (link_id(u) for u in json.loads(row["links"] or "[]")) if i))
-        tagged_now = row["id"] in summaries
-        if tagged_now:
-            tagging = tagger_of(registry).tag_text(
-                row["title"] or "", summaries[row["id"]], json.loads(row["categories"] or "[]"), url=row["url"]
-            )
-            primary = tagging.primary_service
-            services = list(tagging.services)
-            topics: tuple[str, ...] = tagging.topics
-            kind: str | None = tagging.kind
-            regions: tuple[str, ...] = tagging.regions
-        else:
-            post_tags = sorted(tags.get(row["id"], []), key=lambda t: (-(t["confidence"] or 0), t["tag"]))
-            services = [t["tag"] for t in post_tags if t["type"] == "service"]
-            primary = row["primary_service"]
-            topics = tuple(t["tag"] for t in post_tags if t["type"] == "topic")
-            kind = row["kind"]
-            regions = tuple(json.loads(row["regions"])) if row["regions"] else ()
-        if primary:
-            services = [primary, *(s for s in services if s != primary)]
-        out.append(
-            Candidate(
-                id=row["id"],
-                url=row["url"],
-                title=" ".join((row["title"] or "").split()),
-                date=dt.datetime.fromisoformat(row["date"]),
-                feed=row["feed"],
-                feed_title=(feed.get("title") or row["feed"]),
-                source=_source_type(row["url"], kinds),
-                kind=kind,
-                services=tuple(dict.fromkeys(services)),
-                topics=tuple(dict.fromkeys(topics)),
-                regions=regions,
-                links=links,
-                tagged_now=tagged_now,
-            )
-        )
-    return out
-
-
-_POST_COLUMNS = "id, url, title, links, date, categories, kind, primary_service, regions, feed, tagged_with"
-
-
-def load_candidates(db: Database, *, start: dt.datetime, end: dt.datetime, registry: Registry) -> list[Candidate]:
-    """The posts dated in ``[start, end)``, oldest first (index on ``posts.date``)."""
-    rows = list(
-        db.query(
-            f"SELECT {_POST_COLUMNS} FROM posts WHERE date >= ? AND date < ? ORDER BY date, id",
-            [store.iso(start), store.iso(end)],
-        )
+def _candidate(post: store.PostRecord, feeds: Mapping[str, store.FeedLabel]) -> Candidate:
+    """A stored post as a candidate: its services (the primary one first) and topics, the surest
+    first; where it comes from."""
+    services = [t.tag for t in post.tags if t.type == "service"]
+    if post.primary_service:
+        services = [post.primary_service, *(s for s in services if s != post.primary_service)]
+    feed = feeds.get(post.feed)
+    return Candidate(
+        id=post.id,
+        url=post.url,
+        title=" ".join(post.title.split()),
+        date=post.date,
+        feed=post.feed,
+        feed_title=(feed.title if feed else None) or post.feed,
+        source=_source_type(post.url, post.feed_kinds),
+        kind=post.kind,
+        services=tuple(dict.fromkeys(services)),
+        topics=tuple(dict.fromkeys(t.tag for t in post.tags if t.type == "topic")),
+        regions=post.regions,
+        links=post.links,
+        region_count=post.region_count,
+        tagged=post.tagged,
     )
-    return _candidates(db, rows, registry=registry)
 
 
-def load_posts(db: Database, ids: Iterable[str], *, registry: Registry) -> list[Candidate]:
-    """The archive's posts with these ids (primary key), as candidates."""
-    wanted = sorted(set(ids))
-    rows = list(_rows_by_id(db, f"SELECT {_POST_COLUMNS} FROM posts WHERE id IN ({{marks}})", wanted))
-    return _candidates(db, rows, registry=registry)
+def load_candidates(db: Database, *, start: dt.datetime, end: dt.datetime) -> list[Candidate]:
+    """The posts dated in ``[start, end)``, oldest first."""
+    feeds = store.feed_labels(db)
+    return [_candidate(post, feeds) for post in store.window_posts(db, start=start, end=end)]
+
+
+def load_posts(db: Database, ids: Iterable[str]) -> list[Candidate]:
+    """The archive's posts with these ids, as candidates, by id."""
+    feeds = store.feed_labels(db)
+    return [_candidate(post, feeds) for post in store.posts_by_id(db, ids)]
 
 
 class ServiceNames:
@@ -365,9 +279,10 @@ class Story:
         return self.services[0] if self.services else ""
 
     @property
-    def tagged_now(self) -> bool:
-        """Its lead post was tagged for this draft (the archive had not tagged it)."""
-        return self.primary.tagged_now
+    def region_count(self) -> int | None:
+        """How many Regions it adds, as the tagger counted them in its lead post (a region
+        expansion); None when that post does not say."""
+        return self.primary.region_count
 
 
 class _Union:
@@ -561,7 +476,7 @@ def score_kind(story: Story, ctx: RankContext) -> Component:
     """New services and general availability above features; Regions and instance types at the bottom."""
     weights = kind_weights(ctx.settings)
     kind = story.kind or "other"
-    return Component("kind", weights.get(kind, 0.0), kind + (" (tagged now)" if story.tagged_now else ""))
+    return Component("kind", weights.get(kind, 0.0), kind + ("" if story.primary.tagged else " (not tagged)"))
 
 
 def score_interest(story: Story, ctx: RankContext) -> Component:
@@ -692,7 +607,7 @@ class NoteIndex:
         return self.notes[max(covering)] if covering else self.previous
 
 
-def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry) -> NoteIndex:
+def index_notes(db: Database, notes: Sequence[Note]) -> NoteIndex:
     """Resolve the notes' links to the archive's posts (by the id the archive derives from a URL)."""
     linked: dict[str, list[int]] = defaultdict(list)
     for i, note in enumerate(notes):
@@ -700,7 +615,7 @@ def index_notes(db: Database, notes: Sequence[Note], *, registry: Registry) -> N
             post = link_id(link)
             if post and i not in linked[post]:
                 linked[post].append(i)
-    posts = {p.id: p for p in load_posts(db, linked, registry=registry)} if linked else {}
+    posts = {p.id: p for p in load_posts(db, linked)} if linked else {}
     by_path = {path: note for note in notes for path in note.paths()}
     return NoteIndex(
         notes=tuple(notes),
@@ -781,87 +696,46 @@ class History:
     similarity: float
 
 
-def _history_rows(db: Database, story: Story, before: dt.datetime) -> list[dict[str, Any]]:
-    service = story.service
-    if not story.tagged_now:  # the newest earlier posts of its services (two at most), and the launch
-        rows: list[dict[str, Any]] = []
-        for key in story.services[:2]:
-            rows += db.query(
-                f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND date < ? ORDER BY date DESC LIMIT ?",
-                [key, store.iso(before), HISTORY_ROWS],
-            )
-        rows += db.query(
-            f"SELECT {_POST_COLUMNS} FROM posts WHERE primary_service = ? AND kind = 'new-service' AND date < ?"
-            " ORDER BY date LIMIT 1",
-            [service, store.iso(before)],
-        )
-        return list({row["id"]: row for row in rows}.values())
-    # An untagged archive (no primary services to go by): full-text search on the title's words.
-    words = sorted(tokens(story.primary.title))
-    if not words:
-        return []
-    service_words = [w for w in _WORD.findall(service.lower()) if w not in _STOPWORDS]
-    query = " OR ".join(f'"{w}"' for w in words)
-    if service_words:
-        query = f'"{service_words[0]}" AND ({query})'
-    try:
-        return list(
-            db.query(
-                f"SELECT {_POST_COLUMNS} FROM posts WHERE rowid IN"
-                " (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? LIMIT ?) AND date < ?",
-                [query, HISTORY_ROWS, store.iso(before)],
-            )
-        )
-    except Exception:  # an archive without the full-text index: no history, not an error
-        return []
+def _history_post(post: store.HistoryPost) -> Candidate:
+    """An earlier post as a candidate, lightly: its primary service, kind and title; no sources,
+    tags or links (a history line needs none, and a big archive has many such posts)."""
+    return Candidate(
+        id=post.id,
+        url=post.url,
+        title=" ".join(post.title.split()),
+        date=post.date,
+        feed=post.feed,
+        feed_title=post.feed,
+        source="other",
+        kind=post.kind,
+        services=(post.primary_service,) if post.primary_service else (),
+        topics=(),
+        regions=(),
+        links=(),
+    )
 
 
-def _history_posts(rows: Sequence[dict[str, Any]], *, registry: Registry) -> list[Candidate]:
-    """Earlier posts as candidates, lightly: their primary service, kind and title; no sources,
-    tags or links (a history line needs none, and a big archive has many rows). A post the
-    archive has not tagged is tagged now on its title and categories."""
-    out = []
-    for row in rows:
-        services: tuple[str, ...] = (row["primary_service"],) if row["primary_service"] else ()
-        kind = row["kind"]
-        tagged_now = _untagged(row, services)
-        if tagged_now:
-            tagging = tagger_of(registry).tag_text(
-                row["title"] or "", "", json.loads(row["categories"] or "[]"), url=row["url"]
-            )
-            primary = tagging.primary_service
-            services = tuple(dict.fromkeys([*([primary] if primary else []), *tagging.services]))
-            kind = tagging.kind
-        out.append(
-            Candidate(
-                id=row["id"],
-                url=row["url"],
-                title=" ".join((row["title"] or "").split()),
-                date=dt.datetime.fromisoformat(row["date"]),
-                feed=row["feed"],
-                feed_title=row["feed"],
-                source="other",
-                kind=kind,
-                services=services,
-                topics=(),
-                regions=(),
-                links=(),
-                tagged_now=tagged_now,
-            )
-        )
-    return out
+def _history_posts(db: Database, story: Story, before: dt.datetime) -> list[Candidate]:
+    """The newest earlier posts of the story's services (two at most), and its service's launch."""
+    found: dict[str, store.HistoryPost] = {}
+    for key in story.services[:2]:
+        for post in store.service_history(db, key, before=before, limit=HISTORY_ROWS):
+            found.setdefault(post.id, post)
+    launch = store.service_launch(db, story.service, before=before)
+    if launch is not None:
+        found.setdefault(launch.id, launch)
+    return [_history_post(post) for post in found.values()]
 
 
-def find_history(db: Database, story: Story, names: ServiceNames, *, registry: Registry) -> History | None:
+def find_history(db: Database, story: Story, names: ServiceNames) -> History | None:
     """The most similar earlier announcement of the story's service, at least a month older;
     else the service's launch. None when the archive has neither."""
     if not story.service:
         return None
     before = story.date - HISTORY_MIN_AGE
-    rows = _history_rows(db, story, before)
-    if not rows:
+    posts = [p for p in _history_posts(db, story, before) if set(story.services[:2]) & set(p.services)]
+    if not posts:
         return None
-    posts = [p for p in _history_posts(rows, registry=registry) if set(story.services[:2]) & set(p.services)]
     own = {p.id for p in story.posts}
     drop = _name_words(names, story.services)
     mine = tokens(story.primary.title, drop)
@@ -905,33 +779,18 @@ def source_problems(
     db: Database, *, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo, gaps: FeedGaps = store.feed_gaps
 ) -> list[Problem]:
     """Feeds that failed during ``[start, end)`` (the fetch log), feeds that are gone, and gaps."""
-    failures: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in db.query(
-        "SELECT feed, started, status, error FROM fetch_log WHERE started >= ? AND started < ? AND outcome = 'error'"
-        " ORDER BY feed, started, id",
-        [store.iso(start), store.iso(end)],
-    ):
-        failures[row["feed"]].append(row)
     problems = []
-    for feed in sorted(failures):
-        rows = failures[feed]
-        first = dt.datetime.fromisoformat(rows[0]["started"])
-        last = dt.datetime.fromisoformat(rows[-1]["started"])
-        statuses = sorted({f"HTTP {r['status']}" if r["status"] else (r["error"] or "error") for r in rows})
-        recovered = bool(
-            list(
-                db.query(
-                    "SELECT 1 FROM fetch_log WHERE feed = ? AND started > ? AND outcome != 'error' LIMIT 1",
-                    [feed, rows[-1]["started"]],
-                )
-            )
-        )
-        polls = f"{len(rows)} failed poll" + ("s" if len(rows) != 1 else "")
+    for failures in sorted(store.fetch_failures(db, start=start, end=end), key=lambda f: f.feed):
+        first, last = failures.polls[0].started, failures.polls[-1].started
+        statuses = sorted({f"HTTP {p.status}" if p.status else (p.error or "error") for p in failures.polls})
+        n = len(failures.polls)
+        polls = f"{n} failed poll" + ("s" if n != 1 else "")
         when = _local(first, tz) if first == last else f"{_local(first, tz)} to {_local(last, tz)}"
-        text = f"{polls}, {when} ({'; '.join(statuses)[:200]})" + (", recovered" if recovered else ", not recovered")
-        problems.append(Problem(feed, text))
-    for row in db.query("SELECT name FROM feeds WHERE gone = 1 ORDER BY name"):
-        problems.append(Problem(row["name"], "gone (HTTP 410): no longer polled"))
+        recovered = ", recovered" if failures.recovered else ", not recovered"
+        problems.append(Problem(failures.feed, f"{polls}, {when} ({'; '.join(statuses)[:200]}){recovered}"))
+    for feed in store.feed_labels(db).values():
+        if feed.gone:
+            problems.append(Problem(feed.name, "gone (HTTP 410): no longer polled"))
     for gap in gaps(db, start, end):
         problems.append(
             Problem(gap.feed, f"possible gap from {_local(gap.start, tz)} to {_local(gap.end, tz)} ({gap.status})")
@@ -975,7 +834,8 @@ class Selection:
     names: ServiceNames
     notes_skipped: tuple[str, ...] = ()
     untagged: int = 0
-    """Posts of the window the archive had not tagged (tagged for this draft only)."""
+    """Posts of the window the archive has not tagged (stored before tagging existed): the draft
+    knows no services or kind of theirs; ``aggregator tag`` tags them."""
     keyword_topics: frozenset[str] = frozenset()
     """Topics that go into the draft's keywords (``digest.keyword_topics``, and those the author
     used as keywords in earlier notes)."""
@@ -1034,7 +894,7 @@ def window_stories(
     """The posts of the window before ``at`` as stories, those an earlier note covered (linked
     any post of: ``covered_ids``) set apart. ``known``: more posts to learn service names from."""
     start = at - dt.timedelta(seconds=settings.window)
-    candidates = load_candidates(db, start=start, end=at, registry=registry)
+    candidates = load_candidates(db, start=start, end=at)
     names = ServiceNames(registry, candidates)
     names.add(known)
     stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
@@ -1055,6 +915,48 @@ def window_stories(
     )
 
 
+def _related(r: Ranked, ranked: Sequence[Ranked], featured: Sequence[Featured], used: set[str]) -> tuple[Ranked, ...]:
+    """The other stories of a featured story's service not told yet, best first."""
+    return tuple(
+        other
+        for other in ranked
+        if other is not r
+        and other.story.id not in used
+        and r.story.service
+        and r.story.service in other.story.services[:2]
+        and not any(f.ranked is other for f in featured)
+    )[:RELATED_MAX]
+
+
+def choose_featured(
+    db: Database, ranked: Sequence[Ranked], settings: DigestSettings, *, names: ServiceNames, index: NoteIndex
+) -> tuple[list[Featured], set[str]]:
+    """The featured stories, best first, one per service, each with its related stories, history
+    and Previously; and the ids of every story they tell."""
+    featured: list[Featured] = []
+    used: set[str] = set()
+    taken_services: set[str] = set()
+    for r in ranked:
+        if len(featured) >= settings.max_featured:
+            break
+        if muted(r.story, settings, names):  # the author's word: never featured
+            continue
+        if r.story.id in used:  # told already, as a related story of a section above
+            continue
+        if r.story.service and r.story.service in taken_services:
+            continue
+        related = _related(r, ranked, featured, used)
+        used.add(r.story.id)
+        used.update(o.story.id for o in related)
+        taken_services.add(r.story.service)
+        history = find_history(db, r.story, names)
+        earlier = previously(
+            r.story, index, names, history=[history.post.id] if history else [], limit=settings.previously_max
+        )
+        featured.append(Featured(ranked=r, related=related, previously=earlier, history=history))
+    return featured, used
+
+
 def select_for_draft(
     db: Database,
     settings: DigestSettings,
@@ -1071,97 +973,42 @@ def select_for_draft(
 ) -> Selection:
     """Choose the draft's content for a publication at ``at``, given the notes published before it."""
     window_start = at - dt.timedelta(seconds=settings.window)
-    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
-    index = index_notes(db, earlier, registry=registry)
-    previous = index.previous
+    index = index_notes(db, sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path)))
     marker = index.last_coverage
     since = max(marker.date, window_start) if marker else at - dt.timedelta(days=7)
-
-    window = window_stories(
-        db,
-        settings,
-        at=at,
-        registry=registry,
-        covered_ids=set(index.linked),
-        known=index.posts.values(),
-    )
-    candidates, names, covered, covered_ids = window.candidates, window.names, window.covered, set(index.linked)
-
+    covered_ids = set(index.linked)
+    window = window_stories(db, settings, at=at, registry=registry, covered_ids=covered_ids, known=index.posts.values())
+    names = window.names
     ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
     ranked = with_pins((ranking or rank_by_score())(window.open, ctx), settings, names)
-
-    featured: list[Featured] = []
-    used: set[str] = set()
-    taken_services: set[str] = set()
-    for r in ranked:
-        if len(featured) >= settings.max_featured:
-            break
-        if muted(r.story, settings, names):  # the author's word: never featured
-            continue
-        if r.story.id in used:  # told already, as a related story of a section above
-            continue
-        if r.story.service and r.story.service in taken_services:
-            continue
-        related = tuple(
-            other
-            for other in ranked
-            if other is not r
-            and other.story.id not in used
-            and r.story.service
-            and r.story.service in other.story.services[:2]
-            and not any(f.ranked is other for f in featured)
-        )[:RELATED_MAX]
-        used.add(r.story.id)
-        used.update(o.story.id for o in related)
-        taken_services.add(r.story.service)
-        history = find_history(db, r.story, names, registry=registry)
-        featured.append(
-            Featured(
-                ranked=r,
-                related=related,
-                previously=previously(
-                    r.story,
-                    index,
-                    names,
-                    history=[history.post.id] if history else [],
-                    limit=settings.previously_max,
-                ),
-                history=history,
-            )
-        )
-    featured_ids = {f.ranked.story.id for f in featured}
-    rest = [r for r in ranked if r.story.id not in used and r.story.id not in featured_ids]
-    also = tuple(r for r in rest if r.story.date > since)
+    featured, used = choose_featured(db, ranked, settings, names=names, index=index)
+    rest = [r for r in ranked if r.story.id not in used]
     older = tuple(r for r in rest if r.story.date <= since)
-    earlier_unlisted = max(0, len(older) - settings.earlier_max)
-    older = older[: settings.earlier_max]
-    community = _community(
-        candidates,
-        ranked,
-        featured,
-        covered=covered_ids,
-        since=since,
-        limit=settings.community_max,
-        settings=settings,
-    )
-    problems = source_problems(db, start=window_start, end=at, tz=tz, gaps=gaps)
     return Selection(
         at=at,
         window_start=window_start,
         since=since,
-        previous=previous,
-        since_note=marker if marker is not previous else None,
+        previous=index.previous,
+        since_note=marker if marker is not index.previous else None,
         featured=tuple(featured),
-        also=also,
-        earlier=older,
-        earlier_unlisted=earlier_unlisted,
-        community=community,
-        problems=tuple(problems),
+        also=tuple(r for r in rest if r.story.date > since),
+        earlier=older[: settings.earlier_max],
+        earlier_unlisted=max(0, len(older) - settings.earlier_max),
+        community=_community(
+            window.candidates,
+            ranked,
+            featured,
+            covered=covered_ids,
+            since=since,
+            limit=settings.community_max,
+            settings=settings,
+        ),
+        problems=tuple(source_problems(db, start=window_start, end=at, tz=tz, gaps=gaps)),
         ranked=tuple(ranked),
-        covered=covered,
+        covered=window.covered,
         names=names,
         notes_skipped=tuple(notes_skipped),
-        untagged=sum(1 for c in candidates if c.tagged_now),
+        untagged=store.count_untagged(db, start=window_start, end=at),
         keyword_topics=frozenset(settings.keyword_topics) | frozenset(keyword_topics),
         ranking=ranking_label,
     )

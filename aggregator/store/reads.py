@@ -11,13 +11,14 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SearchError
-from ..models import FeedGap, FeedState, GapStatus, Post
-from .schema import Database, chunks, from_iso, iso
+from ..models import FeedGap, FeedState, GapStatus, Post, Tag
+from .schema import Database, chunks, from_iso, iso, marks
 
 # --- feeds -------------------------------------------------------------------------------------
 
@@ -397,3 +398,234 @@ def feed_snapshot(db: Database) -> FeedSnapshot:
     finally:
         db.execute("COMMIT")
     return FeedSnapshot(rows=rows, gaps=by_feed)
+
+
+# --- the digest's reads ------------------------------------------------------------------------
+#
+# What the weekly draft reads of the archive, as typed records: the posts of a window (by the
+# ``posts.date`` index) or by id (primary key) with their sources, tags and links; a service's
+# history (``posts (primary_service, date)`` and ``(primary_service, kind, date)``, migration
+# 0005); the fetch log of the window (``fetch_log (started)``, ``(feed, started)``). The digest
+# itself holds no SQL.
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedLabel:
+    """A configured feed as the digest names it."""
+
+    name: str
+    kind: str
+    title: str | None
+    gone: bool
+    """It answered 410 Gone: no longer polled."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostRecord:
+    """A stored post as the digest reads it: what it is, which feeds delivered it, what the
+    tagger said about it and what it links."""
+
+    id: str
+    url: str | None
+    title: str
+    date: dt.datetime
+    feed: str
+    """The first feed that delivered it."""
+    feed_kinds: tuple[str, ...]
+    """The kinds of the feeds that delivered it (``aws-whats-new``, ``aws-blog``...), each once, sorted."""
+    tags: tuple[Tag, ...]
+    """Services first, then topics; within each the surest first, then by tag."""
+    kind: str | None
+    primary_service: str | None
+    regions: tuple[str, ...]
+    """Region codes a region expansion adds."""
+    region_count: int | None
+    """How many Regions a region expansion adds (the tagger's count); None when it does not say."""
+    links: tuple[str, ...]
+    """Ids of the posts it links (``post_links``), in the order it first links them, held or not."""
+    tagged: bool
+    """The tagger has seen it (``tagged_with``); False for a post stored before tagging existed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryPost:
+    """An earlier post of a service: enough to compare its title and link it."""
+
+    id: str
+    url: str | None
+    title: str
+    date: dt.datetime
+    feed: str
+    kind: str | None
+    primary_service: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailedPoll:
+    started: dt.datetime
+    status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedFailures:
+    """The failed polls of one feed in a window."""
+
+    feed: str
+    polls: tuple[FailedPoll, ...]
+    """Oldest first."""
+    recovered: bool
+    """A poll after the last failure did not fail (any time after it, in the window or later)."""
+
+
+def feed_labels(db: Database) -> dict[str, FeedLabel]:
+    """Every stored feed's kind, title and whether it is gone, by name."""
+    return {
+        name: FeedLabel(name=name, kind=kind, title=title, gone=bool(gone))
+        for name, kind, title, gone in db.execute("SELECT name, kind, title, gone FROM feeds ORDER BY name")
+    }
+
+
+_DIGEST_POST = "id, url, title, date, feed, kind, primary_service, regions, region_count, tagged_with"
+
+
+def window_posts(db: Database, *, start: dt.datetime, end: dt.datetime) -> list[PostRecord]:
+    """The posts dated in ``[start, end)``, oldest first (then by id)."""
+    rows = db.execute(
+        f"SELECT {_DIGEST_POST} FROM posts WHERE date >= ? AND date < ? ORDER BY date, id", [iso(start), iso(end)]
+    ).fetchall()
+    return _post_records(db, rows)
+
+
+def posts_by_id(db: Database, ids: Iterable[str]) -> list[PostRecord]:
+    """The archive's posts with these ids, by id (ids it does not hold are left out)."""
+    wanted = sorted(set(ids))
+    rows = []
+    for chunk in chunks(wanted):
+        rows += db.execute(f"SELECT {_DIGEST_POST} FROM posts WHERE id IN ({marks(chunk)})", list(chunk)).fetchall()
+    return _post_records(db, sorted(rows))
+
+
+def _post_records(db: Database, rows: Sequence[tuple[Any, ...]]) -> list[PostRecord]:
+    ids = [row[0] for row in rows]
+    kinds = {name: label.kind for name, label in feed_labels(db).items()}
+    sources: dict[str, set[str]] = defaultdict(set)
+    links: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for chunk in chunks(ids):
+        for post_id, feed in db.execute(
+            f"SELECT post_id, feed FROM post_sources WHERE post_id IN ({marks(chunk)})", list(chunk)
+        ):
+            sources[post_id].add(feed)
+        for post_id, position, target in db.execute(
+            f"SELECT post_id, position, target_id FROM post_links WHERE post_id IN ({marks(chunk)})", list(chunk)
+        ):
+            links[post_id].append((position, target))
+    tags = _tags(db, ids)
+    out = []
+    for post_id, url, title, date, feed, kind, primary, regions, region_count, tagged_with in rows:
+        out.append(
+            PostRecord(
+                id=post_id,
+                url=url,
+                title=title or "",
+                date=dt.datetime.fromisoformat(date),
+                feed=feed,
+                feed_kinds=tuple(sorted({kinds[f] for f in sources[post_id] | {feed} if f in kinds})),
+                tags=tuple(tags[post_id]),
+                kind=kind,
+                primary_service=primary,
+                regions=tuple(json.loads(regions)) if regions else (),
+                region_count=region_count,
+                links=tuple(target for _position, target in sorted(links[post_id])),
+                tagged=tagged_with is not None,
+            )
+        )
+    return out
+
+
+def _tags(db: Database, ids: Sequence[str]) -> dict[str, list[Tag]]:
+    """Each post's tags as ``tags_of`` orders them (services first, the surest first), typed. Equal
+    tags are one object: a window's thousands of tags are a few hundred distinct ones."""
+    found: dict[str, list[Tag]] = defaultdict(list)
+    distinct: dict[tuple[str, str, str, float], Tag] = {}
+    for chunk in chunks(ids):
+        for post_id, name, kind, source, confidence in db.execute(
+            f"SELECT post_id, tag, type, source, confidence FROM post_tags WHERE post_id IN ({marks(chunk)})"
+            " ORDER BY post_id, type = 'topic', confidence DESC, tag",
+            list(chunk),
+        ):
+            key = (name, kind, source, confidence)
+            tag = distinct.get(key)
+            if tag is None:
+                tag = distinct[key] = Tag(tag=name, type=kind, source=source, confidence=confidence)
+            found[post_id].append(tag)
+    return found
+
+
+def count_untagged(db: Database, *, start: dt.datetime, end: dt.datetime) -> int:
+    """How many posts dated in ``[start, end)`` the tagger has not seen (stored before tagging
+    existed: ``aggregator tag`` tags them)."""
+    sql = "SELECT count(*) FROM posts WHERE date >= ? AND date < ? AND tagged_with IS NULL"
+    return int(db.execute(sql, [iso(start), iso(end)]).fetchone()[0])
+
+
+_HISTORY_POST = "id, url, title, date, feed, kind, primary_service"
+
+
+def _history_post(row: tuple[Any, ...]) -> HistoryPost:
+    post_id, url, title, date, feed, kind, primary = row
+    return HistoryPost(
+        id=post_id,
+        url=url,
+        title=title or "",
+        date=dt.datetime.fromisoformat(date),
+        feed=feed,
+        kind=kind,
+        primary_service=primary,
+    )
+
+
+def service_history(db: Database, service: str, *, before: dt.datetime, limit: int) -> list[HistoryPost]:
+    """The newest ``limit`` posts whose primary service is ``service``, dated before ``before``,
+    newest first."""
+    sql = f"SELECT {_HISTORY_POST} FROM posts WHERE primary_service = ? AND date < ? ORDER BY date DESC, id LIMIT ?"
+    return [_history_post(row) for row in db.execute(sql, [service, iso(before), limit])]
+
+
+def service_launch(db: Database, service: str, *, before: dt.datetime) -> HistoryPost | None:
+    """The first ``new-service`` announcement of ``service`` dated before ``before``, if any."""
+    sql = (
+        f"SELECT {_HISTORY_POST} FROM posts WHERE primary_service = ? AND kind = 'new-service' AND date < ?"
+        " ORDER BY date, id LIMIT 1"
+    )
+    row = db.execute(sql, [service, iso(before)]).fetchone()
+    return _history_post(row) if row else None
+
+
+def fetch_failures(db: Database, *, start: dt.datetime, end: dt.datetime) -> list[FeedFailures]:
+    """The feeds whose polls failed during ``[start, end)`` (the fetch log), by name, each with
+    its failed polls and whether a later poll did not fail."""
+    by_feed: dict[str, list[tuple[str, int | None, str | None]]] = defaultdict(list)
+    for feed, started, status, error in db.execute(
+        "SELECT feed, started, status, error FROM fetch_log WHERE started >= ? AND started < ? AND outcome = 'error'"
+        " ORDER BY feed, started, id",
+        [iso(start), iso(end)],
+    ):
+        by_feed[feed].append((started, status, error))
+    out = []
+    for feed, polls in by_feed.items():
+        recovered = db.execute(
+            "SELECT 1 FROM fetch_log WHERE feed = ? AND started > ? AND outcome != 'error' LIMIT 1",
+            [feed, polls[-1][0]],
+        ).fetchone()
+        out.append(
+            FeedFailures(
+                feed=feed,
+                polls=tuple(
+                    FailedPoll(started=dt.datetime.fromisoformat(started), status=status, error=error)
+                    for started, status, error in polls
+                ),
+                recovered=recovered is not None,
+            )
+        )
+    return out
