@@ -24,6 +24,7 @@ import click
 from ..config import Config, default_config_dir, format_duration, load_config
 from ..errors import AggregatorError
 from ..logs import mask_credentials, setup_logging
+from ..models import utcnow
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -121,7 +122,7 @@ def parse_when(value: str, *, now: dt.datetime | None = None, zone: dt.tzinfo = 
     A date or a date-time without an offset is in ``zone`` (``posts`` passes ``general.timezone``:
     the days its list shows); one with an offset keeps it; an age counts back from ``now``.
     """
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utcnow()
     text = value.strip()
     try:
         match = _RELATIVE.match(text)

@@ -16,7 +16,7 @@ import click
 
 from .. import status, store
 from ..errors import ConfigError, SearchError
-from ..models import KINDS
+from ..models import KINDS, utcnow
 from .app import (
     INTERRUPTED,
     AppContext,
@@ -43,7 +43,7 @@ def feeds(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json(s.as_json() for s in statuses)
         return
-    now = dt.datetime.now(dt.UTC)
+    now = utcnow()
     width = max((len(s.name) for s in statuses), default=4)
     click.echo(f"{'feed':<{width}}  status  {'last success':<12}  fails  {'next check':<10}  posts  url")
     for s in statuses:

@@ -15,7 +15,7 @@ import click
 from .. import backfill, pipeline, store
 from ..fetch import build_client
 from ..logs import mask_credentials, setup_logging
-from ..models import PollResult
+from ..models import PollResult, utcnow
 from .app import INTERRUPTED, AppContext, echo_beside, emit_json, gap_line, handle_errors, pass_app, plural, when_option
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def backfill_(
         return
     if since is None:
         raise click.UsageError("give --since DATE (or --gaps)")
-    now = dt.datetime.now(dt.UTC)
+    now = utcnow()
     if until is None and since >= now:
         raise click.BadParameter(
             f"{since:%Y-%m-%d %H:%M} UTC is in the future: there is no history after it to load yet",

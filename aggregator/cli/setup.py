@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from .. import opml
 from ..config import Config, load_config, settings_table
 from ..errors import ConfigError
 from ..logs import mask_credentials
+from ..models import utcnow
 from .app import AppContext, editable_feed_list, handle_errors, pass_app, plural, toml_value
 
 
@@ -70,7 +70,7 @@ def opml_import(app: AppContext, path: Path, output: Path | None) -> None:
 def opml_export(app: AppContext, output: Path | None, with_credentials: bool) -> None:
     """Print the configured feeds as OPML 2.0: names, kinds, tags and titles, as `opml import`
     reads them back (feed readers see the titles, URLs and tags)."""
-    text = opml.write_opml(app.config.feeds, now=dt.datetime.now(dt.UTC), with_credentials=with_credentials)
+    text = opml.write_opml(app.config.feeds, now=utcnow(), with_credentials=with_credentials)
     if output:
         try:
             output.write_text(text, encoding="utf-8")

@@ -42,7 +42,7 @@ from sqlite_utils import Database
 
 from .. import store
 from ..config import WEEKDAYS, Config, Feed, ServiceSettings
-from ..models import Clock, FeedState, PollResult
+from ..models import Clock, FeedState, PollResult, utcnow
 from .health import Metrics
 
 log = logging.getLogger(__name__)
@@ -321,7 +321,7 @@ class Schedule:
         job = event.job_id
         if event.code == EVENT_JOB_MISSED:
             self._metrics.jobs_missed.labels(job=job, reason="late").inc()
-            late = dt.datetime.now(dt.UTC) - event.scheduled_run_time
+            late = utcnow() - event.scheduled_run_time
             log.warning(
                 "job %s missed its run at %s: it could start only %.1f s late, more than service.misfire_grace_time allows",
                 job,
