@@ -7,6 +7,8 @@ its keywords (``keywords``, or the ``keyword`` the author sometimes wrote), and 
 headings of the top level it uses, ``#`` in the older posts, ``##`` in the newer ones) with the
 links in each: inline, reference-style, autolinks and bare URLs, footnotes counted where they
 are referenced. Front matter keys are case-insensitive (``Date``, ``Description``), as in Hugo.
+What the house style learns of it (``style``): that heading level, its ``categories``, how its
+footnotes are written, and which sections are a bare list of links (the community corner).
 
 ``parse_note`` is pure; ``read_notes`` reads the folder.
 """
@@ -32,7 +34,7 @@ _FRONT_MATTER = re.compile(r"\A\ufeff?(---|\+\+\+)[ \t]*\r?\n(.*?)\r?\n\1[ \t]*(
 _FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
 _HEADING = re.compile(r"^[ ]{0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _REF_DEF = re.compile(r"^[ ]{0,3}\[([^\]^][^\]]*)\]:[ \t]*<?([^\s>]+)>?")
-_FOOTNOTE_DEF = re.compile(r"^[ ]{0,3}\[\^([^\]]+)\]:")
+_FOOTNOTE_DEF = re.compile(r"^[ ]{0,3}\[\^([^\]]+)\]:([ \t]?)")
 _FOOTNOTE_REF = re.compile(r"\[\^([^\]]+)\](?!:)")
 _INLINE = re.compile(r"\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))+)>?")
 _REF_USE = re.compile(r"\[([^\]]*)\]\[([^\]]*)\]")
@@ -41,6 +43,8 @@ _AUTOLINK = re.compile(r"<(https?://[^\s>]+)>")
 _BARE = re.compile(r"(?<![(<\[\w/])https?://[^\s)<>\]\"'`]+")
 _TITLE_WEEK = re.compile(r"\bweek\s+(\d{1,2}),?\s+(\d{4})\b", re.I)
 _KEYWORD = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
+_LINK_ITEM = re.compile(r"^[ ]{0,3}[*+-][ \t]+\[[^\]]+\]\([^)\s]+\)[ \t]*$")
+"""A list item that is a link and nothing else: ``* [Post title](url)``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +53,9 @@ class Section:
 
     heading: str
     links: tuple[str, ...]
+    bare_list: bool = False
+    """Its text is a bullet list of links and nothing else, as the community corner
+    ("Ambassador Corner": ``* [Post title](url)`` lines)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +82,16 @@ class Note:
     sections: tuple[Section, ...]
     links: tuple[str, ...]
     """Every link target of the body, in order, without duplicates."""
+    heading_level: int | None = None
+    """The level of its section headings (1 for ``#``, 2 for ``##``); None without headings."""
+    categories: tuple[str, ...] = ()
+    """The front matter's ``categories``."""
+    blog: str = ""
+    author: str = ""
+    """The front matter's ``blog`` and ``author``."""
+    footnote_separator: str | None = None
+    """What follows the colon of its footnote definitions (``[^1]:<TAB>text``): a tab, a space,
+    or "" for nothing; None when it has no footnotes."""
 
     @property
     def label(self) -> str:
@@ -166,18 +183,29 @@ def _links_in(text: str, definitions: dict[str, str]) -> list[str]:
     return [url for _, url in sorted(found, key=lambda item: item[0])]
 
 
-def _sections(body: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """(heading, text) per top-level section, the part before the first heading under "",
-    footnote texts moved to the section that references them; and the link definitions."""
+@dataclass(frozen=True)
+class _Body:
+    sections: list[tuple[str, str]]
+    """(heading, text) per top-level section, the part before the first heading under ""."""
+    definitions: dict[str, str]
+    level: int | None
+    footnote_separator: str | None
+
+
+def _sections(body: str) -> _Body:
+    """The top-level sections, footnote texts moved to the section that references them; the
+    link definitions; the level of the section headings and how footnotes are written."""
     lines = _body_lines(body)
     definitions: dict[str, str] = {}
     footnotes: dict[str, list[str]] = {}
+    separator: str | None = None
     kept: list[str] = []
     current: str | None = None
     for line in lines:
         footnote = _FOOTNOTE_DEF.match(line)
         definition = _REF_DEF.match(line)
         if footnote:
+            separator = footnote.group(2) if separator is None else separator
             current = footnote.group(1).lower()
             footnotes[current] = [line[footnote.end() :]]
             continue
@@ -206,7 +234,18 @@ def _sections(body: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
                 target = i
                 break
         texts[target] += "\n" + "\n".join(note_lines)
-    return [(heading, texts[i]) for i, (heading, _) in enumerate(sections)], definitions
+    return _Body(
+        sections=[(heading, texts[i]) for i, (heading, _) in enumerate(sections)],
+        definitions=definitions,
+        level=top if levels else None,
+        footnote_separator=separator,
+    )
+
+
+def _bare_list(text: str) -> bool:
+    """Only ``* [title](url)`` lines (and blank ones), at least one."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(_LINK_ITEM.match(line) for line in lines)
 
 
 def parse_note(
@@ -240,10 +279,14 @@ def parse_note(
     topics: tuple[str, ...] = ()
     if " - " in title:
         topics = tuple(t.strip() for t in title.split(" - ", 1)[1].split(";") if t.strip())
-    raw_sections, definitions = _sections(body)
+    parsed = _sections(body)
     sections = tuple(
-        Section(heading=heading, links=tuple(dict.fromkeys(_links_in(text_, definitions))))
-        for heading, text_ in raw_sections
+        Section(
+            heading=heading,
+            links=tuple(dict.fromkeys(_links_in(text_, parsed.definitions))),
+            bare_list=bool(heading) and _bare_list(text_),
+        )
+        for heading, text_ in parsed.sections
     )
     links = tuple(dict.fromkeys(link for section in sections for link in section.links))
     return Note(
@@ -261,6 +304,11 @@ def parse_note(
         topics=topics,
         sections=sections,
         links=links,
+        heading_level=parsed.level,
+        categories=_strings(meta.get("categories")),
+        blog=" ".join(str(meta.get("blog") or "").split()),
+        author=" ".join(str(meta.get("author") or "").split()),
+        footnote_separator=parsed.footnote_separator,
     )
 
 
