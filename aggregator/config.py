@@ -196,6 +196,7 @@ RANKINGS = ("learned", "rules", "newest")
 
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _PATTERN_FIELDS = {"slug", "year", "week"}
+_FOOTNOTE_RE = re.compile(r"^\[\^[^\]\s]+\]:[ \t]?$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,7 +220,7 @@ class DigestSettings:
     )
     publish_time: str = setting(
         "09:00",
-        "Time of day (`HH:MM`, in `general.timezone`) of the publication: the front matter's `Date` and the end of the window.",
+        "Time of day (`HH:MM`, in `general.timezone`) of the publication: the front matter's `Date` and the end of the window. Unless set here, learned from the notes (when the author usually publishes).",
     )
     window: Seconds = setting(
         Seconds(28 * 86400.0),
@@ -227,7 +228,28 @@ class DigestSettings:
     )
     max_featured: int = setting(4, "Featured stories at most: one section each, their headings make the title.")
     heading_level: int = setting(
-        2, "Markdown heading level of the sections (2: `##`; the blog's posts before 2019 used 1)."
+        2,
+        "Markdown heading level of the sections (2: `##`; the blog's posts before 2020 used 1). Unless set here, learned from the notes (the latest note's level).",
+    )
+    categories: list[str] = setting(
+        ["Weekly Notes"],
+        "The `categories` of the front matter. Unless set here, learned from the notes (the latest note's).",
+    )
+    keywords_max: int = setting(
+        0,
+        "Keywords in a draft's front matter at most, `aws` included; 0: no limit. Unless set here, learned from the notes (how many they usually have).",
+    )
+    keyword_aws: bool = setting(
+        True,
+        "`aws` is one of a draft's keywords. Unless set here, learned from the notes (whether most recent notes about AWS have it).",
+    )
+    description_words: int = setting(
+        0,
+        "The Description's length budget in words; 0: none. Unless set here, learned from the notes (their usual length).",
+    )
+    footnote: str = setting(
+        "[^1]:\t",
+        "The footnote placeholder at the end of a draft; empty: none. Unless set here, learned from the notes (how they write footnotes, or that they write none).",
     )
     also_title: str = setting(
         "Also this week", "Heading of the list of the other stories since the previous note, by service."
@@ -240,7 +262,10 @@ class DigestSettings:
         12,
         "Stories listed under `earlier_title` at most, best first (the list of an author back from a break gets long; `--explain` ranks them all).",
     )
-    community_title: str = setting("Ambassador Corner", "Heading of the bullet list of community posts.")
+    community_title: str = setting(
+        "Ambassador Corner",
+        "Heading of the bullet list of community posts. Unless set here, learned from the notes (the heading of their bare list of links).",
+    )
     community_max: int = setting(6, "Community posts listed at most, best first; 0 leaves the section out.")
     previously_max: int = setting(
         2, 'Earlier notes linked under "Previously" per featured story at most, newest first.'
@@ -402,6 +427,21 @@ class Config:
     """The user's services registry file (``taxonomy.services_file``), if any."""
     warnings: tuple[str, ...] = ()
     """What looks like a mistake in the feed list (``feed_list_warnings``): the commands print it."""
+    explicit: frozenset[str] = frozenset()
+    """The settings the configuration file (or the environment) gave, as ``section.key``: a value
+    learned from the notes never replaces one of them (``is_explicit``)."""
+
+    def is_explicit(self, key: str) -> bool:
+        """Whether the setting ``section.key`` was set deliberately: given by the file or the
+        environment, or holding a value other than its default (set by code)."""
+        if key in self.explicit:
+            return True
+        section, name = key.split(".", 1)
+        return bool(getattr(getattr(self.settings, section), name) != _DEFAULTS[key])
+
+    def explicit_settings(self, section: str) -> frozenset[str]:
+        """``is_explicit`` for every setting of a section: the ``section.key`` names set deliberately."""
+        return frozenset(key for key in _DEFAULTS if key.startswith(section + ".") and self.is_explicit(key))
 
     @property
     def shipped_services_path(self) -> Path:
@@ -542,6 +582,10 @@ def settings_table() -> list[tuple[str, str, Any, str]]:
     return rows
 
 
+_DEFAULTS: dict[str, Any] = {key: default for key, _, default, _ in settings_table()}
+"""Every setting's default, by ``section.key``."""
+
+
 def _load_section(cls: type[Any], data: object, *, path: str, section: str, report: Report = raise_) -> Any:
     """A settings section; a wrong value is reported and its default kept."""
     if not isinstance(data, dict):
@@ -670,6 +714,14 @@ def _check_digest(digest: DigestSettings, path: str, report: Report = raise_) ->
         ("digest.cluster_days", 0 <= digest.cluster_days <= 14, "must be between 0 and 14"),
         ("digest.ranking", digest.ranking in RANKINGS, f"must be one of {', '.join(RANKINGS)}"),
         ("digest.earlier_max", 0 <= digest.earlier_max <= 200, "must be between 0 and 200"),
+        ("digest.keywords_max", 0 <= digest.keywords_max <= 30, "must be between 0 and 30"),
+        ("digest.description_words", 0 <= digest.description_words <= 300, "must be between 0 and 300"),
+        (
+            "digest.footnote",
+            not digest.footnote or bool(_FOOTNOTE_RE.match(digest.footnote)),
+            'must be a footnote definition such as "[^1]:\\t" (tab) or "[^1]: ", or empty',
+        ),
+        ("digest.categories", all(c.strip() for c in digest.categories), "must not hold an empty category"),
     ]
     for key, ok, problem in checks:
         if not ok:
@@ -926,6 +978,11 @@ def load_config(
             services_path = None
 
     db = database or env.get(ENV_DB) or settings.general.database
+    explicit = {
+        f"{name}.{key}" for name, table in data.items() if name != "feeds" and isinstance(table, dict) for key in table
+    }
+    if ENV_LISTEN in env:
+        explicit.add("service.listen")
     return Config(
         settings=settings,
         feeds=feeds,
@@ -934,6 +991,7 @@ def load_config(
         database=Path(db).expanduser(),
         services_path=services_path,
         warnings=tuple(feed_list_warnings(feeds)),
+        explicit=frozenset(explicit),
     )
 
 

@@ -148,7 +148,7 @@ def evaluate(
     """``named_before``: the services earlier notes wrote about (keywords, headings, linked posts)."""
     score = Score()
     selection = draft.selection
-    parts = sections(draft.text, level)
+    parts = sections(draft.text, draft.style.heading_level)  # the notes' level, learned
     featured_text = "".join(body for _, body in parts[1 : 1 + len(selection.featured)])
     featured_ids = {i for url in LINK.findall(featured_text) if (i := link_id(url))}
     draft_ids = {i for url in LINK.findall(draft.text) if (i := link_id(url))}

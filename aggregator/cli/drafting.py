@@ -105,25 +105,32 @@ def digest(
 def profile(app: AppContext, date: str | None, notes_dir: Path | None, limit: int, as_json: bool) -> None:
     """What the learned ranking knows of the author: the services and topics they feature, with
     their weights, the kinds of announcement, sources, recency and novelty, what they never
-    feature, and how many notes it came from.
+    feature, and how many notes it came from; then the house style of the drafts (heading level,
+    time of day, categories, keywords, community corner, footnotes, Description), each value with
+    where it came from: a setting, or the notes.
 
     Learned from the notes published before the date (digest.notes_dir), each time: a new note
     in the folder counts at the next draft, with nothing to retrain.
     """
     config = app.config
     day = _digest_date(date, None, config)
-    at = digest_builder.publication_time(config, day)
     folder = digest_builder.notes_folder(config, notes_dir)
     if folder is None:
         raise click.ClickException("no notes folder: set digest.notes_dir or give --notes-dir")
     settings = config.settings.digest
+    zone = zoneinfo.ZoneInfo(config.settings.general.timezone)
     notes, _skipped = digest_builder.read_notes(
-        folder, url_pattern=settings.url_pattern, slug_pattern=settings.slug_pattern, tz=at.tzinfo or dt.UTC
+        folder, url_pattern=settings.url_pattern, slug_pattern=settings.slug_pattern, tz=zone
     )
+    style = digest_builder.style_for(config, [n for n in notes if n.date < dt.datetime.combine(day, dt.time(), zone)])
+    at = digest_builder.publication_time(config, day, style)
     learned = digest_builder.profile_for(app.open_db(), config, at=at, notes=notes)
     summary = digest_builder.profile_summary(learned, settings, limit=limit)
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        click.echo(json.dumps({**summary, "style": style.summary()}, ensure_ascii=False))
         return
     for line in digest_builder.profile_lines(summary):
+        click.echo(line)
+    click.echo("")
+    for line in style.lines():
         click.echo(line)

@@ -8,6 +8,7 @@ their score components. See ``select`` (what goes in) and ``render`` (how it rea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import os
@@ -28,18 +29,22 @@ from .profile import Profile, learn_profile, rank_learned
 from .profile import summary as profile_summary
 from .profile import summary_lines as profile_lines
 from .select import Ranking, Selection, rank_by_score, rank_newest, select_for_draft
+from .style import HouseStyle, house_style
 
 __all__ = [
     "Draft",
+    "HouseStyle",
     "build_draft",
     "default_registry",
     "draft_filename",
     "explain",
+    "layout_for",
     "profile_for",
     "profile_lines",
     "profile_summary",
     "publication_time",
     "read_notes",
+    "style_for",
     "week_monday",
     "write_draft",
 ]
@@ -55,6 +60,8 @@ class Draft:
     """``YYYY-WW.md``, the blog's own file naming."""
     text: str
     selection: Selection
+    style: HouseStyle
+    """The house style it was written in (the settings, and what the notes taught)."""
 
 
 def default_registry(config: Config) -> Registry:
@@ -86,10 +93,20 @@ def _zone(config: Config) -> dt.tzinfo:
     return zoneinfo.ZoneInfo(config.settings.general.timezone)
 
 
-def publication_time(config: Config, date: dt.date) -> dt.datetime:
-    """The moment of publication: ``date`` at ``digest.publish_time`` in the author's time zone."""
-    hour, minute = config.settings.digest.publish_clock()
+def publication_time(config: Config, date: dt.date, style: HouseStyle | None = None) -> dt.datetime:
+    """The moment of publication: ``date`` at ``digest.publish_time`` in the author's time zone
+    (at the house style's time of day, given one: the setting's, or the notes')."""
+    settings = config.settings.digest
+    if style is not None:
+        settings = dataclasses.replace(settings, publish_time=style.publish_time)
+    hour, minute = settings.publish_clock()
     return dt.datetime.combine(date, dt.time(hour, minute), tzinfo=_zone(config))
+
+
+def style_for(config: Config, notes: Sequence[Note]) -> HouseStyle:
+    """The house style of a draft: the settings the configuration gave, and for the others what
+    ``notes`` (those published before the draft) say."""
+    return house_style(notes, config.settings.digest, explicit=config.explicit_settings("digest"))
 
 
 def week_monday(text: str) -> dt.date:
@@ -118,17 +135,17 @@ def build_draft(
     ranking: Ranking | None = None,
     keyword_topics: Iterable[str] = (),
 ) -> Draft:
-    """The draft for a publication on ``date`` (at ``digest.publish_time``, or ``published_at``).
+    """The draft for a publication on ``date`` (at ``digest.publish_time``, or when the notes say
+    the author publishes, or ``published_at``), in the house style (``style_for``).
 
     ``notes``: the published notes (else read from ``notes_dir``, else from ``digest.notes_dir``);
-    only those published before the publication count. ``registry``: the service registry (else
+    only those published before the publication count (before its day, for the house style). ``registry``: the service registry (else
     the shipped one). ``ranking``: how stories are ranked (else as ``digest.ranking`` says, the
     learned profile by default); ``keyword_topics``: topics for the keywords beyond
     ``digest.keyword_topics`` (the learned profile's, with a ranking given here).
     """
     settings = config.settings.digest
     tz = _zone(config)
-    at = published_at or publication_time(config, date)
     skipped: list[str] = []
     if notes is None:
         folder = notes_folder(config, notes_dir)
@@ -140,6 +157,9 @@ def build_draft(
             notes = []
     registry = registry if registry is not None else default_registry(config)
     check_interests(config, registry)
+    before = published_at or dt.datetime.combine(date, dt.time(), tzinfo=tz)
+    style = style_for(config, [n for n in notes if n.date < before])
+    at = published_at or publication_time(config, date, style)
     earlier = [n for n in notes if n.date < at]  # no note after the draft's date is ever read
     label = "ranking: given by the caller"
     if ranking is None:
@@ -159,17 +179,27 @@ def build_draft(
     )
     year, week, _ = at.date().isocalendar()
     slug = settings.slug_pattern.format(year=year, week=week)
-    layout = _render.Layout(
-        heading_level=settings.heading_level,
+    layout = layout_for(config, style)
+    text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
+    filename = draft_filename(at.date())
+    return Draft(year=year, week=week, slug=slug, filename=filename, text=text, selection=selection, style=style)
+
+
+def layout_for(config: Config, style: HouseStyle) -> _render.Layout:
+    """What rendering needs: the ``digest`` settings, in the house style."""
+    settings = config.settings.digest
+    return _render.Layout(
+        heading_level=style.heading_level,
         also_title=settings.also_title,
         earlier_title=settings.earlier_title,
-        community_title=settings.community_title,
+        community_title=style.community_title,
         blog=settings.blog,
         author=settings.author,
         draft=settings.draft,
+        categories=style.categories,
+        footnote=style.footnote,
+        style=style,
     )
-    text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
-    return Draft(year=year, week=week, slug=slug, filename=draft_filename(at.date()), text=text, selection=selection)
 
 
 def check_interests(config: Config, registry: Registry) -> None:

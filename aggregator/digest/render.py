@@ -27,6 +27,7 @@ import jinja2
 from ..errors import ConfigError
 from ..taxonomy import REGIONS, region_short_name
 from .select import Candidate, Featured, Ranked, Selection, ServiceNames, Story
+from .style import HouseStyle
 
 TEMPLATE = "weekly-notes.md.j2"
 MACROS = "lines.md.j2"
@@ -432,6 +433,8 @@ class FrontMatter:
     keywords: tuple[str, ...]
     description: str
     draft: bool
+    categories: tuple[str, ...] = ('"Weekly Notes"',)
+    """YAML scalars."""
 
 
 def _label(post: Candidate) -> str:
@@ -552,7 +555,15 @@ def description(selection: Selection) -> str:
 
 
 def front_matter(
-    selection: Selection, *, year: int, week: int, slug: str, blog: str, author: str, draft: bool
+    selection: Selection,
+    *,
+    year: int,
+    week: int,
+    slug: str,
+    blog: str,
+    author: str,
+    draft: bool,
+    categories: Sequence[str] = ("Weekly Notes",),
 ) -> FrontMatter:
     names = selection.names
     topics = [heading(f.ranked.story, names) for f in selection.featured]
@@ -573,6 +584,7 @@ def front_matter(
         keywords=keywords,
         description=yaml_str(description(selection)),
         draft=draft,
+        categories=tuple(yaml_str(c) for c in categories),
     )
 
 
@@ -587,6 +599,12 @@ class Layout:
     blog: str = ""
     author: str = ""
     draft: bool = True
+    categories: tuple[str, ...] = ("Weekly Notes",)
+    footnote: str = "[^1]:\t"
+    """The footnote placeholder at the end; empty: none."""
+    style: HouseStyle | None = None
+    """The house style the values above come from, with what else it learned (keywords,
+    the Description's length)."""
 
 
 def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layout, tz: dt.tzinfo) -> dict[str, object]:
@@ -622,7 +640,14 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
         else "no previous note"
     )
     front = front_matter(
-        selection, year=year, week=week, slug=slug, blog=layout.blog, author=layout.author, draft=layout.draft
+        selection,
+        year=year,
+        week=week,
+        slug=slug,
+        blog=layout.blog,
+        author=layout.author,
+        draft=layout.draft,
+        categories=layout.categories,
     )
     return {
         "front": front,
@@ -630,6 +655,7 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
         "h": "#" * layout.heading_level,
         "h_sub": "#" * min(layout.heading_level + 1, 6),
         "sections": [_section(f, names, tz, year) for f in selection.featured],
+        "footnote": layout.footnote,
         "also_title": md(layout.also_title),
         "also": also,
         "earlier_title": md(layout.earlier_title),
