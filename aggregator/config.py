@@ -251,8 +251,13 @@ class DigestSettings:
         "[^1]:\t",
         "The footnote placeholder at the end of a draft; empty: none. Unless set here, learned from the notes (how they write footnotes, or that they write none).",
     )
+    publish_lists: bool = setting(
+        False,
+        "Publish the other stories as lists in the draft (`also_title`, `earlier_title`). False: they go into an HTML comment Hugo does not publish, as a reading list, and there is nothing to delete.",
+    )
     also_title: str = setting(
-        "Also this week", "Heading of the list of the other stories since the previous note, by service."
+        "Also this week",
+        "Heading of the list of the other stories since the previous note, by service (in the reading list unless `publish_lists`).",
     )
     earlier_title: str = setting(
         "Earlier, not covered yet",

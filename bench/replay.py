@@ -149,7 +149,9 @@ def evaluate(
     score = Score()
     selection = draft.selection
     parts = sections(draft.text, draft.style.heading_level)  # the notes' level, learned
-    featured_text = "".join(body for _, body in parts[1 : 1 + len(selection.featured)])
+    featured_text = re.sub(
+        r"<!--.*?-->", "", "".join(body for _, body in parts[1 : 1 + len(selection.featured)]), flags=re.S
+    )
     featured_ids = {i for url in LINK.findall(featured_text) if (i := link_id(url))}
     draft_ids = {i for url in LINK.findall(draft.text) if (i := link_id(url))}
     authored = {i for link in note.links if WHATS_NEW.match(link) and (i := link_id(link))}

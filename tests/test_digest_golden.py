@@ -116,9 +116,11 @@ def test_hugo_builds_the_drafts(tmp_path: Path) -> None:
     (site / "layouts" / "_default" / "single.html").write_text(SINGLE, encoding="utf-8")
     (site / "layouts" / "_default" / "list.html").write_text("{{ .Title }}", encoding="utf-8")
     (site / "layouts" / "index.html").write_text("home", encoding="utf-8")
+    lists = fixture_draft(mkdir(tmp_path / "lists"), publish_lists=True, slug_pattern="lists-{week}-{year}")
     drafts = {
         "2024-21.md": fixture_draft(mkdir(tmp_path / "fixture")),
         "2025-09.md": example_draft(mkdir(tmp_path / "example")),
+        "lists-2024-21.md": lists,
     }
     for name, text in drafts.items():
         (site / "content" / "weekly-notes" / name).write_text(text, encoding="utf-8")
@@ -143,7 +145,11 @@ def test_hugo_builds_the_drafts(tmp_path: Path) -> None:
     assert 'href="https://aws.amazon.com/about-aws/whats-new/2024/05/amazon-ecs-docker-volume-plugins/"' in page
     assert 'href="/weekly-notes/week-20-2024/"' in page
     assert "Source problems" not in page and "aws-news-blog" not in page  # the comment is not published
-    assert "<code>metric math</code>" not in page and "`metric math`" in html.unescape(page)  # escaped, not code
+    # Nothing to delete: the other stories are a reading list in a comment, not published.
+    assert "M7i-flex" not in page and "Reading list" not in page and "Also this week" not in page
+    published = (tmp_path / "public" / "weekly-notes" / "lists-21-2024" / "index.html").read_text(encoding="utf-8")
+    assert '<h2 id="also-this-week">Also this week</h2>' in published  # digest.publish_lists publishes them
+    assert "<code>metric math</code>" not in published and "`metric math`" in html.unescape(published)  # escaped
 
     example = (tmp_path / "public" / "weekly-notes" / "week-9-2025" / "index.html").read_text(encoding="utf-8")
     assert html.unescape(re.search(r"<title>(.*?)</title>", example).group(1)).startswith("Week 9, 2025 - ")  # type: ignore[union-attr]

@@ -125,15 +125,15 @@ def test_a_section_per_featured_story_with_sources_previously_history_and_a_plac
 
 
 def test_the_sections_in_the_blogs_order_and_the_footnote_placeholder_last(draft_text: str) -> None:
+    """The featured sections, then the community corner under the title of the notes' own bare
+    list of links ("Community", in the fixture notes); the other stories are no section."""
     headings = re.findall(r"^(#+ .*)$", draft_text, re.M)
     assert headings == [
         "## ECS Docker Volume Plugins",
         "## Step Functions Distributed Map Reads S3 Prefixes",
         "## S3 Same-Region Replication",
         "## Lambda JSON structured logs",
-        "## Also this week",
-        "### Earlier, not covered yet",
-        "## Community",  # the title of the fixture notes' own bare list of links
+        "## Community",
     ]
     assert draft_text.endswith("\n\n[^1]:\t\n")
     corner = draft_text.split("## Community\n\n", 1)[1].split("\n\n", 1)[0]
@@ -143,14 +143,54 @@ def test_the_sections_in_the_blogs_order_and_the_footnote_placeholder_last(draft
     ]
 
 
+def comments(text: str) -> list[str]:
+    """The multi-line HTML comments of a draft, their text."""
+    return re.findall(r"^<!--\n(.*?)\n-->$", text, re.S | re.M)
+
+
 def test_source_problems_are_a_comment_hugo_does_not_publish(draft_text: str) -> None:
-    comment = draft_text.split("<!--\n", 1)[1].split("\n-->", 1)[0].splitlines()
+    comment = next(c for c in comments(draft_text) if c.startswith("Source problems")).splitlines()
     assert comment[:3] == [
         "Source problems during this window (2024-04-22 20:00 to 2024-05-20 20:00 AEST):",
         "- aws-news-blog: 2 failed polls, 2024-05-18 11:00 to 2024-05-18 12:00 (HTTP 503), recovered",
         "- old-feed: gone (HTTP 410): no longer polled",
     ]
     assert comment[3].startswith("10 stories not covered by earlier notes: 4 featured")
+
+
+def test_the_other_stories_are_a_reading_list_hugo_does_not_publish(draft_text: str) -> None:
+    """Nothing to delete: the stories not featured are listed for the author inside an HTML
+    comment, by service, those about no service under "Other" (never a feed's name)."""
+    published = re.sub(r"<!--.*?-->", "", draft_text, flags=re.S)
+    assert "Also this week" not in published and "M7i-flex" not in published and "**" not in published
+    reading = next(c for c in comments(draft_text) if c.startswith("Reading list")).splitlines()
+    assert reading[2:] == [
+        "Also this week:",
+        "* **EC2**: [M7i-flex instances](https://aws.amazon.com/about-aws/whats-new/2024/05/amazon-ec2-m7i-flex-instances/)",
+        "* **Other**: [Docker Compose Watch generally available](https://www.docker.example/blog/compose-watch-ga/)",
+        "",
+        "Earlier, not covered yet:",
+        "* **Aurora**: [Limitless Database generally available]"
+        "(https://aws.amazon.com/about-aws/whats-new/2024/05/amazon-aurora-limitless-database-generally-available/)",
+        "* **CloudWatch**: [\\`metric math\\` \\*functions\\* \\[beta\\]]"
+        "(https://aws.amazon.com/about-aws/whats-new/2024/05/amazon-cloudwatch-metric-math-functions/)",
+    ]
+
+
+def test_a_reading_list_cannot_close_its_comment(tmp_path: Path) -> None:
+    line = r.comment_markdown("* **S3**: [end --> here <!-- {{< x >}} --!>](https://aws.amazon.com/a--b/) --> x")
+    assert "-->" not in line and "--!>" not in line and "<!--" not in line and "{{" not in line
+    assert "(https://aws.amazon.com/a--b/)" in line  # the link still goes where it went
+    config = digest_config(tmp_path)
+    db = store.open_db(config.database)
+    b = ArchiveBuilder(db)
+    b.post("aws-whats-new", whats_new("ecs-feature"), "Amazon ECS gains a feature", "2024-05-17", services=["ecs"])
+    b.post(
+        "aws-whats-new", whats_new("s3-x--y"), "Amazon S3 ends --> a comment --!> here", "2024-05-16", services=["s3"]
+    )
+    text = build_draft(db, dataclasses.replace(config), date=MONDAY, registry=REGISTRY).text
+    assert text.count("<!--") == text.count("-->") and "--!>" not in text
+    assert "(https://aws.amazon.com/about-aws/whats-new/2024/05/s3-x--y/)" in text
 
 
 def test_a_quiet_archive_says_there_were_no_problems(tmp_path: Path) -> None:
@@ -163,10 +203,10 @@ def test_a_quiet_archive_says_there_were_no_problems(tmp_path: Path) -> None:
 
 def test_heading_level_and_section_titles_are_settings(tmp_path: Path) -> None:
     """Set in the configuration, they win over what the notes say (``##`` headings, a bare list
-    titled "Community")."""
+    titled "Community"); ``publish_lists`` publishes the other stories as before."""
     config = digest_config(
         tmp_path,
-        'heading_level = 1\nalso_title = "Other News"\ncommunity_title = "From the Community"',
+        'heading_level = 1\nalso_title = "Other News"\ncommunity_title = "From the Community"\npublish_lists = true',
         notes_dir=NOTES,
     )
     db = store.open_db(config.database)
@@ -265,6 +305,7 @@ OLDER_STYLE = {
     "{{ link(p.label, p.url) }}": "{{ p.link }}",
     "{{ link(section.history.title, section.history.url) }}": "{{ section.history.link }}",
     "{{ group_line(group) }}": "{{ group.line }}",
+    "{{ group_line(group)|comment }}": "{{ group.line|comment }}",
     "{{ link(post.text, post.url) }}": "{{ post.link }}",
 }
 """The packaged template's macro calls -> the ready-made values templates printed before."""
@@ -410,6 +451,50 @@ def test_region_expansions_name_what_they_bring() -> None:
     assert r.region_label("mx-central-1") == "Mexico (Central)"
     assert r.region_label("us-gov-west-1") == "GovCloud (US-West)"
     assert r.region_label("ap-southeast-4") == "Melbourne"
+
+
+@pytest.mark.parametrize(
+    "title, service, expected",
+    [
+        ("Amazon ECS Now Supports Docker Volumes and Volume Plugins", "ecs", "Docker Volumes and Volume Plugins"),
+        # The group's name is not repeated: in brackets, as where it happens, as what is supported.
+        (
+            "Amazon Elastic Container Service (ECS) now offers daemon scheduling for tasks",
+            "ecs",
+            "daemon scheduling for tasks",
+        ),
+        ("Introducing Field-Level Encryption on Amazon S3", "s3", "Field-Level Encryption"),
+        ("Amazon Aurora now supports Amazon S3", "s3", "support for Aurora"),
+        # Two words or fewer without the verb: the verb stays, or the line says nothing.
+        ("AWS Lambda supports Python 3.13", "lambda", "supports Python 3.13"),
+        ("Amazon S3 support for AWS Lambda", "s3", "support for Lambda"),
+        (
+            "AWS Step Functions adds support for Amazon ECS and Amazon S3",
+            "stepfunctions",
+            "adds support for ECS and S3",
+        ),
+        # The service is half of the subject, or the start of a longer name: it stays.
+        ("Amazon ECS and Amazon ECR support a feature", "ecs", "ECS and ECR support a feature"),
+        ("Amazon Aurora now supports Amazon S3 Express One Zone", "s3", "Aurora now supports S3 Express One Zone"),
+        ("Amazon Aurora is now generally available", "aurora", "generally available"),
+    ],
+)
+def test_list_lines_read_as_what_the_story_is(title: str, service: str, expected: str) -> None:
+    assert r.item_text(story(title, service), NAMES) == expected
+
+
+def test_a_story_about_no_service_goes_under_other_never_a_feed_name() -> None:
+    docker = dataclasses.replace(story("Docker Compose Watch is generally available").primary, feed_title="Docker Blog")
+    no_service = sel.Ranked(sel._story([docker], []), ())
+    lambda_ = sel.Ranked(story("AWS Lambda supports Python 3.13", "lambda", url=whats_new("python")), ())
+    assert [g.service for g in r.groups([no_service, lambda_], NAMES)] == ["Lambda", "Other"]  # last, though first
+    assert r.groups([no_service], NAMES)[0].items[0].text == "Docker Compose Watch generally available"
+
+
+def test_a_region_expansion_that_names_nothing_still_says_what_it_is() -> None:
+    (group,) = r.groups([expansion("AWS Lambda is now available in nine Regions")], NAMES)
+    assert [i.text for i in group.regions] == ["available in nine Regions"]
+    assert "[more Regions]" not in group.line
 
 
 def expansion(title: str, regions: tuple[str, ...] = (), count: int | None = None) -> sel.Ranked:

@@ -198,6 +198,7 @@ def layout_for(config: Config, style: HouseStyle) -> _render.Layout:
         draft=settings.draft,
         categories=style.categories,
         footnote=style.footnote,
+        publish_lists=settings.publish_lists,
         style=style,
     )
 

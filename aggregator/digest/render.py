@@ -122,6 +122,26 @@ def comment_safe(text: str) -> str:
     return text.replace("{{", "{ {").replace("}}", "} }")
 
 
+_LINK_TARGET = re.compile(r"(\]\([^()\s]*\))")
+
+
+def comment_markdown(text: str) -> str:
+    """A line of Markdown for inside an HTML comment (the reading list): its text as
+    ``comment_safe`` makes it (no "--", no shortcode braces), its link targets as they are, so
+    they keep working: a safe URL (``safe_url``) holds no "<" or ">", so no "-->", "--!>" or
+    "<!--" can come out of one, and the comment stays valid and unclosable."""
+    parts = _LINK_TARGET.split(_CONTROL.sub(" ", text))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(part)
+            continue
+        while "--" in part:
+            part = part.replace("--", "- -")
+        out.append(part.replace("{{", "{ {").replace("}}", "} }"))
+    return "".join(out)
+
+
 _KEYWORD = re.compile(r"[^a-z0-9-]")
 
 
@@ -276,7 +296,7 @@ def region_feature(story: Story, names: ServiceNames) -> str:
         text = re.sub(r"^" + re.escape(short) + r"('s)?(\s+|$)", "", text, flags=re.I)
         if re.fullmatch(r"v?[\d.]+", text):  # a version alone says nothing: "Glue 5.0"
             text = f"{short} {text}"
-    return " ".join(_LEADING_CONNECTOR.sub("", text).split())
+    return " ".join(_LEADING_CONNECTOR.sub("", text).split()).strip(" ,;:-")
 
 
 _SHARED_SHORT = {short for short, n in Counter(r.short for r in REGIONS.values()).items() if n > 1}
@@ -407,7 +427,7 @@ class Group:
     """One service's stories, its Region expansions apart."""
 
     service: str
-    """The service's short name, else the name of the source (Markdown-safe)."""
+    """The service's short name, else ``OTHER`` (Markdown-safe)."""
     items: tuple[Item, ...]
     regions: tuple[Item, ...]
     """Its Region expansions."""
@@ -491,14 +511,95 @@ def _section(featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int) 
     )
 
 
+# --- the lines of the lists ---------------------------------------------------------------------
+
+OTHER = "Other"
+"""The group of the stories about no service (never a feed's name)."""
+
+_FILLER = {"and", "or", "&", "for", "with", "on", "in", "to", "of", "the", "a", "an", "at", "by", "now"}
+_IS_NOW = re.compile(r"^(is|are)\s+(now\s+)?", re.I)
+_NOW_FIRST = re.compile(r"^now\s+", re.I)
+
+
+def _name(short: str, *, alone: bool = True) -> str:
+    """A service's name as a pattern: whole words ("Lambda", not "Lambda@Edge"), with or without
+    its "AWS"/"Amazon" ("AWS IQ", "IQ"); ``alone``: not the start of a longer name ("S3 Object
+    Lambda")."""
+    names = {short, re.sub(r"^(Amazon|AWS)\s+", "", short)}
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = r"(?<![\w@-])(?:" + alternatives + r")(?![\w@-])"
+    return pattern + (r"(?!\s+(?!" + _NOT_A_NAME + r"\b)[A-Z0-9])" if alone else "")
+
+
+_NOT_A_NAME = r"(?i:now|is|are|in|and|or|with|for|to|on|via|generally|available|beta|preview|support|supports)"
+"""Capitalised words that may follow a service's name without making a longer name of it."""
+
+
+def _support_for(text: str, short: str) -> str:
+    """ "Rekognition now supports PrivateLink" under PrivateLink -> "support for Rekognition"; the
+    same for "integrates with" ("integration with ...") and "adds support for"."""
+    match = re.match(
+        r"^(?P<subject>.+?)\s+(?i:now\s+)?(?P<verb>(?i:supports?|adds?\s+support\s+for|integrates?\s+with|works\s+with))\s+"
+        r"(?i:the\s+)?" + _name(short) + r"(?P<rest>(?:\s+(?i:in|for|with|on|across|to|via|and|as)\b.*|[,;:.].*)?)$",
+        text,
+    )
+    if not match:
+        return text
+    noun = "integration with" if match.group("verb").lower().startswith("integrat") else "support for"
+    return f"{noun} {match.group('subject')}{match.group('rest')}"
+
+
+def _without_service(text: str, short: str) -> str:
+    """The text without the name of the service its group is labelled with: as a prefix ("S3
+    Batch Operations"), in brackets ("VPC (VPC) ..."), as where it happens ("... on CloudFront")
+    or as what another service now supports. "EKS and EKS Distro ...": the name is half of the
+    subject, it stays."""
+    rest = re.sub(r"^" + _name(short, alone=False) + r"('s)?\s+", "", text)
+    if not re.match(r"^(and|&|or)\s", rest, re.I):
+        text = _IS_NOW.sub("", rest)
+    text = re.sub(r"\s*\(\s*" + _name(short) + r"\s*\)", "", text)
+    text = _support_for(text, short)
+    where = re.sub(r"\s+(?i:on|for|in|to|with|from|into|of|via)\s+(?i:the\s+)?" + _name(short), "", text)
+    return where if where.strip() else text
+
+
+def _words(text: str) -> int:
+    """Words that say something: connectors and articles not counted."""
+    return sum(1 for word in text.split() if word.lower() not in _FILLER)
+
+
+def item_text(story: Story, names: ServiceNames) -> str:
+    """A story in its group's line: what is new, in its own words ("Docker volumes and volume
+    plugins"), without the group's service name, without "Announcing" or "now supports" unless
+    two words or fewer would be left ("supports Python 3.13", "support for Rekognition")."""
+    full = shorten(story.primary.title, story.services, names)
+    text = _LEAD_WORDS.sub("", full)
+    if story.service:
+        text = _without_service(text, names.short(story.service))
+    text = " ".join(_GA.sub(" generally available", text).split())
+    shorter = _LEADING_CONNECTOR.sub("", _VERB_AT_START.sub("", text))
+    text = shorter if _words(shorter) > 2 else _NOW_FIRST.sub("", text)
+    return text.strip(" ,;:-") or full
+
+
+def _region_text(story: Story, names: ServiceNames) -> str:
+    """A Region expansion that says neither its feature nor its Regions: its title without the
+    service ("available in nine Regions")."""
+    text = _LEAD_WORDS.sub("", shorten(story.primary.title, story.services, names))
+    if story.service:
+        text = _without_service(text, names.short(story.service))
+    text = _NOW_FIRST.sub("", _IS_NOW.sub("", text)).strip(" ,;:-")
+    return text or shorten(story.primary.title, story.services, names)
+
+
 def _item(story: Story, url: str, names: ServiceNames) -> Item:
     also = tuple(Link(md(_label(p)), u) for p, u in _linked(story.posts[1:]) if p.source != "community")
     if story.kind != "region-expansion":
-        return Item(md(phrase(story, names)), url, also=also)
+        return Item(md(item_text(story, names)), url, also=also)
     feature = md(region_feature(story, names))
     where = md(", ".join(sorted(region_label(code) for code in story.regions)))
     count = len(story.regions) if story.regions else story.region_count
-    return Item(feature or where or "more Regions", url, where, feature, count, also)
+    return Item(feature or where or md(_region_text(story, names)), url, where, feature, count, also)
 
 
 def _regions_added(count: int | None) -> str:
@@ -508,11 +609,14 @@ def _regions_added(count: int | None) -> str:
 
 
 def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
-    """Stories by service (by source when they have none), best first; Region expansions apart,
-    with the Regions they add in all (distinct Regions named, plus those only counted)."""
+    """Stories by service, best first, those about no service last under ``OTHER``; Region
+    expansions apart, with the Regions they add in all (distinct Regions named, plus those only
+    counted)."""
     by_service: dict[str, list[Ranked]] = {}
-    for r in ranked:  # a story about no service goes under its source: "Docker Blog"
-        by_service.setdefault(r.story.service or "@" + r.story.primary.feed_title, []).append(r)
+    for r in ranked:
+        by_service.setdefault(r.story.service, []).append(r)
+    if "" in by_service:
+        by_service[""] = by_service.pop("")  # last
     out = []
     for service, members in by_service.items():
         items, regions = [], []
@@ -533,7 +637,7 @@ def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
         if not items and not regions:
             continue
         count = None if None in counted else len(codes) + sum(c or 0 for c in counted)
-        name = md(service[1:]) if service.startswith("@") else md(names.short(service))
+        name = md(names.short(service)) if service else OTHER
         out.append(Group(name, tuple(items), tuple(regions), count, _regions_added(count)))
     return tuple(out)
 
@@ -602,6 +706,8 @@ class Layout:
     categories: tuple[str, ...] = ("Weekly Notes",)
     footnote: str = "[^1]:\t"
     """The footnote placeholder at the end; empty: none."""
+    publish_lists: bool = False
+    """The other stories as published lists; False: a reading list in an unpublished comment."""
     style: HouseStyle | None = None
     """The house style the values above come from, with what else it learned (keywords,
     the Description's length)."""
@@ -655,6 +761,7 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
         "h": "#" * layout.heading_level,
         "h_sub": "#" * min(layout.heading_level + 1, 6),
         "sections": [_section(f, names, tz, year) for f in selection.featured],
+        "publish_lists": layout.publish_lists,
         "footnote": layout.footnote,
         "also_title": md(layout.also_title),
         "also": also,
@@ -685,6 +792,7 @@ def environment(template: Path | None = None) -> tuple[jinja2.Environment, str]:
     )
     env.filters["md"] = md
     env.filters["safe_url"] = safe_url
+    env.filters["comment"] = comment_markdown
     return env, template.name if template is not None else TEMPLATE
 
 
