@@ -20,7 +20,7 @@ from aggregator import store
 from aggregator.cli import cli
 from aggregator.config import load_config
 from aggregator.digest import build_draft, read_notes, style_for
-from aggregator.digest.style import house_style, learn_style, weighted_median
+from aggregator.digest.style import house_style, learn_style, time_zones, weighted_median
 
 MONDAY = dt.date(2024, 6, 3)
 
@@ -221,3 +221,18 @@ def test_profile_shows_the_style_and_where_each_value_came_from(tmp_path: Path) 
     assert style["values"]["heading_level"] == {"value": 2, "origin": "setting digest.heading_level"}
     assert style["values"]["categories"]["value"] == ["Weekly Notes"]
     assert style["values"]["footnote"]["value"] == "[^1]:\t"
+
+
+# --- the time zone of the Date offsets ------------------------------------------------------------
+
+
+def test_the_time_zone_fits_both_summer_and_winter_offsets(tmp_path: Path) -> None:
+    """+11:00 in the southern summer, +10:00 in winter: a zone with that summer time fits every
+    note; Brisbane (+10:00 all year) fits only the winter ones."""
+    for day in mondays(dt.date(2024, 1, 8), 40):
+        summer = day < dt.date(2024, 4, 7) or day > dt.date(2024, 10, 6)
+        write_note(tmp_path, day, offset="+11:00" if summer else "+10:00")
+    zones = time_zones(notes_of(tmp_path))
+    names = [name for name, _, _ in zones]
+    assert "Australia/Melbourne" in names and "Australia/Sydney" in names and "Australia/Brisbane" not in names
+    assert zones[0][1:] == (40, 40)

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "opml": "setup:opml_group",
     "settings": "setup:settings",
     "config": "setup:config_group",
+    "init": "init:init",
 }
 """Command name -> ``module:attribute`` in this package, imported when the command runs."""
 

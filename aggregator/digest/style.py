@@ -25,6 +25,7 @@ the notes before it), which is how ``RECENT`` and ``HALF_LIFE`` were chosen.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
@@ -251,3 +252,151 @@ def house_style(notes: Sequence[Note], settings: DigestSettings, *, explicit: Co
         if isinstance(values[name], list):
             values[name] = tuple(values[name])
     return HouseStyle(notes=learned.notes, origins=origins, **values)
+
+
+# --- what a starter configuration needs (``aggregator init``) ----------------------------------
+
+TIMEZONE_NOTES = 52
+"""The time zone is matched against the ``Date`` offsets of this many latest notes (a year of
+them: summer and winter)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setup:
+    """What a blog's configuration can take from its notes; None or empty where they do not say."""
+
+    notes: int
+    blog: str = ""
+    author: str = ""
+    timezone: str | None = None
+    timezone_fit: str = ""
+    """How well it fits: "the Date offsets of 50 of the last 52 notes"."""
+    timezone_alternatives: tuple[str, ...] = ()
+    """Other zones that fit the offsets as well."""
+    heading_level: int | None = None
+    slug_pattern: str | None = None
+    url_pattern: str | None = None
+
+
+def _zone_names() -> list[str]:
+    """The candidate zones: the canonical ones (``zone.tab``), else every zone there is."""
+    import importlib.resources
+    import zoneinfo
+
+    try:
+        table = importlib.resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        return sorted(zoneinfo.available_timezones())
+    names = [line.split("\t")[2] for line in table.splitlines() if line and not line.startswith("#")]
+    return sorted({*names, "UTC"})
+
+
+@functools.cache
+def _zone_data() -> dict[str, bytes]:
+    """Every zone's compiled data, by name (the ``tzdata`` package's files)."""
+    import importlib.resources
+    import zoneinfo
+
+    try:
+        root = importlib.resources.files("tzdata").joinpath("zoneinfo")
+    except ModuleNotFoundError:
+        return {}
+    found = {}
+    for name in zoneinfo.available_timezones():
+        try:
+            found[name] = root.joinpath(*name.split("/")).read_bytes()
+        except OSError:  # a name of the system's zone folder only ("localtime")
+            continue
+    return found
+
+
+def _aliases(name: str) -> int:
+    """How many names the zone has (its links: ``Australia/NSW`` is ``Australia/Sydney``): a
+    tie-break towards the zone most people know."""
+    data = _zone_data()
+    if name not in data:
+        return 1
+    return sum(1 for other in data.values() if other == data[name])
+
+
+def time_zones(notes: Sequence[Note]) -> list[tuple[str, int, int]]:
+    """The zones whose offsets match the ``Date`` offsets of the latest notes, best first, as
+    (name, notes matched, notes): a zone with summer time that fits both the summer and the
+    winter offsets matches more notes than one that fits either. Empty without notes."""
+    import zoneinfo
+
+    recent = sorted(notes, key=lambda n: n.date)[-TIMEZONE_NOTES:]
+    if not recent:
+        return []
+    scored = []
+    for name in _zone_names():
+        zone = zoneinfo.ZoneInfo(name)
+        hits = sum(1 for n in recent if n.date.astimezone(zone).utcoffset() == n.date.utcoffset())
+        if hits:
+            scored.append((name, hits))
+    if not scored:
+        return []
+    best = max(hits for _, hits in scored)
+    top = sorted((name for name, hits in scored if hits == best), key=lambda name: (-_aliases(name), name))
+    return [(name, best, len(recent)) for name in top]
+
+
+_DIGITS = r"(?<!\d){}(?!\d)"
+
+
+def _pattern(text: str, *, year: int, week: int, slug: str = "") -> str | None:
+    """``week-34-2018`` -> ``week-{week}-{year}`` (``{week:02d}`` when padded); a URL holding
+    the slug -> its ``{slug}``; None when the text does not hold the note's week and year."""
+    if slug and slug in text:
+        return text.replace(slug, "{slug}")
+    out, found = re.subn(_DIGITS.format(year), "{year}", text)
+    if not found:
+        return None
+    padded, found = re.subn(_DIGITS.format(f"{week:02d}"), "{week:02d}", out) if week < 10 else (out, 0)
+    if found:
+        return padded
+    out, found = re.subn(_DIGITS.format(week), "{week}", out)
+    return out if found else None
+
+
+def _most_common(values: Sequence[str]) -> str | None:
+    """The most frequent value, the latest on a tie."""
+    if not values:
+        return None
+    counts = {v: values.count(v) for v in values}
+    best = max(counts.values())
+    return next(v for v in reversed(values) if counts[v] == best)
+
+
+def _site_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url.strip()).path
+
+
+def learn_setup(notes: Sequence[Note]) -> Setup:
+    """What a configuration for the blog of ``notes`` can say. The notes must have been read
+    without patterns (``url_pattern=""``, ``slug_pattern=""``): a ``slug`` or ``url`` that is
+    not empty is then the front matter's own."""
+    notes = sorted(notes, key=lambda n: n.date)
+    slugs = [p for n in notes if n.slug and (p := _pattern(n.slug, year=n.year, week=n.week))]
+    slug_pattern = _most_common([p for p in slugs if "{year}" in p and "{week" in p])
+    by_slug = {n.slug: n for n in notes if n.slug}
+    urls = [p for n in notes if n.url and (p := _pattern(_site_path(n.url), year=n.year, week=n.week, slug=n.slug))]
+    for note in notes:  # how the notes link to each other
+        for link in note.links:
+            path = _site_path(link)
+            for slug in (s for s in re.split(r"/+", path) if s in by_slug):
+                urls.append(path.replace(slug, "{slug}", 1))
+    zones = time_zones(notes)
+    return Setup(
+        notes=len(notes),
+        blog=_most_common([n.blog for n in notes[-RECENT:] if n.blog]) or "",
+        author=_most_common([n.author for n in notes[-RECENT:] if n.author]) or "",
+        timezone=zones[0][0] if zones else None,
+        timezone_fit=f"the Date offsets of {zones[0][1]} of the last {_count(zones[0][2], 'note')}" if zones else "",
+        timezone_alternatives=tuple(name for name, _, _ in zones[1:]),
+        heading_level=learn_style(notes).heading_level,
+        slug_pattern=slug_pattern,
+        url_pattern=_most_common([u for u in urls if u.startswith("/") and ("{slug}" in u or "{week" in u)]),
+    )
