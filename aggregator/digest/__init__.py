@@ -8,6 +8,7 @@ their score components. See ``select`` (what goes in) and ``render`` (how it rea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import os
@@ -19,15 +20,18 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..config import Config
+from ..config import Config, DigestSettings
 from ..errors import ConfigError, DraftError, DraftExistsError
+from ..normalize import link_id
 from ..taxonomy import Registry
 from . import render as _render
+from . import words as _words
 from .notes import Note, read_notes
 from .profile import Profile, learn_profile, rank_learned
 from .profile import summary as profile_summary
 from .profile import summary_lines as profile_lines
-from .select import Ranking, Selection, rank_by_score, rank_newest, select_for_draft
+from .select import Ranking, Selection, load_posts, rank_by_score, rank_newest, select_for_draft
+from .words import Vocabulary
 
 __all__ = [
     "Draft",
@@ -40,6 +44,7 @@ __all__ = [
     "profile_summary",
     "publication_time",
     "read_notes",
+    "vocabulary_for",
     "week_monday",
     "write_draft",
 ]
@@ -55,6 +60,8 @@ class Draft:
     """``YYYY-WW.md``, the blog's own file naming."""
     text: str
     selection: Selection
+    vocabulary: Vocabulary = _words.PRIOR
+    """The author's words the draft was written in, learned from the earlier notes."""
 
 
 def default_registry(config: Config) -> Registry:
@@ -168,8 +175,36 @@ def build_draft(
         author=settings.author,
         draft=settings.draft,
     )
-    text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
-    return Draft(year=year, week=week, slug=slug, filename=draft_filename(at.date()), text=text, selection=selection)
+    vocabulary = vocabulary_for(db, earlier, at=at, registry=registry)
+    if list(settings.keyword_topics) != DigestSettings().keyword_topics:  # the author's own choice wins
+        vocabulary = dataclasses.replace(vocabulary, chosen_topics=frozenset(settings.keyword_topics))
+    text = _render.render(
+        selection,
+        year=year,
+        week=week,
+        slug=slug,
+        layout=layout,
+        tz=tz,
+        template=_template(config),
+        vocabulary=vocabulary,
+    )
+    return Draft(
+        year=year,
+        week=week,
+        slug=slug,
+        filename=draft_filename(at.date()),
+        text=text,
+        selection=selection,
+        vocabulary=vocabulary,
+    )
+
+
+def vocabulary_for(db: Database, notes: Sequence[Note], *, at: dt.datetime, registry: Registry) -> Vocabulary:
+    """The author's words as of ``at``: learned from the notes published before it, and the
+    titles of the archive's posts they link (``words.learn_vocabulary``)."""
+    ids = {link: post_id for note in notes if note.date < at for link in note.links if (post_id := link_id(link))}
+    posts = _words.linked(load_posts(db, set(ids.values())))
+    return _words.learn_vocabulary(notes, at=at, registry=registry, posts=posts, link_ids=ids)
 
 
 def check_interests(config: Config, registry: Registry) -> None:
