@@ -199,7 +199,7 @@ def evaluate(
     if note.keywords:
         author_kw = {k for k in note.keywords if k in vocabulary}
         head = draft.text.split("\n---\n", 1)[0]
-        draft_kw = {k.strip() for k in re.findall(r"^  - (.+)$", head, re.M)} & vocabulary
+        draft_kw = set(front_keywords(head)) & vocabulary
         score.kw_author, score.kw_draft, score.kw_both = len(author_kw), len(draft_kw), len(author_kw & draft_kw)
         score.kw_draft_aws = len(draft_kw) if author_kw else 0
     earlier_paths = {p for n in earlier for p in n.paths()}
@@ -249,6 +249,12 @@ def heading_level(text: str) -> int | None:
     return min(levels, default=None)
 
 
+def front_keywords(head: str) -> list[str]:
+    """The ``keywords`` list of a draft's front matter (not the ``categories`` above it)."""
+    block = re.search(r"^keywords:[ \t]*\n((?:[ \t]+-.*\n?)*)", head, re.M)
+    return [k.strip().strip("\"'") for k in re.findall(r"^[ \t]+-[ \t]*(.+)$", block.group(1), re.M)] if block else []
+
+
 def doubled(heading: str) -> bool:
     """A name written twice ("S3 S3 Batch Operations", "The CDK (CDK)"), or a parenthetical."""
     words = [w for w in re.findall(r"[\w@.+-]+", heading.lower()) if w not in CONNECTORS]
@@ -287,10 +293,11 @@ class Wording:
     level_same: int = 0
     pairs_seen: list[str] = field(default_factory=list)
     headings_seen: list[str] = field(default_factory=list)
+    keywords_seen: list[str] = field(default_factory=list)
 
     def add(self, other: Wording) -> None:
         for f in dataclasses.fields(self):
-            if f.name in ("pairs_seen", "headings_seen"):
+            if f.name in ("pairs_seen", "headings_seen", "keywords_seen"):
                 getattr(self, f.name).extend(getattr(other, f.name))
             else:
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
@@ -371,6 +378,9 @@ def evaluate_words(draft: Draft, note: Note, *, archive_ids: set[str], author_le
         w.heading_f1 += token_f1(words_of(featured[at][0]), words_of(section.heading))
         w.pairs_seen.append(f"{note.label}: {section.heading!r} <- {featured[at][0]!r}")
     head = draft.text.split("\n---\n", 1)[0]
+    described = re.search(r"^Description:\s*(.*)$", head, re.M)
+    if described:
+        w.headings_seen.append(f"{note.label}: Description: {described.group(1)}")
     title = re.search(r"^title:\s*(.*)$", head, re.M)
     draft_topics = title.group(1).strip().strip('"').split(" - ", 1)[1:] if title else []
     if note.topics:
@@ -379,9 +389,10 @@ def evaluate_words(draft: Draft, note: Note, *, archive_ids: set[str], author_le
         if aws_note:
             w.titles_aws, w.title_f1_aws = 1, f1
     if note.keywords:
-        mine = {k.strip().strip("\"'") for k in re.findall(r"^  - (.+)$", head, re.M)}
+        mine = set(front_keywords(head))
         w.kw_notes, w.kw_author, w.kw_draft = 1, len(set(note.keywords)), len(mine)
         w.kw_both = len(mine & set(note.keywords))
+        w.keywords_seen.append(f"{note.label}: {' '.join(note.keywords)} <- {' '.join(sorted(mine))}")
     w.list_lines = list_lines(draft, parts)
     if level is not None and author_level is not None:
         w.level_weeks, w.level_same = 1, int(level == author_level)
@@ -493,7 +504,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--all", action="store_true", help="a row for every note, not only those with something to measure")
     ap.add_argument("--misses", action="store_true", help="list every featured miss of the learned ranking")
     ap.add_argument(
-        "--pairs", action="store_true", help="list the (author's, draft's) heading pairs and the draft's headings"
+        "--pairs",
+        action="store_true",
+        help="list the (author's, draft's) heading pairs, the draft's headings and keywords",
     )
     ap.add_argument(
         "--interest",
@@ -697,6 +710,9 @@ def print_report(args: argparse.Namespace, run: Run, chosen: Sequence[Note]) -> 
             print(f"  {line}")
         print("the draft's featured headings:")
         for line in words["learned"].headings_seen:
+            print(f"  {line}")
+        print("the author's keywords and the draft's:")
+        for line in words["learned"].keywords_seen:
             print(f"  {line}")
         print()
     for name in RANKINGS:
