@@ -201,6 +201,8 @@ class Vocabulary:
             if len(bare.split()) >= 4 and bare.lower().startswith(parent + " "):
                 part = bare[len(parent) + 1 :]  # "Certificate Manager Private Certificate Authority"
                 return short if part.split()[0].lower() in CONNECTORS else part
+        if len(bare.split()) >= 4 and len(short.split()) < len(bare.split()):
+            return short  # "Certificate Manager Private Certificate Authority": too long for a heading
         return bare  # a sub-product or an older name, as the title writes it ("SageMaker HyperPod")
 
     def own_name(self, key: str, names: ServiceNames) -> str:
@@ -846,6 +848,14 @@ def _short_form(subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> str:
     return acronym if acronym in known or acronym == names.short(subj.key).upper() else subj.name
 
 
+def _first_words(text: str, budget: int) -> str:
+    """A title nothing else could be made of, as a heading: its first words, up to a connector
+    when two or more come before it, each once."""
+    words = _words(text)[:budget]
+    cut = _cut(words)
+    return _tidy(" ".join(dict.fromkeys(cut if len(cut) >= 2 else words)))
+
+
 def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str:
     """A short topic heading in the author's words: the service's name and what is new
     ("ECS Docker Volumes", "Aurora Backtrack", "Fargate in Sydney"); for a new or generally
@@ -865,7 +875,7 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     else:
         what = _noun_phrase(_words(clean_title(story.primary.title)[0]), budget, vocab, ())
     text = _tidy(" ".join([*taken, *(_title_case(w) for w in what)]))
-    text = text or _tidy(subj.name or clean_title(story.primary.title)[0])
+    text = text or _tidy(subj.name) or _first_words(clean_title(story.primary.title)[0], budget)
     return text[:1].upper() + text[1:]
 
 
