@@ -91,7 +91,6 @@ _GA = re.compile(
 _PARENS = re.compile(r"\s*\([^()]*\)")
 _DASHES = re.compile(r"\s+[-–—]\s+|:\s+")
 _POSSESSIVE = re.compile(r"['’]s\b")
-_WORD = re.compile(r"[\w@.+#/'’-]+")
 _SPACES = re.compile(r"\s+")
 _PREFIX = re.compile(r"^(amazon|aws)\s+", re.I)
 
