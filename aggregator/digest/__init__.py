@@ -22,14 +22,17 @@ from sqlite_utils import Database
 
 from ..config import Config
 from ..errors import ConfigError, DraftError, DraftExistsError
+from ..normalize import link_id
 from ..taxonomy import Registry
 from . import render as _render
+from . import words as _words
 from .notes import Note, read_notes
 from .profile import Profile, learn_profile, rank_learned
 from .profile import summary as profile_summary
 from .profile import summary_lines as profile_lines
-from .select import Ranking, Selection, rank_by_score, rank_newest, select_for_draft
+from .select import Ranking, Selection, load_posts, rank_by_score, rank_newest, select_for_draft
 from .style import HouseStyle, house_style
+from .words import Vocabulary
 
 __all__ = [
     "Draft",
@@ -45,6 +48,7 @@ __all__ = [
     "publication_time",
     "read_notes",
     "style_for",
+    "vocabulary_for",
     "week_monday",
     "write_draft",
 ]
@@ -62,6 +66,8 @@ class Draft:
     selection: Selection
     style: HouseStyle
     """The house style it was written in (the settings, and what the notes taught)."""
+    vocabulary: Vocabulary = _words.PRIOR
+    """The author's words the draft was written in, learned from the earlier notes."""
 
 
 def default_registry(config: Config) -> Registry:
@@ -180,9 +186,30 @@ def build_draft(
     year, week, _ = at.date().isocalendar()
     slug = settings.slug_pattern.format(year=year, week=week)
     layout = layout_for(config, style)
-    text = _render.render(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, template=_template(config))
+    vocabulary = vocabulary_for(db, earlier, at=at, registry=registry, style=style)
+    if config.is_explicit("digest.keyword_topics"):  # the author's own choice wins
+        vocabulary = dataclasses.replace(vocabulary, chosen_topics=frozenset(settings.keyword_topics))
+    text = _render.render(
+        selection,
+        year=year,
+        week=week,
+        slug=slug,
+        layout=layout,
+        tz=tz,
+        template=_template(config),
+        vocabulary=vocabulary,
+    )
     filename = draft_filename(at.date())
-    return Draft(year=year, week=week, slug=slug, filename=filename, text=text, selection=selection, style=style)
+    return Draft(
+        year=year,
+        week=week,
+        slug=slug,
+        filename=filename,
+        text=text,
+        selection=selection,
+        style=style,
+        vocabulary=vocabulary,
+    )
 
 
 def layout_for(config: Config, style: HouseStyle) -> _render.Layout:
@@ -200,6 +227,22 @@ def layout_for(config: Config, style: HouseStyle) -> _render.Layout:
         footnote=style.footnote,
         publish_lists=settings.publish_lists,
         style=style,
+    )
+
+
+def vocabulary_for(
+    db: Database, notes: Sequence[Note], *, at: dt.datetime, registry: Registry, style: HouseStyle
+) -> Vocabulary:
+    """The author's words as of ``at``: learned from the notes published before it, and the
+    titles of the archive's posts they link (``words.learn_vocabulary``); how many keywords,
+    whether ``aws`` is one and the Description's length are the house style's."""
+    ids = {link: post_id for note in notes if note.date < at for link in note.links if (post_id := link_id(link))}
+    posts = _words.linked(load_posts(db, set(ids.values())))
+    return _words.with_style(
+        _words.learn_vocabulary(notes, at=at, registry=registry, posts=posts, link_ids=ids),
+        keyword_count=style.keyword_count,
+        keyword_aws=style.keyword_aws,
+        description_words=style.description_words,
     )
 
 

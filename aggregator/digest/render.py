@@ -26,8 +26,10 @@ import jinja2
 
 from ..errors import ConfigError
 from ..taxonomy import REGIONS, region_short_name
+from . import words
 from .select import Candidate, Featured, Ranked, Selection, ServiceNames, Story
 from .style import HouseStyle
+from .words import PRIOR, Vocabulary
 
 TEMPLATE = "weekly-notes.md.j2"
 MACROS = "lines.md.j2"
@@ -186,18 +188,12 @@ def day_label(when: dt.datetime, tz: dt.tzinfo, year: int) -> str:
 _LEAD_WORDS = re.compile(r"^(announcing|introducing|new:|new|now available:|launch:|coming soon:)\s+(the\s+)?", re.I)
 _AMAZON = re.compile(r"\b(Amazon|AWS)\s+(?!Linux\b|Web Services\b)(?=[A-Z0-9])")
 _GA = re.compile(r"\s+(is|are)\s+(now\s+)?generally available\b", re.I)
-_AVAILABLE_IN = re.compile(r"\s+(is|are)\s+(now\s+)?available\s+(in|for)\s+(the\s+)?", re.I)
 _VERB = (
     r"(now\s+)?(also\s+)?(supports?|adds?(\s+support\s+for)?|introduces?|announces?|launches?|offers?|"
     r"enables?(\s+you\s+to)?|provides?(\s+you(\s+with)?)?|brings?|gains?|gets?|allows?(\s+you\s+to)?|lets\s+you|"
     r"can\s+now|now\s+has|includes?|delivers?|unveils?|releases?)\b"
 )
 _VERB_AT_START = re.compile(r"^" + _VERB + r"\s*", re.I)
-_VERB_ANYWHERE = re.compile(r"\s+" + _VERB + r"(\s+(a|an|the)\b)?", re.I)
-_NOW = re.compile(r"\s+now\b", re.I)
-_CONNECTOR = re.compile(r"\s+(in|for|with|on|across|using|when|through|via|from|that)\s+", re.I)
-"""Where a long heading may be cut. Not "to": "signs requests to Lambda function URLs" says what
-is new only with what follows it."""
 _LEADING_CONNECTOR = re.compile(r"^(for|and|with|on|in|to|of)\s+", re.I)
 _REGION_CLAUSE = re.compile(
     r"\s+((is|are)\s+)?(now\s+)?(available\s+)?(in|to)\s+(the\s+)?((\w+|\d+)\s+)?(more|additional|new)\s+(aws\s+)?regions?\b.*$"
@@ -230,42 +226,16 @@ def shorten(title: str, story_services: Sequence[str], names: ServiceNames) -> s
     return " ".join(_shorten_regions(text).split())
 
 
-def _cut(text: str, *, min_words: int = 3, max_words: int = 8) -> str:
-    """Cut a long phrase at its first connector after ``min_words`` words, then at ``max_words``."""
-    words = text.split()
-    if len(words) <= 5:
-        return text
-    for match in _CONNECTOR.finditer(text):
-        if len(text[: match.start()].split()) >= min_words:
-            text = text[: match.start()]
-            break
-    return " ".join(text.split()[:max_words]).rstrip(",;:-")
+def heading(story: Story, names: ServiceNames, vocabulary: Vocabulary = PRIOR) -> str:
+    """A short topic heading in the author's words (see ``words.heading``): the service's name
+    and what is new ("ECS Docker Volumes", "Fargate in Sydney"), a launch's full name ("AWS
+    Security Hub")."""
+    return title_text(words.heading(story, names, vocabulary))
 
 
-def heading(story: Story, names: ServiceNames) -> str:
-    """A short topic heading in the blog's style: service short name + what is new
-    ("ECS Docker Volumes", "Aurora Backtrack", "Fargate in Sydney")."""
-    text = shorten(story.primary.title, story.services, names)
-    text = _LEAD_WORDS.sub("", text)
-    text = re.sub(r"\s*\((preview|public preview)\)\s*", " ", text, flags=re.I).strip()
-    text = _GA.sub(" Generally Available", text)
-    text = _AVAILABLE_IN.sub(" in ", text)
-    text = _VERB_ANYWHERE.sub("", text, count=1)
-    text = _NOW.sub("", text)
-    text = _cut(" ".join(text.split()))
-    short = names.short(story.service) if story.service and names.known(story.service) else ""
-    if short and not re.search(r"(?<![\w@])" + re.escape(short) + r"(?![\w@])", text, re.I):
-        text = f"{short} {text}"
-    text = title_text(text)
-    return text[:1].upper() + text[1:]
-
-
-def clause(story: Story, names: ServiceNames) -> str:
-    """The story as a clause of the Description: its title, shortened ("ECS now supports Docker volumes")."""
-    text = shorten(story.primary.title, story.services, names)
-    if _LEAD_WORDS.match(text):
-        text = "the new " + _LEAD_WORDS.sub("", text)
-    return title_text(re.sub(r"\s*\((preview|public preview)\)\s*", " in preview ", text, flags=re.I))
+def clause(story: Story, names: ServiceNames, vocabulary: Vocabulary = PRIOR) -> str:
+    """The story as a plain clause of the Description ("ECS supports Docker volumes")."""
+    return title_text(words.clause(story, names, vocabulary))
 
 
 def phrase(story: Story, names: ServiceNames) -> str:
@@ -493,7 +463,9 @@ def _history(featured: Featured, tz: dt.tzinfo) -> HistoryView | None:
     return HistoryView(age_in_words(days), md(post.title) or md(url), url, post.date.astimezone(tz).strftime("%B %Y"))
 
 
-def _section(featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int) -> Section:
+def _section(
+    featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int, vocabulary: Vocabulary = PRIOR
+) -> Section:
     story = featured.ranked.story
     related = (_related(other.story, tz, year) for other in featured.related)
     previously = (
@@ -502,7 +474,7 @@ def _section(featured: Featured, names: ServiceNames, tz: dt.tzinfo, year: int) 
         if (url := safe_path(p.note.url))
     )
     return Section(
-        heading=md(heading(story, names)),
+        heading=md(heading(story, names, vocabulary)),
         service=md(names.short(story.service)) if story.service else "",
         sources=tuple(_source(post, url, tz, year) for post, url in _linked(story.posts)),
         related=tuple(r for r in related if r is not None),
@@ -642,20 +614,17 @@ def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
     return tuple(out)
 
 
-def description(selection: Selection) -> str:
-    """The drafted sentence naming the featured topics ("A, B, and C.")."""
-    clauses = [clause(f.ranked.story, selection.names) for f in selection.featured]
-    if not clauses:
+def description(selection: Selection, vocabulary: Vocabulary = PRIOR) -> str:
+    """One plain clause per featured story, about as long as the author's Descriptions ("ECS
+    supports Docker volumes, and S3 gets same-region replication.")."""
+    stories = [f.ranked.story for f in selection.featured]
+    if not stories:
         if selection.problems:  # a silent source is not a quiet week
             return "Nothing new to feature yet, but some sources had problems: see the note at the end."
         return "A quiet week: nothing new to feature yet."
-    if len(clauses) == 1:
-        text = clauses[0]
-    elif len(clauses) == 2:
-        text = f"{clauses[0]} and {clauses[1]}"
-    else:
-        text = ", ".join(clauses[:-1]) + f", and {clauses[-1]}"
-    return text[:1].upper() + text[1:] + "."
+    titles = [p.title for r in selection.ranked for p in r.story.posts]
+    proper, common = words.proper_words(titles), words.lowercase_words(titles)
+    return title_text(words.description(stories, selection.names, vocabulary, proper=proper, common=common))
 
 
 def front_matter(
@@ -668,25 +637,20 @@ def front_matter(
     author: str,
     draft: bool,
     categories: Sequence[str] = ("Weekly Notes",),
+    vocabulary: Vocabulary = PRIOR,
 ) -> FrontMatter:
     names = selection.names
-    topics = [heading(f.ranked.story, names) for f in selection.featured]
-    title = f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
-    words = ["aws"]
-    for f in selection.featured:  # the blog's keywords: each feature's service, and its topics in the blog's style
-        story = f.ranked.story
-        words.extend(story.services[:1])
-        topics = [*story.topics, *(t for service in story.services[:1] for t in names.topics(service))]
-        words.extend(t for t in topics if t in selection.keyword_topics)
-    keywords = tuple(dict.fromkeys(k for k in (keyword(w) for w in words) if k))
+    stories = [f.ranked.story for f in selection.featured]
+    title = words.title(week, year, [heading(story, names, vocabulary) for story in stories], vocabulary)
+    found = words.keywords(stories, names, vocabulary, selection.keyword_topics)
     return FrontMatter(
         title=yaml_str(title),
         slug=yaml_str(slug, quote_always=False),
         blog=yaml_str(blog, quote_always=False) if blog else "",
         author=yaml_str(author, quote_always=False) if author else "",
         date=selection.at.isoformat(timespec="seconds"),
-        keywords=keywords,
-        description=yaml_str(description(selection)),
+        keywords=tuple(dict.fromkeys(k for k in (keyword(w) for w in found) if k)),
+        description=yaml_str(description(selection, vocabulary)),
         draft=draft,
         categories=tuple(yaml_str(c) for c in categories),
     )
@@ -713,8 +677,17 @@ class Layout:
     the Description's length)."""
 
 
-def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layout, tz: dt.tzinfo) -> dict[str, object]:
-    """The values the template gets."""
+def view(
+    selection: Selection,
+    *,
+    year: int,
+    week: int,
+    slug: str,
+    layout: Layout,
+    tz: dt.tzinfo,
+    vocabulary: Vocabulary = PRIOR,
+) -> dict[str, object]:
+    """The values the template gets; ``vocabulary``: the author's words, learned from their notes."""
     names = selection.names
     also = groups(selection.also, names)
     earlier = groups(selection.earlier, names) if layout.earlier_title else ()
@@ -754,13 +727,14 @@ def view(selection: Selection, *, year: int, week: int, slug: str, layout: Layou
         author=layout.author,
         draft=layout.draft,
         categories=layout.categories,
+        vocabulary=vocabulary,
     )
     return {
         "front": front,
-        "description": md_paragraph(description(selection)),
+        "description": md_paragraph(description(selection, vocabulary)),
         "h": "#" * layout.heading_level,
         "h_sub": "#" * min(layout.heading_level + 1, 6),
-        "sections": [_section(f, names, tz, year) for f in selection.featured],
+        "sections": [_section(f, names, tz, year, vocabulary) for f in selection.featured],
         "publish_lists": layout.publish_lists,
         "footnote": layout.footnote,
         "also_title": md(layout.also_title),
@@ -805,10 +779,12 @@ def render(
     layout: Layout,
     tz: dt.tzinfo,
     template: Path | None = None,
+    vocabulary: Vocabulary = PRIOR,
 ) -> str:
     env, name = environment(template)
+    values = view(selection, year=year, week=week, slug=slug, layout=layout, tz=tz, vocabulary=vocabulary)
     try:
-        text = env.get_template(name).render(**view(selection, year=year, week=week, slug=slug, layout=layout, tz=tz))
+        text = env.get_template(name).render(**values)
     except jinja2.TemplateError as exc:
         where = str(template) if template else name
         raise ConfigError(f"the draft template failed: {exc}", path=where) from None

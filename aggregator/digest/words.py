@@ -1,0 +1,1107 @@
+"""The author's words: headings, title, keywords and Description as the author writes them.
+
+A heading is a short noun phrase: the service's name as the author writes it, then what is new
+("Step Functions Dynamic Parallelism", "S3 Same-Region Replication", "Fargate in Sydney"); a new
+service, or the general availability of one, is headed by its full name ("AWS Security Hub").
+Never "Generally Available", a parenthetical, a name written twice, or a last word that leaves
+the phrase hanging ("and", "to the", "based"). The title is the first featured headings; the
+keywords the author's words for the featured services and topics, about as many as the author
+writes; the Description one plain clause per featured story, about as long as the author's.
+
+What the rules cannot know is learned from the author's notes before the draft's date, recent
+notes weighing most (``learn_vocabulary``): the names they write for each service (``ALB``,
+``DocumentDB``) and the full names they head launches with, the keyword they use for each
+service and topic and how often, how many keywords they write and whether ``aws`` is one, how
+long their headings and Descriptions are, the Regions they name, and, from their headings beside
+the titles of the announcements they link, the words of titles they drop. With no notes the
+rules alone decide (``PRIOR``).
+
+Pure: no clock, no I/O; the caller reads the notes and the titles of the posts they link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..taxonomy import REGIONS, NameMatcher, Registry, tokenize
+from .notes import Note
+from .select import Candidate, ServiceNames, Story
+
+HALF_LIFE_DAYS = 365.0
+"""A note's weight halves every year: the author's recent habits count most."""
+
+# --- the words headings are made of --------------------------------------------------------------
+
+CONNECTORS = frozenset(
+    """a an and as at based by for from in into of on or per than that the through to using via when where
+    which while with without within across your their its our this these those""".split()  # noqa: SIM905
+)
+"""Words a heading never ends on: the phrase would hang ("App Mesh routing based")."""
+_CUT = frozenset(
+    """for in with on of across using when through via from that to by at into within without so which while
+    where per than as featuring powered based including inside""".split()  # noqa: SIM905
+)
+"""Where the phrase of what is new ends: the rest says for what, where or how."""
+_FILLERS = frozenset(
+    """a an the new now also additional more all your their its our native support supports ability option
+    options capability capabilities you customers users directly easily automatically quickly natively
+    seamlessly""".split()  # noqa: SIM905
+)
+"""Words that say nothing at the start of what is new ("the ability to", "support for")."""
+_GENERIC_TAIL = frozenset(
+    """support supports capability capabilities feature features functionality available availability now
+    option options enhancements improvements updates directly easily automatically expanded presence""".split()  # noqa: SIM905
+)
+"""Words that say nothing at the end of what is new ("Target Tracking Available")."""
+_VERBS = frozenset(
+    """supports support adds add introduces introduce announces announce launches launch offers offer provides
+    provide enables enable allows allow lets brings gains gets releases release delivers unveils includes
+    expands extends increases improves enhances simplifies integrates updates reduces lowers makes helps
+    publishes achieves automates accelerates streamlines speeds detects sends receives doubles triples
+    deploys optimizes scales removes adopts debuts previews unlocks boosts showcases signs sets writes rolls
+    reads runs stores shows displays exports imports generates creates returns tracks protects encrypts
+    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has""".split()  # noqa: SIM905
+)
+"""Verbs of What's New titles: the name before them is the subject, what follows is what is new."""
+_IMPERATIVES = frozenset(
+    """set use run create get add manage build deploy track monitor specify view save simplify automate
+    launch easily now sign try""".split()  # noqa: SIM905
+)
+"""Words that start a title written as an instruction ("Set Concurrency Limits on ...")."""
+_PRESS = re.compile(
+    r"^(announcing|introducing|introduces|new:?|now available:?|available now:?|launch:|launched:|"
+    r"coming soon:?|update:|just launched:?|sign up for the (preview|beta) of|preview:|generally available:?)\s+"
+    r"(the\s+|a\s+|an\s+)?",
+    re.I,
+)
+_PRESS_PART = re.compile(
+    r"^(now\s+)?((generally|publicly)\s+available|available(\s+now)?|(developer\s+|public\s+)?preview|beta|ga|"
+    r"general\s+availability|new|now\s+available)$",
+    re.I,
+)
+_GA = re.compile(
+    r"\s+(is|are)\s+(now\s+)?(generally\s+available|available|ga|launched)(?=\s*$|\s+(in|for|on|to|with|across|via|through|as|from|using)\b)"
+    r"|\s+(now\s+)?generally\s+available\b|^general\s+availability\s+(of|for)\s+",
+    re.I,
+)
+_PARENS = re.compile(r"\s*\([^()]*\)")
+_DASHES = re.compile(r"\s+[-–—]\s+|:\s+")
+_POSSESSIVE = re.compile(r"['’]s\b")
+_SPACES = re.compile(r"\s+")
+_PREFIX = re.compile(r"^(amazon|aws)\s+", re.I)
+
+
+def _words(text: str) -> list[str]:
+    """The words of a text, a comma or colon after one kept (it ends a phrase)."""
+    return [w for w in text.split() if w.strip(".,;:")]
+
+
+def _bare_word(word: str) -> str:
+    return word.strip(",;:")
+
+
+def _bare(name: str) -> str:
+    """A name without its "Amazon"/"AWS" prefix."""
+    return _PREFIX.sub("", name).strip() or name
+
+
+def _acronym(name: str) -> str:
+    """ "Application Load Balancer" -> ALB, "EC2 Container Service" -> ECS."""
+    return "".join(w[0] for w in _words(_bare(name)) if w[:1].isalnum()).upper()
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Whether two spellings name the same thing: equal, or one the other's acronym (a plural -s aside)."""
+    a, b = _bare(a).lower(), _bare(b).lower()
+    if a == b or a.rstrip("s") == b.rstrip("s"):
+        return True
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return " " not in short and len(long.split()) > 1 and short.rstrip("s").upper() == _acronym(long)
+
+
+def heading_tokens(text: str) -> list[str]:
+    """Lowercased words, as the author's headings are compared and learned from."""
+    return [w for w in re.findall(r"[a-z0-9]+", _POSSESSIVE.sub("", text.lower())) if w not in ("aws", "amazon")]
+
+
+# --- what is learned -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vocabulary:
+    """What the author's notes say about their words; ``PRIOR`` when there are none."""
+
+    names: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Registry key -> the names the author writes for it in headings, prefix dropped ("ALB",
+    "DocumentDB"), with their decayed counts."""
+    prefixes: Mapping[str, str] = field(default_factory=dict)
+    """Registry key -> the prefix the author writes before its name in a heading ("AWS" in "AWS Aurora")."""
+    keywords: Mapping[str, str] = field(default_factory=dict)
+    """Registry key (service or topic) -> the keyword the author writes for it (``documentdb``, ``docker``)."""
+    keyword_seen: Mapping[str, float] = field(default_factory=dict)
+    """Registry key -> the (decayed) notes with keywords that were about it ..."""
+    keyword_used: Mapping[str, float] = field(default_factory=dict)
+    """... and those of them whose keywords named it."""
+    service_rate: float = 0.9
+    """How often the author names a service a note is about in its keywords, over all services."""
+    topic_rate: float = 0.2
+    """... a topic (``digest.keyword_topics`` are the author's own topics: they count as used)."""
+    aws_rate: float = 1.0
+    """How often ``aws`` is a keyword of a note about AWS (the house style's ``keyword_aws``)."""
+    keyword_count: int = 8
+    """Keywords a note has, about (the house style's ``keyword_count``)."""
+    heading_words: int = 4
+    """Words in a heading at most."""
+    description_words: int = 40
+    """Words in a Description, about (the house style's ``description_words``)."""
+    title_topics: int = 3
+    """Topics in a title at most."""
+    regions: Mapping[str, float] = field(default_factory=dict)
+    """Region short names the author writes ("Sydney"), with their decayed counts."""
+    dropped: frozenset[str] = frozenset()
+    """Words of announcement titles the author leaves out of their headings (lowercased)."""
+    capitalized: frozenset[str] = frozenset()
+    """Words the author capitalizes inside a sentence of a Description ("Docker", "Parameter")."""
+    lowercase: frozenset[str] = frozenset()
+    """Words the author writes in lowercase in a Description ("volumes", "scheduling")."""
+    notes: int = 0
+    """How many notes it was learned from."""
+    chosen_topics: frozenset[str] = frozenset()
+    """Topics the author chose as keywords in their settings (``digest.keyword_topics`` set to
+    other than its default): keywords whenever a featured story has them, whatever the notes say."""
+
+    def name(self, key: str, written: str, names: ServiceNames) -> str:
+        """The name a heading gives a service, from the name a title wrote ("Amazon ECS",
+        "Application Load Balancer", "Kinesis Analytics")."""
+        bare = _bare(written)
+        spellings = sorted(self.names.get(key, {}).items(), key=lambda item: (-item[1], item[0]))
+        for spelling, _ in spellings:
+            if _same_name(spelling, bare):
+                return spelling
+        entry = names.registry.get(key)
+        aliases = {a.lower() for a in entry.aliases} if entry else set()
+        own = {n.lower() for n in (*names.own_names(key), names.short(key), key)}
+        if bare.lower() in own:  # the service itself: the author's name for it, else the short one
+            return self.own_name(key, names)
+        acronym = _acronym(bare)
+        if len(bare.split()) > 1 and (acronym.lower() in aliases or acronym == names.short(key).upper()):
+            return acronym  # "Application Load Balancer" -> ALB, "EC2 Container Service" -> ECS
+        short = names.short(key)
+        extra = [w for w in bare.split() if w.lower() not in short.lower().split() and w.lower() not in CONNECTORS]
+        if len(extra) < len(bare.split()) and any(w[:1].islower() for w in extra):
+            return short  # "Lambda functions": the service, not a product of it
+        if len(extra) == len(bare.split()) and len(bare.split()) >= 3 and len(short) < len(bare):
+            return short  # "Simple Storage Service" -> S3
+        for parent in sorted(own, key=len, reverse=True):
+            if len(bare.split()) >= 4 and bare.lower().startswith(parent + " "):
+                part = bare[len(parent) + 1 :]  # "Certificate Manager Private Certificate Authority"
+                return short if part.split()[0].lower() in CONNECTORS else part
+        if len(bare.split()) >= 4 and len(short.split()) < len(bare.split()):
+            return short  # "Certificate Manager Private Certificate Authority": too long for a heading
+        return bare  # a sub-product or an older name, as the title writes it ("SageMaker HyperPod")
+
+    def own_name(self, key: str, names: ServiceNames) -> str:
+        """The author's name for the service itself (not for a product of it: "ALB" is not ELB's),
+        else the registry's short name."""
+        own = [n for n in (*names.own_names(key), names.short(key), key)]
+        spellings = sorted(self.names.get(key, {}).items(), key=lambda item: (-item[1], item[0]))
+        for spelling, _ in spellings:
+            if any(_same_name(spelling, n) for n in own):
+                return spelling
+        return names.short(key)
+
+    def full_name(self, key: str, names: ServiceNames) -> str:
+        """A launch's heading: the service's full name as the author writes it ("AWS Security
+        Hub", "Amazon EKS"): their prefix, else the registry's, before their name, else the short one."""
+        short = self.own_name(key, names)
+        prefix = self.prefixes.get(key) or (m.group(1) if (m := _PREFIX.match(names.name(key))) else "")
+        if not prefix or short.lower().startswith(prefix.lower()):
+            return short if names.known(key) else names.name(key)
+        if not names.known(key):
+            return names.name(key)
+        return f"{prefix} {short}"
+
+    def keyword_rate(self, key: str, prior: float) -> float:
+        """How likely the author is to write the keyword of a service or topic a note is about."""
+        return _rate(self.keyword_used.get(key, 0.0), self.keyword_seen.get(key, 0.0), prior, KEYWORD_PRIOR_NOTES)
+
+    def keyword(self, key: str, names: ServiceNames) -> str:
+        """The author's keyword for a service or topic; else the name written as a keyword
+        (``stepfunctions``, ``documentdb``)."""
+        if key in self.keywords:
+            return self.keywords[key]
+        entry = names.registry.get(key)
+        if entry is not None and entry.kind in ("service", "product"):
+            return re.sub(r"[^a-z0-9]", "", names.short(key).lower()) or key
+        return key
+
+
+PRIOR = Vocabulary()
+"""No notes: the rules' defaults."""
+
+PRIOR_NOTES = 2.0
+"""How many notes' worth of evidence the defaults count for against the learned counts."""
+KEYWORD_PRIOR_NOTES = 1.0
+"""... against how often the author names a given service or topic in the keywords: one note
+that names it (or not) says more than the average over all of them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linked:
+    """A post an earlier note linked, as the archive holds it: its title says what was announced."""
+
+    id: str
+    title: str
+    services: tuple[str, ...]
+    topics: tuple[str, ...]
+
+
+def linked(posts: Iterable[Candidate]) -> dict[str, Linked]:
+    """The posts earlier notes link, by id, as ``learn_vocabulary`` reads them."""
+    return {p.id: Linked(id=p.id, title=p.title, services=p.services, topics=p.topics) for p in posts}
+
+
+def capitalized_words(text: str) -> set[str]:
+    """Words written with a capital inside a sentence: names, as the writer sees them."""
+    found = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        for word in sentence.split()[1:]:
+            word = word.strip(".,;:!?()\"'’")
+            if word[:1].isupper() and word != "I":
+                found.add(word)
+    return found
+
+
+def lowercase_words(texts: Iterable[str]) -> frozenset[str]:
+    """Words written in lowercase in these texts: common words, which a clause writes so too."""
+    return frozenset(w for text in texts for w in re.findall(r"(?<![\w-])[a-z][a-z0-9]*(?![\w])", text))
+
+
+def _weight(note: Note, at: dt.datetime) -> float:
+    age = max(0.0, (at - note.date).total_seconds() / 86400.0)
+    return float(0.5 ** (age / HALF_LIFE_DAYS))
+
+
+def _quantile(samples: Sequence[tuple[float, float]], q: float) -> float | None:
+    """The weighted ``q`` quantile of (weight, value) samples."""
+    total = sum(w for w, _ in samples)
+    if total <= 0:
+        return None
+    running = 0.0
+    for w, value in sorted(samples, key=lambda s: s[1]):
+        running += w
+        if running >= q * total:
+            return value
+    return samples[-1][1]
+
+
+def _blend(samples: Sequence[tuple[float, float]], q: float, prior: int, low: int, high: int) -> int:
+    """The learned quantile, pulled towards the prior by ``PRIOR_NOTES`` notes' worth, within bounds."""
+    learned = _quantile(samples, q)
+    if learned is None:
+        return prior
+    weight = sum(w for w, _ in samples)
+    value = (learned * weight + prior * PRIOR_NOTES) / (weight + PRIOR_NOTES)
+    return max(low, min(high, round(value)))
+
+
+_SHORT_MATCHERS: dict[int, tuple[Registry, NameMatcher[str]]] = {}
+
+
+def _short_matcher(registry: Registry) -> NameMatcher[str]:
+    """The services' short names, which the registry's matcher holds only when they are aliases."""
+    held = _SHORT_MATCHERS.get(id(registry))
+    if held is None or held[0] is not registry:
+        entries = [e for e in registry.entries.values() if registry.is_service(e.key) and e.short]
+        held = (registry, NameMatcher((e.short, e.key) for e in entries))
+        _SHORT_MATCHERS.clear()  # one registry at a time: the tagger's
+        _SHORT_MATCHERS[id(registry)] = held
+    return held[1]
+
+
+def _spans(text: str, registry: Registry, *, services: bool = True) -> list[tuple[int, int, str]]:
+    """The registry's services (``services``; else every entry, topics too) named in a text:
+    (start, end, key), by character offsets, the "Amazon"/"AWS" before a name included."""
+    offsets = [(m.start(), m.end()) for m in re.finditer(r"[^\W_]+", text)]
+    tokens = tokenize(text)
+    found = [m for m in registry.matcher.find(tokens) if registry.is_service(m.value) or not services]
+    taken = {i for m in found for i in range(m.start, m.end)}
+    for m in _short_matcher(registry).find(tokens):
+        if not taken & set(range(m.start, m.end)):
+            found.append(m)
+    out = []
+    for match in sorted(found, key=lambda m: m.start):
+        start = match.start
+        if start > 0 and tokens[start - 1].lower() in ("amazon", "aws"):
+            start -= 1
+        end = offsets[match.end - 1][1]
+        while end < len(text) and text[end] == "-" and end + 1 < len(text) and text[end + 1].isalnum():
+            end = next((m.end() for m in re.finditer(r"[\w-]+", text[end:])), 0) + end  # "ECS-CLI": one word
+        out.append((offsets[start][0], end, match.value))
+    return out
+
+
+def _regions_named(text: str) -> list[str]:
+    found = []
+    for region in REGIONS.values():
+        match = re.search(r"(?<![\w])" + re.escape(region.short) + r"(?![\w])", text)
+        if match:
+            found.append((match.start(), region.short))
+    return [short for _, short in sorted(found)]
+
+
+@dataclass
+class _Counts:
+    """What ``learn_vocabulary`` adds up, note by note."""
+
+    names: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    prefixes: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    keywords: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    present: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    used: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    regions: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    kept: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    dropped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    heading_words: list[tuple[float, float]] = field(default_factory=list)
+    title_topics: list[tuple[float, float]] = field(default_factory=list)
+    capitalized: set[str] = field(default_factory=set)
+    lowercase: set[str] = field(default_factory=set)
+
+
+def _count_headings(note: Note, w: float, registry: Registry, counts: _Counts) -> set[str]:
+    """The names, prefixes, Regions and lengths of a note's headings; the services they name."""
+    named: set[str] = set()
+    for section in note.sections[1:]:
+        spans = _spans(section.heading, registry)
+        for start, end, key in spans:
+            written = section.heading[start:end]
+            prefix = _PREFIX.match(written)
+            if prefix:
+                counts.prefixes[key][prefix.group(1)] += w
+            counts.names[key][_bare(written)] += w
+            named.add(key)
+        if spans:
+            counts.heading_words.append((w, len(section.heading.split())))
+        for short in _regions_named(section.heading):
+            counts.regions[short] += w
+    for short in _regions_named(note.description):
+        counts.regions[short] += w / 2
+    return named
+
+
+def _count_pairs(note: Note, posts: Mapping[str, Linked], ids: Mapping[str, str], counts: _Counts) -> None:
+    """Which words of an announcement's title the author kept in the heading of the section that
+    links it alone."""
+    for section in note.sections[1:]:
+        held = {ids[link] for link in section.links if link in ids} & posts.keys()
+        if len(held) != 1:
+            continue
+        post = posts[next(iter(held))]
+        kept = set(heading_tokens(section.heading))
+        for word in set(heading_tokens(post.title)):
+            if word in kept:
+                counts.kept[word] += 1
+            else:
+                counts.dropped[word] += 1
+
+
+def _count_keywords(note: Note, w: float, concepts: set[str], registry: Registry, counts: _Counts) -> None:
+    used: set[str] = set()
+    for word in note.keywords:
+        if word in ("aws", "amazon"):
+            continue
+        key = registry.resolve(word)
+        if key is None and word in concepts:
+            key = word  # a topic of the registry's services that is no entry of its own
+        if key is not None:
+            counts.keywords[key][word] += w
+            used.add(key)
+    for concept in concepts:
+        counts.present[concept] += w
+        counts.used[concept] += w * (concept in used)
+
+
+KEYWORDS_UNLIMITED = 99
+"""``keyword_count`` when the house style sets no limit (``digest.keywords_max = 0``)."""
+
+
+def with_style(vocab: Vocabulary, *, keyword_count: int, keyword_aws: bool, description_words: int) -> Vocabulary:
+    """The vocabulary with the house style's numbers (``style.HouseStyle``: learned from the
+    notes or set by the author), the one place they are decided."""
+    return dataclasses.replace(
+        vocab,
+        keyword_count=keyword_count or KEYWORDS_UNLIMITED,
+        aws_rate=1.0 if keyword_aws else 0.0,
+        description_words=description_words,
+    )
+
+
+def learn_vocabulary(
+    notes: Sequence[Note],
+    *,
+    at: dt.datetime,
+    registry: Registry,
+    posts: Mapping[str, Linked] = {},
+    link_ids: Mapping[str, str] = {},
+) -> Vocabulary:
+    """What the notes published before ``at`` say about the author's words. ``posts``: the
+    archive's posts they link, by id; ``link_ids``: each link of the notes -> its post id."""
+    counts = _Counts()
+    earlier = [n for n in notes if n.date < at]
+    for note in earlier:
+        w = _weight(note, at)
+        named = _count_headings(note, w, registry, counts)
+        _count_pairs(note, posts, link_ids, counts)
+        linked_posts = [posts[i] for link in note.links if (i := link_ids.get(link)) and i in posts]
+        services = named | {p.services[0] for p in linked_posts if p.services}
+        concepts = set(services)
+        for key in services:
+            concepts.update(registry.topics_of(key))
+        for p in linked_posts:
+            concepts.update(p.topics)
+        if note.keywords:
+            _count_keywords(note, w, concepts, registry, counts)
+        if note.description:
+            counts.capitalized.update(capitalized_words(note.description))
+            counts.lowercase.update(lowercase_words([note.description]))
+        if note.topics:
+            counts.title_topics.append((w, len(note.topics)))
+    return _vocabulary(counts, registry, len(earlier))
+
+
+def _best(spellings: Mapping[str, float]) -> str:
+    return min(spellings.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def _rate(used: float, present: float, prior: float, notes: float = PRIOR_NOTES) -> float:
+    return (used + prior * notes) / (present + notes)
+
+
+def _vocabulary(counts: _Counts, registry: Registry, notes: int) -> Vocabulary:
+    services = [k for k in counts.present if registry.is_service(k)]
+    topics = [k for k in counts.present if not registry.is_service(k)]
+    service_rate = _rate(
+        sum(counts.used[k] for k in services), sum(counts.present[k] for k in services), PRIOR.service_rate
+    )
+    topic_rate = _rate(sum(counts.used[k] for k in topics), sum(counts.present[k] for k in topics), PRIOR.topic_rate)
+    return Vocabulary(
+        names={k: dict(v) for k, v in counts.names.items()},
+        prefixes={k: _best(v) for k, v in counts.prefixes.items()},
+        keywords={k: _best(v) for k, v in counts.keywords.items()},
+        keyword_seen=dict(counts.present),
+        keyword_used=dict(counts.used),
+        service_rate=service_rate,
+        topic_rate=topic_rate,
+        heading_words=_blend(counts.heading_words, 0.8, PRIOR.heading_words, 2, 6),
+        title_topics=_blend(counts.title_topics, 0.5, PRIOR.title_topics, 1, 3),
+        regions=dict(counts.regions),
+        dropped=frozenset(w for w, n in counts.dropped.items() if n >= 2 and not counts.kept.get(w)),
+        capitalized=frozenset(counts.capitalized),
+        lowercase=frozenset(counts.lowercase),
+        notes=notes,
+    )
+
+
+# --- headings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """A title taken apart: who (the service, as a heading names it), and what is new."""
+
+    key: str
+    name: str
+    """The service's name as the heading writes it ("ECS"); empty when the title names none."""
+    written: str
+    """The name as the title wrote it ("Amazon Elastic Container Service")."""
+    before: str
+    """The title's words before the name ("Service Discovery for")."""
+    after: str
+    """... and after it ("Now Supports Docker Volumes")."""
+    launch: bool
+    """The title announces the service itself: new, in preview or generally available."""
+
+
+def clean_title(title: str) -> tuple[str, bool]:
+    """A title without press wording, parentheticals or a trailing "- Generally Available"; and
+    whether it said the thing is generally available or new."""
+    text = _SPACES.sub(" ", title).strip().rstrip(".!")
+    launch = False
+    parts = [p for p in _DASHES.split(text) if p.strip()]
+    kept = [p for p in parts if not _PRESS_PART.match(_PARENS.sub("", p).strip())]
+    launch = len(kept) < len(parts)
+    text = kept[0] if kept else text
+    for _ in range(2):
+        stripped = _PRESS.sub("", text)
+        launch = launch or stripped != text
+        text = stripped
+    text = _PARENS.sub("", text)
+    ga = _GA.search(text)
+    if ga:
+        text = (text[: ga.start()] + " " + text[ga.end() :]).strip()
+    return _SPACES.sub(" ", text).strip(" ,;:-"), launch or ga is not None
+
+
+def _subject_span(text: str, story: Story, names: ServiceNames, vocab: Vocabulary) -> tuple[int, int, str] | None:
+    """Where the title names the story's service (else another service, at its start): where it
+    names it as the author does first ("Application Load Balancer" for ALB)."""
+    spans = _spans(text, names.registry)
+    wanted = [k for k in (story.service, *story.services) if k]
+    for key in wanted:
+        mine = [s for s in spans if s[2] == key]
+        authors = [s for s in mine if any(_same_name(n, text[s[0] : s[1]]) for n in vocab.names.get(key, {}))]
+        if authors or mine:
+            return _with_part((authors or mine)[0], spans, text, names.registry)
+    for key in wanted:  # a name the registry's matcher does not hold: the short one, a fallback
+        for name in names.all_names(key):
+            match = re.search(r"(?<![\w@])((amazon|aws)\s+)?" + re.escape(name) + r"(?![\w@])", text, re.I)
+            if match and (match.group(0)[:1].isupper() or not name[:1].isupper()):
+                return (match.start(), match.end(), key)
+    if spans and len(text[: spans[0][0]].split()) <= 1:
+        return _with_part(spans[0], spans, text, names.registry)
+    return None
+
+
+def _with_part(
+    span: tuple[int, int, str], spans: Sequence[tuple[int, int, str]], text: str, registry: Registry
+) -> tuple[int, int, str]:
+    """A name followed at once by a part of it ("Systems Manager Session Manager", "Lambda
+    SnapStart"): the two as one subject."""
+    for other in spans:
+        if other[0] > span[1] and not text[span[1] : other[0]].strip():
+            entry = registry.get(other[2])
+            if other[2] == span[2] or (entry is not None and span[2] in entry.part_of):
+                return (span[0], other[1], span[2])
+    return span
+
+
+def subject(story: Story, names: ServiceNames, vocab: Vocabulary) -> _Subject:
+    """Who the story is about and what the title says is new."""
+    text, said_launch = clean_title(story.primary.title)
+    span = _subject_span(text, story, names, vocab)
+    kinds_launch = story.kind in ("new-service", "general-availability", "preview")
+    if span is None:
+        words = text.split()
+        verb = _find_verb(words[1:6])
+        named = [w for w in words[: (verb or 0) + 1] if w.lower() not in _AUXILIARY]
+        if verb is not None and named and all(w[:1].isupper() for w in named):  # "Comprehend launches ..."
+            name = _bare(" ".join(named))
+            return _Subject("", name, name, "", " ".join(words[verb + 1 :]), False)
+        key = story.service if story.service and names.known(story.service) else ""
+        name = vocab.name(key, names.short(key), names) if key else ""
+        return _Subject(key, name, "", text, "", kinds_launch and not text)
+    start, end, key = span
+    written = text[start:end]
+    name = _subject_name(key, written, names, vocab)
+    before, after = text[:start].strip(), text[end:].strip()
+    rest = [w for w in _words(before + " " + after) if w.lower() not in _FILLERS and w.lower() not in _VERBS]
+    lead = [w for w in _words(before) if w.lower() not in _FILLERS | _VERBS | {"amazon", "aws"}]
+    launch = ((kinds_launch or said_launch) and not rest) or (story.kind == "new-service" and not lead)
+    return _Subject(key, name, written, before, after, launch)
+
+
+def _subject_name(key: str, written: str, names: ServiceNames, vocab: Vocabulary) -> str:
+    """The name of a subject; a service and its part as the author would write them ("Lambda
+    SnapStart"; "Session Manager" where the two would be too long)."""
+    spans = [s for s in _spans(written, names.registry) if s[2] == key]
+    if len(spans) < 2:
+        return vocab.name(key, written, names)
+    parent = vocab.name(key, written[spans[0][0] : spans[0][1]], names)
+    part = _bare(written[spans[-1][0] : spans[-1][1]])
+    if _same_name(part, parent) or part.lower().startswith(parent.lower() + " "):
+        return part if len(part) > len(parent) else parent  # "S3 S3 Batch Operations": the name once
+    both = f"{parent} {part}"
+    return both if len(both.split()) <= 3 else part
+
+
+def _is_gerund(word: str) -> bool:
+    low = word.lower()
+    return len(low) > 4 and low.endswith("ing") and word[:1].islower()
+
+
+def _strip_lead(words: list[str]) -> list[str]:
+    """Fillers off the front of what is new: "the ability to", "support for", "new", "you to
+    create and orchestrate" (a verb of an instruction goes with its "to")."""
+    while words:
+        low = _bare_word(words[0]).lower()
+        if low in _FILLERS or low in ("is", "are", "be", "been", "available", "generally", "of", "for"):
+            words = words[1:]
+        elif low == "to" and len(words) > 2:  # "to assign IAM permissions": the verb goes too
+            words = words[2:]
+        elif low in ("and", "or") and len(words) > 2 and words[1][:1].islower():
+            words = words[2:]  # "... create and orchestrate tasks": the second verb too
+        elif re.fullmatch(r"\d+", words[0]) and len(words) > 1 and not re.match(r"\d", words[1]):
+            words = words[1:]  # "25 new controls"
+        elif _is_gerund(words[0]) and len(words) >= 3 and _bare_word(words[1]).lower() not in _CUT:
+            words = words[1:]  # "testing web apps on Edge": what is tested
+        else:
+            break
+    return words
+
+
+def _cut(words: list[str]) -> list[str]:
+    """What is new up to the first word that says for what, where or how: "Docker Volumes" of
+    "Docker Volumes and Volume Plugins", "Target Tracking Available" of "... for Container Service";
+    past words that say nothing alone ("improvements to detection" -> detection)."""
+    out = words
+    for i, word in enumerate(words):
+        low = _bare_word(word).lower()
+        if i == 0:
+            if word.endswith((",", ";", ":")):
+                out = [_bare_word(word)]
+                break
+            continue
+        previous = _bare_word(words[i - 1]).lower()
+        if low in _CUT or (
+            low in ("and", "&", "or") and (i >= 2 or (previous.endswith("s") and not previous.endswith("ss")))
+        ):
+            out = words[:i]
+        elif word.endswith((",", ";", ":")):
+            out = [*words[:i], _bare_word(word)]
+        else:
+            continue
+        if all(_bare_word(w).lower() in _GENERIC_TAIL | _FILLERS for w in out) and len(words) > i + 1:
+            return _cut(_strip_lead(words[i + 1 :]))
+        break
+    return [_bare_word(w) for w in out]
+
+
+_VERSION = re.compile(r"^v?\d+(\.[\dx]+)*$", re.I)
+
+
+def _versions(words: list[str]) -> list[str]:
+    """ "Next.js version 11" -> Next.js 11: the version belongs to what it numbers."""
+    return [
+        w
+        for i, w in enumerate(words)
+        if not (w.lower() == "version" and i + 1 < len(words) and _VERSION.match(words[i + 1]))
+    ]
+
+
+def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None:
+    """Where the verb of a title is, among its first words; ``right_after`` its subject, a
+    lowercase word in -s first is one too ("signs", "writes": a sentence-case title's verbs)."""
+    for i, word in enumerate(words[:8]):
+        low = _bare_word(word).lower()
+        if low in _VERBS or (i > 0 and low in ("is", "are")):
+            return i
+    low = _bare_word(words[0]).lower() if words else ""
+    if (
+        right_after
+        and len(words) > 1  # a last word is a noun: "... AWS Lambda functions"
+        and words[0].islower()
+        and len(low) > 3
+        and low.endswith("s")
+        and not low.endswith(("ss", "us", "is"))
+    ):
+        return 0  # "signs", "writes": a sentence-case title's verb right after the name
+    return None
+
+
+_SAYS_NOTHING = frozenset(
+    """supports support adds add introduces announces launches offers provides enables allows lets brings gains
+    gets releases delivers unveils includes has expands extends can now""".split()  # noqa: SIM905
+)
+"""Verbs that only say something is new: a heading does without them ("Lambda Go")."""
+_QUALIFIERS = frozenset({"compatibility", "edition", "compatible"})
+"""Words of a name's qualifier a heading does without ("with PostgreSQL Compatibility" -> PostgreSQL)."""
+_AUXILIARY = frozenset({"now", "also", "can", "is", "are", "'s", "’s"})
+
+
+def _before(subj: _Subject) -> list[str]:
+    """The words before the name that say what is new: "Service Discovery" of "Service Discovery
+    for", "price reduction" of "AWS announces a price reduction of up to 56% for"."""
+    before = [w for w in _words(subj.before) if _bare_word(w).lower() not in ("amazon", "aws")]
+    verb = _find_verb(before)
+    if verb is not None and _bare_word(before[verb]).lower() not in ("support", "supports", "update", "updates"):
+        before = before[verb + 1 :]
+    while before and _bare_word(before[0]).lower() in _IMPERATIVES:
+        before = before[1:]
+    return _strip_lead(before)
+
+
+def _what(subj: _Subject, room: int) -> list[str]:
+    """The title's words that say what is new: the object of its verb (after the named part of
+    the service before the verb: "Global Database"), else the words around the name."""
+    after = _words(subj.after)
+    while after and after[0].lower() in _AUXILIARY:
+        after = after[1:]
+    verb = _find_verb(after, right_after=True)
+    if verb is not None:
+        extension = [w for w in after[:verb] if w.lower() not in _AUXILIARY]
+        if extension and after[verb].lower() in ("is", "are"):  # "controllers for Kubernetes are now available"
+            return _cut(extension)
+        obj = _cut(_strip_lead(after[verb + 1 :]))
+        said = _bare_word(after[verb])
+        if not extension and len(obj) <= 2 and said.lower() not in _SAYS_NOTHING:
+            return [said, *obj]  # "signs requests": the verb is half of what is new
+        if extension and len(extension) <= 3 and all(not w[:1].islower() or w in CONNECTORS for w in extension):
+            extension = [w for w in extension if w not in CONNECTORS and w.lower() not in _QUALIFIERS]
+            return extension + (obj if obj and len(obj) <= room - len(extension) else [])
+        return obj
+    words = [w for w in _words(subj.before) if _bare_word(w).lower() not in ("the", "a", "an")]
+    ends_on_connector = bool(words) and _bare_word(words[-1]).lower() in _CUT
+    significant = [w for w in after if _bare_word(w).lower() not in _GENERIC_TAIL]
+    trailing_noun = len(significant) == 1 and significant[0].islower()  # "... AWS Lambda functions"
+    if _before(subj) and (
+        ends_on_connector or not significant or trailing_noun or _bare_word(after[0]).lower() in _CUT
+    ):
+        return _before(subj)
+    if after and after[0].lower() in ("with", "for", "on"):
+        return _strip_lead(after[1:])
+    return _strip_lead(after)
+
+
+def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str]) -> list[str]:
+    """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
+    phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
+    words = _versions(_cut(_strip_lead(words)))
+    while words and words[-1].lower() in _GENERIC_TAIL | CONNECTORS:
+        words = words[:-1]
+    name = [w.lower() for w in taken]
+    if name and [w.lower() for w in words[: len(name)]] == name:
+        words = words[len(name) :]  # "S3 Batch Operations" after "S3": the name once
+    kept: list[str] = []
+    for word in words:
+        low = word.lower()
+        if low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
+            kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
+    learned = [w for w in kept if w.lower() not in vocab.dropped]
+    words = learned or kept
+    if len(words) > budget:
+        words = words[-budget:]
+        while words and words[0].lower() in CONNECTORS:
+            words = words[1:]
+    return words
+
+
+def _title_case(word: str) -> str:
+    """A heading's word with its capital ("Blue/Green", "Same-Region"); connectors and words
+    with capitals of their own as they are."""
+    if word.lower() in CONNECTORS:
+        return word
+    return re.sub(r"(^|[-/])([a-z])", lambda m: m.group(1) + m.group(2).upper(), word) if word[:1].islower() else word
+
+
+def region_name(code: str) -> str:
+    """A Region as a heading names it: Sydney; GovCloud for either GovCloud Region."""
+    region = REGIONS.get(code)
+    if region is None:
+        return code
+    return "GovCloud" if region.name.startswith("AWS GovCloud") else region.short
+
+
+_REGION_STOP = frozenset(
+    {"in", "to", "into", "available", "expands", "expand", "launches", "now", "is", "are", "arrives"}
+)
+
+
+def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int) -> str:
+    """A Region expansion: the service (and what of it) in the Region the author cares for."""
+    text = story.primary.title
+    named = sorted(
+        {region_name(code) for code in story.regions},
+        key=lambda name: (-vocab.regions.get(name, 0.0), text.find(name) if name in text else len(text), name),
+    )
+    where = f"in {named[0]}" if named else "in More Regions"
+    words = _words(subj.after)
+    if words and _find_verb(words[:1], right_after=True) == 0:  # "supports PostgreSQL 11.7 in GovCloud"
+        words = words[1:]
+    for i, word in enumerate(words):
+        if _bare_word(word).lower() in _REGION_STOP:
+            words = words[:i]
+            break
+    words = [w for w in words if _bare_word(w).lower() not in ("regions", "region")]
+    what = _noun_phrase(words, max(1, budget - len(subj.name.split()) - 1), vocab, subj.name.split())
+    return _tidy(" ".join([subj.name, *(_title_case(w) for w in what), where]))
+
+
+def _tidy(text: str) -> str:
+    """No parenthetical, no word twice in a row, no "Generally Available", no hanging last word."""
+    text = _PARENS.sub("", text)
+    text = re.sub(r"\s*[-–—]?\s*generally available\b", "", text, flags=re.I)
+    words: list[str] = []
+    for word in text.split():
+        word = _bare_word(word)
+        if word and (not words or words[-1].lower() != word.lower()):
+            words.append(word)
+    while len(words) > 1 and words[-1].lower() in CONNECTORS:
+        words.pop()
+    return " ".join(words).strip(" -–—")
+
+
+def _short_form(subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> str:
+    """A name of three words or more as its acronym when that is a name of the service too
+    ("Network Load Balancer" -> NLB), the author's spelling of it first."""
+    if len(subj.name.split()) < 3 or not subj.key:
+        return subj.name
+    acronym = _acronym(subj.name)
+    entry = names.registry.get(subj.key)
+    known = {a.upper() for a in entry.aliases} if entry else set()
+    for spelling in vocab.names.get(subj.key, {}):
+        if spelling.rstrip("s").upper() == acronym:
+            return spelling.rstrip("s")
+    return acronym if acronym in known or acronym == names.short(subj.key).upper() else subj.name
+
+
+def _first_words(text: str, budget: int) -> str:
+    """A title nothing else could be made of, as a heading: its first words, up to a connector
+    when two or more come before it, each once."""
+    words = _words(text)[:budget]
+    cut = _cut(words)
+    return _tidy(" ".join(dict.fromkeys(cut if len(cut) >= 2 else words)))
+
+
+def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str:
+    """A short topic heading in the author's words: the service's name and what is new
+    ("ECS Docker Volumes", "Aurora Backtrack", "Fargate in Sydney"); for a new or generally
+    available service its full name ("AWS Security Hub")."""
+    subj = subject(story, names, vocab)
+    budget = vocab.heading_words
+    if subj.launch and subj.key:
+        own = subj.name in vocab.names.get(subj.key, {}) or _same_name(subj.name, names.short(subj.key))
+        long_old_name = len(_bare(subj.written).split()) >= 4  # "Amazon Elastic Container Service for Kubernetes"
+        return _tidy(vocab.full_name(subj.key, names) if own or long_old_name else subj.written)
+    if story.kind == "region-expansion" and subj.name:
+        return _region_heading(story, subj, vocab, budget)
+    taken = _short_form(subj, names, vocab).split()
+    if subj.name:
+        room = max(2 if len(taken) == 2 else 1, budget - len(taken))
+        what = _noun_phrase(_what(subj, room), room, vocab, taken)
+    else:
+        what = _noun_phrase(_words(clean_title(story.primary.title)[0]), budget, vocab, ())
+    text = _tidy(" ".join([*taken, *(_title_case(w) for w in what)]))
+    text = text or _tidy(subj.name) or _first_words(clean_title(story.primary.title)[0], budget)
+    return text[:1].upper() + text[1:]
+
+
+# --- title, keywords, Description ----------------------------------------------------------------
+
+
+def title(week: int, year: int, headings: Sequence[str], vocab: Vocabulary = PRIOR) -> str:
+    """ "Week 34, 2018 - CloudFormation Secure String Parameters; ECS Docker Volumes": the first
+    featured headings, as many as the author puts in a title (three at most)."""
+    topics = list(dict.fromkeys(h for h in headings if h))[: min(3, vocab.title_topics)]
+    return f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
+
+
+KEYWORD_THRESHOLD = 0.5
+"""A keyword goes in when the author is more likely than not to write it."""
+TOPIC_PRIOR = 0.7
+"""How likely a topic of ``digest.keyword_topics`` is to be a keyword, before the notes say."""
+
+
+def keywords(
+    stories: Sequence[Story], names: ServiceNames, vocab: Vocabulary = PRIOR, keyword_topics: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """The keywords of a draft featuring these stories, in the author's words: ``aws`` if they
+    write it, each story's service and topics as they name them when they are likely to, about
+    as many as they write; in the order of the stories."""
+    own_topics = set(keyword_topics)
+    offered: dict[str, tuple[float, int]] = {}
+    forced: set[str] = set()
+
+    def offer(word: str, rate: float, position: int) -> None:
+        held = offered.get(word)
+        offered[word] = (max(rate, held[0]), min(position, held[1])) if held else (rate, position)
+
+    offer("aws", vocab.aws_rate, -1)
+    for position, story in enumerate(stories):
+        service = story.service
+        if service:
+            offer(vocab.keyword(service, names), vocab.keyword_rate(service, vocab.service_rate), position)
+        topics = dict.fromkeys([*story.topics, *(names.topics(service) if service else ())])
+        for topic in topics:
+            prior = TOPIC_PRIOR if topic in own_topics else vocab.topic_rate
+            word = vocab.keyword(topic, names)
+            if topic in vocab.chosen_topics:
+                forced.add(word)
+            offer(word, 1.0 if topic in vocab.chosen_topics else vocab.keyword_rate(topic, prior), position)
+    likely = [k for k, (rate, _) in offered.items() if rate >= KEYWORD_THRESHOLD]
+    chosen = sorted(likely, key=lambda k: (k not in forced, -offered[k][0], offered[k][1], k))
+    chosen = chosen[: max(vocab.keyword_count, len(forced))]
+    return tuple(sorted(chosen, key=lambda k: (offered[k][1], -offered[k][0], k)))
+
+
+_PLAIN_VERB = {
+    "announces": "adds",
+    "launches": "adds",
+    "introduces": "adds",
+    "unveils": "adds",
+    "debuts": "adds",
+    "releases": "adds",
+    "delivers": "adds",
+    "brings": "adds",
+    "now": "",
+}
+"""Press verbs and the plain ones a clause says instead."""
+
+
+def proper_words(titles: Iterable[str]) -> frozenset[str]:
+    """Words that keep their capital inside sentence-case titles ("Docker", "Python"): names."""
+    found: set[str] = set()
+    for text in titles:
+        words = text.split()[1:]
+        capitals = [w for w in words if w[:1].isupper()]
+        if words and len(capitals) <= len(words) / 2:  # a sentence-case title: its capitals are names
+            found.update(w.strip(".,;:()") for w in capitals)
+    return frozenset(found)
+
+
+def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[str]) -> list[str]:
+    """Title Case words lowercased where they are common words ("Supports Docker Volumes" ->
+    supports Docker volumes: "volumes" is written in lowercase elsewhere, "Docker" is a name);
+    a word nothing says is common keeps its capital (it may be a name: "Kansas City")."""
+    out = []
+    for word in words:
+        bare = word.strip(".,;:()")
+        parts = bare.split("-")
+        title_case = all(p[:1].isupper() and p[1:] == p[1:].lower() and p.isalpha() for p in parts)
+        known = all(p.lower() in common for p in parts)
+        out.append(
+            word.lower() if title_case and known and bare not in protected and parts[0] not in protected else word
+        )
+    return out
+
+
+def _protected(text: str, names: ServiceNames, vocab: Vocabulary, proper: Iterable[str]) -> set[str]:
+    """The words of a text a clause keeps capitalized: names of services, topics and Regions,
+    the author's capitalized words, names the window's sentence-case titles capitalize."""
+    keep = set(vocab.capitalized) | set(proper)
+    for start, end, _ in _spans(text, names.registry, services=False):
+        keep.update(text[start:end].split())
+    for region in REGIONS.values():
+        keep.update(region.short.split())
+    return keep
+
+
+def _object(words: list[str], room: int) -> list[str]:
+    """What a clause says is new, in at most ``room`` words: whole, else up to its first
+    connector, else its head ("the Serverless Developer Portal" -> Serverless Developer Portal)."""
+    words = [w for w in words if _bare_word(w).lower() not in ("new", "aws", "amazon")]
+    if len(words) > room:
+        words = _cut(words)
+    if len(words) > room:
+        words = words[-room:]
+        while len(words) > 1 and _bare_word(words[0]).lower() in CONNECTORS:
+            words = words[1:]
+    words = [_bare_word(w) for w in words]
+    while len(words) > 1 and words[-1].lower() in CONNECTORS:
+        words = words[:-1]
+    return words
+
+
+_STATES = {"general-availability": "is generally available", "preview": "is in preview"}
+
+
+def _verb_at(after: list[str]) -> int | None:
+    """The verb of a clause among the words after its subject: "can Output" -> Output; "Support
+    for" is a noun."""
+    if after and after[0].lower() == "can":
+        at = 1
+        while at < len(after) and after[at].lower() in ("now", "also"):
+            at += 1
+        return at if at < len(after) else None
+    verb = _find_verb(after, right_after=True)
+    if (
+        verb is not None
+        and verb + 1 < len(after)
+        and after[verb].lower() in _VERB_BASES
+        and after[verb + 1].lower() == "for"
+    ):
+        return None  # "Support for Windows Server Containers"
+    return verb
+
+
+_VERB_BASES = frozenset({"support", "add", "introduce", "announce", "launch", "release"})
+
+
+def clause(
+    story: Story,
+    names: ServiceNames,
+    vocab: Vocabulary = PRIOR,
+    *,
+    words: int = 12,
+    proper: Iterable[str] = (),
+    common: Iterable[str] = (),
+) -> str:
+    """The story as a plain clause of the Description, of about ``words`` words at most: "ECS
+    supports Docker volumes", "Amazon Textract is generally available", "Fargate is available in
+    Sydney". ``proper``: words the window's titles write as names; ``common``: words they write
+    in lowercase."""
+    subj = subject(story, names, vocab)
+    state = _STATES.get(story.kind or "")
+    if subj.launch and subj.key:
+        full = vocab.full_name(subj.key, names)
+        return f"{full} {state}" if state else f"AWS releases {full}"
+    if story.kind == "region-expansion" and subj.name:
+        head = heading(story, names, vocab)
+        return (
+            head.replace(" in ", " is available in ", 1) if " in " in head else f"{head} is available in more Regions"
+        )
+    text, _ = clean_title(story.primary.title)
+    keep = _protected(text, names, vocab, proper)
+    lower = frozenset(common) | vocab.lowercase
+    if not subj.name:
+        return " ".join(_sentence_case(_object(_words(text), words), keep, lower))
+    after = [w for w in _words(subj.after) if _bare_word(w).lower() not in ("amazon", "aws")]
+    while after and after[0].lower() in ("now", "also"):
+        after = after[1:]
+    name_words = subj.name.lower().split()
+    if [w.lower() for w in after[: len(name_words)]] == name_words:
+        after = after[len(name_words) :]  # "S3 S3 Batch Operations": the name once
+    verb = _verb_at(after)
+    if verb is not None and verb <= 5:
+        said = _bare_word(after[verb]).lower()
+        obj = after[verb + 1 :]
+        while obj and obj[0].lower() in ("now", "also"):
+            obj = obj[1:]
+        if " ".join(obj[:2]).lower() in ("support for", "support to") and said in _PLAIN_VERB:
+            said, obj = "supports", obj[2:]
+        said = _PLAIN_VERB.get(said, said)
+        subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
+        subject_words = [w for w in subject_words if w not in ("now", "also")]
+    elif after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
+        subject_words, said, obj = [subj.name], "is", after
+    else:
+        subject_words, said, obj = [subj.name], "gets", _what(subj, words)
+        if state:  # "DocumentDB Serverless is generally available"
+            subject_words, said, obj = [subj.name, *_object(obj, 3)], state, []
+    room = max(2, words - len(" ".join(subject_words).split()) - 1)
+    named = keep | {w for w in subject_words[1:] if w[:1].isupper()}  # "Distributed Map reads": a name
+    parts = [
+        subject_words[0],
+        *_sentence_case(subject_words[1:], named, lower),
+        said.lower(),
+        *_sentence_case(_object(obj, room), keep, lower),
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def description(
+    stories: Sequence[Story],
+    names: ServiceNames,
+    vocab: Vocabulary = PRIOR,
+    *,
+    proper: Iterable[str] = (),
+    common: Iterable[str] = (),
+) -> str:
+    """One plain clause per featured story, about as long as the author's Descriptions: "ECS
+    supports Docker volumes, S3 gets same-region replication, and Lambda is available in Melbourne."."""
+    if not stories:
+        return ""
+    each = max(6, vocab.description_words // len(stories))
+    proper, common = frozenset(proper), frozenset(common)
+    clauses = [clause(story, names, vocab, words=each, proper=proper, common=common) for story in stories]
+    if len(clauses) == 1:
+        text = clauses[0]
+    elif len(clauses) == 2:
+        text = f"{clauses[0]} and {clauses[1]}"
+    else:
+        text = ", ".join(clauses[:-1]) + f", and {clauses[-1]}"
+    return text[:1].upper() + text[1:] + "."

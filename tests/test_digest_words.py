@@ -1,0 +1,301 @@
+"""The author's words: headings, title, keywords and Description, by rule and learned from the notes.
+
+The titles are What's New-style titles written for these tests; the notes are invented, in the
+author's shape (front matter, sections, links), written here as text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.config import DigestSettings, default_config_dir
+from aggregator.digest import select as sel
+from aggregator.digest import words as w
+from aggregator.digest.notes import Note, parse_note
+from aggregator.digest.style import house_style
+from aggregator.tagging import Tagger
+from aggregator.taxonomy import load_registry
+
+SHIPPED = load_registry(default_config_dir() / "services.toml")
+NAMES = sel.ServiceNames(SHIPPED)
+TAGGER = Tagger(SHIPPED)
+AT = dt.datetime(2024, 6, 3, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=10)))
+
+
+def story(title: str, *, regions: tuple[str, ...] | None = None, url: str = "") -> sel.Story:
+    """A What's New story with what the shipped registry's tagger says of its title."""
+    url = url or "https://aws.amazon.com/about-aws/whats-new/2024/05/" + re.sub(r"\W+", "-", title.lower()) + "/"
+    tagging = TAGGER.tag_text(title, "", (), url=url)
+    services = tuple(k for k in dict.fromkeys([tagging.primary_service or "", *tagging.services]) if k)
+    post = sel.Candidate(
+        id=url,
+        url=url,
+        title=title,
+        date=dt.datetime(2024, 5, 30, tzinfo=dt.UTC),
+        feed="aws-whats-new",
+        feed_title="What's New",
+        source="whats-new",
+        kind=tagging.kind,
+        services=services,
+        topics=tuple(tagging.topics),
+        regions=tuple(tagging.regions) if regions is None else regions,
+        links=(),
+    )
+    return sel._story([post], [])
+
+
+def note(
+    week: int,
+    headings: list[str],
+    *,
+    keywords: list[str] = (),
+    description: str = "",
+    links: list[str] = (),
+    year: int = 2024,
+) -> Note:  # type: ignore[assignment]
+    """An invented note of that week, published on its Monday evening: one section per heading,
+    the links in the first section."""
+    monday = dt.date.fromisocalendar(year, week, 1)
+    kw = "".join(f"  - {k}\n" for k in keywords)
+    body = "\n\n".join(
+        f"# {h}\n\nSome words about it{''.join(f' [link]({u})' for u in (links if i == 0 else []))}."
+        for i, h in enumerate(headings)
+    )
+    text = (
+        f'---\ntitle:        "Week {week}, {year} - {"; ".join(headings)}"\nDate:         {monday}T20:00:00+10:00\n'
+        f'keywords:\n{kw}Description:  "{description or "Things happened."}"\n---\n\n{description}\n\n{body}\n'
+    )
+    return parse_note(
+        text, path=f"{year}-{week:02d}.md", url_pattern="/weekly-notes/{slug}/", slug_pattern="week-{week}-{year}"
+    )
+
+
+# --- headings -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        ("AWS Step Functions now supports dynamic parallelism in workflows", "Step Functions Dynamic Parallelism"),
+        ("Amazon S3 introduces Same-Region Replication", "S3 Same-Region Replication"),
+        ("Amazon ECS Now Supports Docker Volumes and Volume Plugins", "ECS Docker Volumes"),
+        ("Amazon Elastic Container Service adds daemon scheduling", "ECS Daemon Scheduling"),
+        ("Introducing Service Discovery for Amazon ECS", "ECS Service Discovery"),
+        ("Amazon EKS adds support to assign IAM permissions to Kubernetes service accounts", "EKS IAM Permissions"),
+        ("AWS App Mesh now supports routing based on HTTP headers", "App Mesh Routing"),
+        ("AWS Lambda supports Go", "Lambda Go"),
+        ("Set concurrency limits on individual AWS Lambda functions", "Lambda Concurrency Limits"),
+        ("AWS Fargate now supports time and event-based task scheduling", "Fargate Event-Based Task Scheduling"),
+        # A verb that is half of what is new stays.
+        (
+            "Amazon CloudFront signs requests to Lambda function URLs with origin access control",
+            "CloudFront Signs Requests",
+        ),
+        # Products of a service keep their names; a long name its acronym when it has one.
+        ("Amazon SageMaker HyperPod supports EC2 P5en instances", "SageMaker HyperPod P5en Instances"),
+        ("Network Load Balancer now supports cross-zone load balancing", "NLB Cross-Zone Load Balancing"),
+    ],
+)
+def test_headings_are_the_service_and_what_is_new(title: str, expected: str) -> None:
+    assert w.heading(story(title), NAMES) == expected
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        ("AWS Security Hub is now generally available", "AWS Security Hub"),
+        ("Amazon Textract - Generally Available", "Amazon Textract"),
+        ("Introducing Amazon Corretto (Preview)", "Amazon Corretto"),
+        ("AWS IQ is now generally available", "AWS IQ"),
+        ("Announcing general availability of AWS Elastic Disaster Recovery", "AWS Elastic Disaster Recovery"),
+    ],
+)
+def test_a_launch_is_headed_by_the_services_full_name(title: str, expected: str) -> None:
+    assert w.heading(story(title), NAMES) == expected
+
+
+def test_a_region_expansion_names_one_region_the_authors_first() -> None:
+    title = (
+        "AWS Fargate is now available in the Asia Pacific (Singapore), Asia Pacific (Sydney) and EU (Frankfurt) Regions"
+    )
+    expansion = story(title, regions=("ap-southeast-1", "ap-southeast-2", "eu-central-1"))
+    assert w.heading(expansion, NAMES) == "Fargate in Singapore"  # the first the title names
+    sydney = w.Vocabulary(regions={"Sydney": 1.0})
+    assert w.heading(expansion, NAMES, sydney) == "Fargate in Sydney"  # the Region the author writes about
+    assert w.clause(expansion, NAMES, sydney) == "Fargate is available in Sydney"
+
+
+SERVICES = ["Amazon S3", "AWS IQ", "Amazon ECS", "AWS App Mesh", "Amazon EKS", "AWS Lambda", "Amazon CDK", "AWS CDK"]
+VERBS = ["now supports", "adds", "introduces", "announces", "is now generally available with", "launches", ""]
+OBJECTS = [
+    "S3 Batch Operations",
+    "routing based on headers",
+    "the ability to assign IAM permissions to service accounts",
+    "IQ IQ for experts",
+    "Docker volumes and volume plugins",
+    "support for the",
+    "new New capabilities",
+    "(CDK)",
+]
+TAILS = [
+    "",
+    " - Generally Available",
+    " (Preview)",
+    " in the Asia Pacific (Sydney) Region",
+    " based",
+    " and",
+    " to the",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(SERVICES),
+    st.sampled_from(VERBS),
+    st.sampled_from(OBJECTS),
+    st.sampled_from(TAILS),
+    st.sampled_from([None, w.Vocabulary(heading_words=3), w.Vocabulary(heading_words=5)]),
+)
+def test_no_heading_hangs_doubles_a_name_or_says_generally_available(
+    service: str, verb: str, obj: str, tail: str, vocab: w.Vocabulary | None
+) -> None:
+    title = " ".join(p for p in (service, verb, obj) if p) + tail
+    heading = w.heading(story(title), NAMES, vocab or w.PRIOR)
+    words = heading.split()
+    assert words, title
+    assert words[-1].lower() not in w.CONNECTORS, (title, heading)
+    assert "generally available" not in heading.lower(), (title, heading)
+    assert "(" not in heading and ")" not in heading, (title, heading)
+    lowered = [x.lower() for x in words if x.lower() not in w.CONNECTORS]
+    assert len(lowered) == len(set(lowered)), (title, heading)  # no name (or word) twice
+    assert len(words) <= 6, (title, heading)
+
+
+# --- learned from the notes -----------------------------------------------------------------------
+
+
+def test_the_authors_names_for_services_are_learned_from_their_headings() -> None:
+    notes = [
+        note(10, ["ALB Built-in Authentication", "Lambda Layers"], keywords=["aws", "alb", "lambda"]),
+        note(12, ["ALB Redirects"], keywords=["aws", "alb"]),
+        note(14, ["DocumentDB Elastic Clusters"], keywords=["aws", "documentdb"]),
+    ]
+    vocab = w.learn_vocabulary(notes, at=AT, registry=SHIPPED)
+    title = "Elastic Load Balancing announces weighted target groups for Application Load Balancer"
+    assert vocab.heading_words == 3  # the author's headings are short
+    assert w.heading(story(title), NAMES, vocab) == "ALB Target Groups"
+    assert w.heading(story(title), NAMES) == "ELB Weighted Target Groups"  # the registry's short name without notes
+    # ALB is a product of ELB, not its name: a story about ELB itself is not headed ALB.
+    assert w.heading(story("Elastic Load Balancing adds IPv6 support"), NAMES, vocab).startswith("ELB")
+    assert vocab.keyword("elb", NAMES) == "alb"
+    assert vocab.keyword("docdb", NAMES) == "documentdb"
+    assert vocab.keyword("stepfunctions", NAMES) == "stepfunctions"  # never written: the name as a keyword
+
+
+def test_only_notes_before_the_draft_teach_and_recent_ones_weigh_most() -> None:
+    old = [note(week, [f"AWS Aurora Thing {week}"], year=2021) for week in (10, 11, 12)]
+    recent = [note(20, ["Amazon Aurora Backtrack"])]
+    later = [note(30, [f"AWS Aurora Later {i}"]) for i in range(5)]  # published after the draft
+    vocab = w.learn_vocabulary([*old, *recent, *later], at=AT, registry=SHIPPED)
+    assert vocab.notes == 4
+    assert vocab.full_name("aurora", NAMES) == "Amazon Aurora"  # one recent note outweighs three of 2021
+    assert w.learn_vocabulary(old, at=AT, registry=SHIPPED).full_name("aurora", NAMES) == "AWS Aurora"
+
+
+def test_the_words_the_author_drops_from_titles_are_learned_from_the_notes_beside_the_titles() -> None:
+    posts = {}
+    ids = {}
+    notes = []
+    for week, thing in ((10, "Widgets"), (12, "Gadgets"), (14, "Sprockets")):
+        url = f"https://aws.amazon.com/about-aws/whats-new/2024/03/ecs-{thing.lower()}/"
+        posts[url] = w.Linked(
+            id=url, title=f"Amazon ECS adds agentless {thing} capability", services=("ecs",), topics=()
+        )
+        ids[url] = url
+        notes.append(note(week, [f"ECS {thing}"], links=[url]))
+    vocab = w.learn_vocabulary(notes, at=AT, registry=SHIPPED, posts=posts, link_ids=ids)
+    assert "agentless" in vocab.dropped and "ecs" not in vocab.dropped
+    title = "Amazon ECS adds agentless network assessments"
+    assert w.heading(story(title), NAMES) == "ECS Agentless Network Assessments"
+    assert w.heading(story(title), NAMES, vocab) == "ECS Network Assessments"
+
+
+# --- title, keywords, Description -----------------------------------------------------------------
+
+
+def test_the_title_has_three_topics_at_most_as_many_as_the_author_writes() -> None:
+    headings = ["ECS Docker Volumes", "S3 Same-Region Replication", "Lambda Go", "EKS IAM Roles"]
+    assert w.title(34, 2018, headings) == "Week 34, 2018 - ECS Docker Volumes; S3 Same-Region Replication; Lambda Go"
+    two = w.learn_vocabulary([note(week, ["A Thing", "Another"]) for week in range(1, 12)], at=AT, registry=SHIPPED)
+    assert two.title_topics == 2
+    assert w.title(34, 2018, headings, two) == "Week 34, 2018 - ECS Docker Volumes; S3 Same-Region Replication"
+    assert w.title(34, 2018, []) == "Week 34, 2018"
+
+
+FEATURED = [
+    "AWS Fargate now supports scheduled tasks",
+    "Amazon ECS Now Supports Docker Volumes and Volume Plugins",
+    "AWS Lambda supports Go",
+    "Amazon Aurora adds backtrack",
+]
+
+
+def test_keywords_without_notes_are_aws_the_services_and_the_blogs_topics() -> None:
+    stories = [story(t) for t in FEATURED]
+    keywords = w.keywords(stories, NAMES, w.PRIOR, keyword_topics=["serverless", "containers"])
+    assert keywords[0] == "aws"
+    assert {"fargate", "ecs", "lambda", "aurora", "containers", "serverless"} <= set(keywords)
+    assert not {"compute", "databases", "networking"} & set(keywords)  # broad areas only when the author uses them
+
+
+def test_keywords_in_the_authors_vocabulary_about_as_many_as_they_write() -> None:
+    notes = [
+        note(week, ["ECS Task Things", "Fargate Stuff"], keywords=["aws", "ecs", "docker"], links=[])
+        for week in range(2, 20, 2)
+    ] + [note(21, ["Aurora Backtrack"], keywords=["aws", "aurora", "databases"])]
+    style = house_style(notes, DigestSettings())  # how many keywords: the house style's, learned
+    assert style.keyword_count == 3 and style.keyword_aws
+    vocab = w.with_style(
+        w.learn_vocabulary(notes, at=AT, registry=SHIPPED),
+        keyword_count=style.keyword_count,
+        keyword_aws=style.keyword_aws,
+        description_words=style.description_words,
+    )
+    assert vocab.keyword("containers", NAMES) == "docker"  # the author's word for the topic
+    keywords = w.keywords([story(t) for t in FEATURED], NAMES, vocab, keyword_topics=["serverless", "containers"])
+    assert keywords[0] == "aws" and "docker" in keywords and "ecs" in keywords
+    assert len(keywords) == 3  # as many as the author writes, not one per story and topic
+    assert "fargate" not in keywords  # named in nine notes' headings, never in their keywords
+
+
+def test_the_description_is_one_plain_clause_per_story_about_the_authors_length() -> None:
+    stories = [
+        story("Amazon Textract is now generally available"),
+        story("Amazon ECS Now Supports Docker Volumes and Volume Plugins"),
+        story("Introducing the new Amazon ECS-optimized AMI - Generally Available"),
+        story("AWS Fargate is now available in the Asia Pacific (Sydney) Region", regions=("ap-southeast-2",)),
+    ]
+    text = w.description(stories, NAMES, w.PRIOR, common={"volumes", "volume", "plugins"})
+    assert text == (
+        "Amazon Textract is generally available, ECS supports Docker volumes and volume plugins,"
+        " ECS-optimized AMI is generally available, and Fargate is available in Sydney."
+    )
+    assert not re.search(r"(?i)\bthe new new\b|[-–] generally available", text)
+    assert "Generally Available" not in text and "Introducing" not in text
+    short = dataclasses.replace(w.PRIOR, description_words=16)
+    assert len(w.description(stories, NAMES, short).split()) <= 16 + 8
+    assert w.description([], NAMES) == ""
+
+
+def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
+    title = "Amazon CloudWatch Adds Anomaly Detection for Kansas City Metrics"
+    clause = w.clause(story(title), NAMES, words=12, common={"anomaly", "detection", "metrics"})
+    assert clause == "CloudWatch adds anomaly detection for Kansas City metrics"  # nothing says Kansas is a word
+    vocab = w.Vocabulary(capitalized=frozenset({"Docker"}), lowercase=frozenset({"volumes"}))
+    assert w.clause(story("Amazon ECS Supports Docker Volumes"), NAMES, vocab) == "ECS supports Docker volumes"
