@@ -240,3 +240,62 @@ def test_the_regression_survives_separable_and_extreme_data() -> None:
     rows = [{"bias": 1.0, "recency": 800.0}] * 3 + [{"bias": 1.0, "recency": -800.0}] * 3
     weights = fit(rows, [1.0] * 3 + [0.0] * 3, [1.0] * 6, {"recency": 5.0}, l2=1e-3)  # exp(4000): no overflow warning
     assert weights["recency"] > 0 and all(w == w for w in weights.values())  # no NaN
+
+
+def test_a_note_covering_a_story_by_its_heading_is_an_example_like_a_link(tmp_path: Path) -> None:
+    """The author writes about the week's ECS feature under a heading naming it, linking the
+    News Blog post the archive does not hold: each note still teaches that ECS is what they feature."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    config = digest_config(tmp_path, NO_INTEREST, notes_dir=notes)
+    db = store.open_db(config.database)
+    b = ArchiveBuilder(db)
+    for monday in [*mondays(), DRAFT]:
+        wednesday = monday - dt.timedelta(days=5)
+        for i, service in enumerate(SERVICES):
+            b.post(
+                "aws-whats-new", item(service, monday), f"{NAMES[service]} adds widget {monday:%m%d}",
+                f"{wednesday.isoformat()}T{10 + i:02d}:00", kind="new-feature", services=[service],
+            )  # fmt: skip
+        if monday != DRAFT:
+            blog = f"https://aws.amazon.com/blogs/containers/a-look-at-something-{monday:%m%d}/"
+            write_note(notes, monday, [("a post", blog)], heading=f"ECS Widget {monday:%m%d}")
+    found, _ = read_notes(notes, url_pattern="/weekly-notes/{slug}/", slug_pattern="week-{week}-{year}")
+    at = dt.datetime(2024, 3, 4, 20, tzinfo=MEL)
+    profile = profile_for(db, config, at=at, notes=found, registry=REGISTRY)  # type: ignore[arg-type]
+    assert (profile.examples, profile.positives) == (8, 8)
+    assert profile.interests("service")[0].key == "ecs"
+    draft = build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert draft.selection.featured[0].ranked.story.service == "ecs"
+
+
+def test_a_service_the_notes_never_named_gets_a_chance_not_a_zero(tmp_path: Path) -> None:
+    """An author who writes about services new to their notes every week: the draft's service
+    nobody named yet gets a weight of its own (learned), above the services named and passed over."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    config = digest_config(tmp_path, NO_INTEREST, notes_dir=notes)
+    db = store.open_db(config.database)
+    b = ArchiveBuilder(db)
+    for week, monday in enumerate([*mondays(), DRAFT]):
+        wednesday = monday - dt.timedelta(days=5)
+        fresh = f"newthing{week}"
+        for i, service in enumerate((fresh, "s3", "ec2", "cloudwatch")):
+            b.post(
+                "aws-whats-new", item(service, monday), f"{service} adds feature {monday:%m%d}",
+                f"{wednesday.isoformat()}T{10 + i:02d}:00", kind="new-feature", services=[service],
+            )  # fmt: skip
+        if monday != DRAFT:
+            path = write_note(notes, monday, [("new", item(fresh, monday))], heading="Something New")
+            # Named (in the keywords), never featured: the services the author passes over.
+            text = path.read_text(encoding="utf-8").replace(
+                "categories:", "keywords: [s3, ec2, cloudwatch]\ncategories:"
+            )
+            path.write_text(text, encoding="utf-8")
+    draft = build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    top = draft.selection.ranked[0]
+    assert top.story.service == "newthing8"
+    assert {c.name: c.value for c in top.components}["service"] > 0  # a chance, where it was a zero
+    found, _ = read_notes(notes, url_pattern="/weekly-notes/{slug}/", slug_pattern="week-{week}-{year}")
+    at = dt.datetime(2024, 3, 4, 20, tzinfo=MEL)
+    assert profile_for(db, config, at=at, notes=found, registry=REGISTRY).weights["unnamed"] > 0  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 Every note is a labelled example. The stories of its window that no earlier note covered (what
 a draft for its date would have offered, ``select.window_stories``) are its candidates; those it
-links are positives, the others negatives. Only notes published before the draft's date are
+covers (links, or names in a heading or a blog post's address: ``select.Coverage``) are
+positives, the others negatives. Only notes published before the draft's date are
 read, oldest first:
 
 - **Counts**, decayed with age (half-life ``HALF_LIFE_DAYS``, so recent interest weighs more
@@ -14,8 +15,10 @@ read, oldest first:
   or a later one): the featured rate of its service and of its best topic, smoothed towards the
   average rate (``PRIOR_STRENGTH`` candidates' worth) and taken relative to it as a log-lift,
   so a service never offered before is neutral, neither zero nor high; how many notes named its
-  service and topics (log of the decayed count); its kind; its sources (an AWS News Blog post,
-  the number of posts); its recency in the window; whether it is new since the previous note.
+  service and topics (log of the decayed count), and whether no note ever named its service (a
+  weight of its own: the chance the notes give services new to them); its kind; its sources (an
+  AWS News Blog post, the number of posts); its recency in the window; whether it is new since
+  the previous note; how many earlier notes passed it over.
 - **Weights**: a logistic regression on those features, each note's examples weighted by the
   note's age at the draft's date (the same half-life), L2-regularised (``L2``) towards the
   rule-based weights scaled by ``PRIOR_SCALE`` (``digest.kind_weights``, ``source_weights``,
@@ -49,12 +52,16 @@ from ..normalize import link_id
 from ..taxonomy import Registry
 from .notes import Note
 from .select import (
+    PASSED_WEIGHT,
     SCORERS,
+    Candidate,
     Component,
+    Coverage,
     RankContext,
     Ranked,
     Ranking,
     Story,
+    coverage_of,
     kind_weights,
     load_posts,
     rank_by_score,
@@ -77,6 +84,7 @@ FEATURES: tuple[str, ...] = (
     "bias",
     "service",
     "service_notes",
+    "unnamed",
     "topic",
     "topic_notes",
     *(f"kind:{k}" for k in KINDS),
@@ -84,14 +92,16 @@ FEATURES: tuple[str, ...] = (
     "sources",
     "recency",
     "novelty",
+    "passed",
 )
 GROUPS: dict[str, tuple[str, ...]] = {
-    "service": ("service", "service_notes"),
+    "service": ("service", "service_notes", "unnamed"),
     "topic": ("topic", "topic_notes"),
     "kind": tuple(f"kind:{k}" for k in KINDS),
     "sources": ("news_blog", "sources"),
     "recency": ("recency",),
     "novelty": ("novelty",),
+    "passed": ("passed",),
 }
 """The learned components of a score (``--explain``), each a sum of feature contributions."""
 
@@ -167,6 +177,7 @@ def _context_features(story: Story, ctx: RankContext) -> dict[str, float]:
         "sources": math.log(len(story.posts) + len(story.mentions)),
         "recency": max(0.0, min(1.0, 1 - age / span)) if span > 0 else 0.0,
         "novelty": 1.0 if novel else 0.0,
+        "passed": float(ctx.passes(story)),
     }
 
 
@@ -178,6 +189,8 @@ def _interest_features(
     features: dict[str, float] = {}
     if service:
         features["service"] = counts.lift(f"service:{service}", when)
+        if not counts.named.get(f"service:{service}", when):
+            features["unnamed"] = 1.0  # a service new to the notes: a chance of its own, not a zero
     named = [(counts.notes(f"service:{s}", when), s) for s in story.services[:2]]
     if named:
         features["service_notes"] = max(named)[0]
@@ -199,6 +212,7 @@ def priors(settings: DigestSettings) -> dict[str, float]:
     out["sources"] = PRIOR_SCALE * sources.get("whats-new", 0.0)
     out["recency"] = PRIOR_SCALE * settings.recency_weight
     out["novelty"] = PRIOR_SCALE * settings.novelty_weight
+    out["passed"] = PRIOR_SCALE * PASSED_WEIGHT
     return out
 
 
@@ -226,8 +240,8 @@ class NoteExamples:
 
 
 ExampleCache = dict[tuple[str, str, str, int], "NoteExamples"]
-"""Examples by (note path, its date, its window, the number of links covered before it): a
-caller that learns many profiles from the same archive (the replay) keeps one."""
+"""Examples by (note path, its date, its window, the number of notes before it): a caller that
+learns many profiles from the same archive and notes folder (the replay) keeps one."""
 
 
 def _named(note: Note, registry: Registry) -> tuple[set[str], set[str], set[str]]:
@@ -269,6 +283,48 @@ def _weak_positives(
     return weak
 
 
+def _examples(
+    db: Database,
+    note: Note,
+    ids: set[str],
+    settings: DigestSettings,
+    *,
+    registry: Registry,
+    coverage: Coverage,
+    marker: Note | None,
+    linked_posts: Mapping[str, Candidate],
+) -> NoteExamples:
+    """One note as an example: the stories of its window the notes before it (``coverage``)
+    left open; those it covers (links, or names in a heading, as a later draft would count them
+    covered) are its positives."""
+    found = window_stories(db, settings, at=note.date, registry=registry, coverage=coverage)
+    ctx = RankContext(
+        at=note.date,
+        window_start=found.start,
+        previous=marker,
+        settings=settings,
+        names=found.names,
+        coverage=coverage,
+    )
+    services, topics, keyword_topics = _named(note, registry)
+    for post_id in sorted(ids & linked_posts.keys()):
+        post = linked_posts[post_id]
+        services.update(post.services[:1])
+        topics.update(post.topics)
+    own = coverage_of([note], held=linked_posts.keys())
+    positives = frozenset(s.id for s in found.open if own.of(s, found.names) is not None)
+    return NoteExamples(
+        note=note,
+        ctx=ctx,
+        stories=found.open,
+        positives=positives,
+        weak=_weak_positives(note, found.open, positives, linked_posts.keys(), registry),
+        services=frozenset(services),
+        topics=frozenset(topics),
+        keywords=frozenset(keyword_topics),
+    )
+
+
 def note_examples(
     db: Database,
     notes: Sequence[Note],
@@ -283,40 +339,30 @@ def note_examples(
     link_ids = [{i for link in n.links if (i := link_id(link))} for n in ordered]
     every_link = set().union(*link_ids) if link_ids else set()
     linked_posts = {p.id: p for p in load_posts(db, every_link)} if every_link else {}
-    covered: set[str] = set()
+    coverage = coverage_of((), held=linked_posts.keys())
     last_cover: Note | None = None
     previous: Note | None = None
     out = []
-    for note, ids in zip(ordered, link_ids, strict=True):
-        marker = last_cover or previous
-        window = f"{settings.window}:{settings.cluster_days}"
-        key = (note.path, note.date.isoformat(), window, len(covered))
+    for before, (note, ids) in enumerate(zip(ordered, link_ids, strict=True)):
+        key = (note.path, note.date.isoformat(), f"{settings.window}:{settings.cluster_days}", before)
         examples = cache.get(key) if cache is not None else None
         if examples is None:
-            found = window_stories(db, settings, at=note.date, registry=registry, covered_ids=covered)
-            ctx = RankContext(
-                at=note.date, window_start=found.start, previous=marker, settings=settings, names=found.names
-            )
-            services, topics, keyword_topics = _named(note, registry)
-            for post_id in sorted(ids & linked_posts.keys()):
-                post = linked_posts[post_id]
-                services.update(post.services[:1])
-                topics.update(post.topics)
-            positives = frozenset(s.id for s in found.open if any(p.id in ids for p in s.posts))
-            examples = NoteExamples(
-                note=note,
-                ctx=ctx,
-                stories=found.open,
-                positives=positives,
-                weak=_weak_positives(note, found.open, positives, linked_posts.keys(), registry),
-                services=frozenset(services),
-                topics=frozenset(topics),
-                keywords=frozenset(keyword_topics),
+            examples = _examples(
+                db,
+                note,
+                ids,
+                settings,
+                registry=registry,
+                coverage=coverage,
+                marker=last_cover or previous,
+                linked_posts=linked_posts,
             )
             if cache is not None:
                 cache[key] = examples
         out.append(examples)
-        covered |= ids
+        coverage.add(note)
+        if ids & linked_posts.keys() or examples.positives:
+            coverage.picked(note)
         if ids & linked_posts.keys():
             last_cover = note
         previous = note
