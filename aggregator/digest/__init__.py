@@ -24,7 +24,7 @@ from ..errors import ConfigError, DraftError, DraftExistsError
 from ..taxonomy import Registry
 from . import render as _render
 from .notes import Note, read_notes
-from .profile import Profile, learn_profile, rank_learned
+from .profile import Profile, cached_profile, rank_learned
 from .profile import summary as profile_summary
 from .profile import summary_lines as profile_lines
 from .select import Ranking, Selection, Story, rank_by_score, rank_newest, select_for_draft
@@ -204,8 +204,9 @@ def profile_for(
     notes: Sequence[Note],
     registry: Registry | None = None,
 ) -> Profile:
-    """The author's profile as of ``at``, learned from the notes published before it."""
-    return learn_profile(
+    """The author's profile as of ``at``, learned from the notes published before it (or read
+    from the archive, which keeps what it learned from the same notes and posts)."""
+    return cached_profile(
         db,
         notes,
         config.settings.digest,

@@ -38,18 +38,24 @@ the prior strength, the L2 strength and the prior scale.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlite_utils import Database
 
+from .. import store
 from ..config import DigestSettings
 from ..models import KINDS
-from ..normalize import link_id
 from ..taxonomy import Registry
+from . import select as select_module
 from .notes import Note
 from .select import (
     PASSED_WEIGHT,
@@ -63,6 +69,7 @@ from .select import (
     Story,
     coverage_of,
     kind_weights,
+    link_id,
     load_posts,
     rank_by_score,
     source_weights,
@@ -78,6 +85,7 @@ L2 = 1.0
 PRIOR_SCALE = 0.5
 """The rule-based weights times this are the prior of the learned ones (a score is not a log-odds)."""
 NOT_NAMES = frozenset({"aws", "amazon"})
+log = logging.getLogger(__name__)
 """Keywords that name no service or topic (every note is about AWS)."""
 
 FEATURES: tuple[str, ...] = (
@@ -502,41 +510,85 @@ def fit(
     return {f: float(v) for f, v in zip(FEATURES, w, strict=True)}
 
 
-def learn_profile(
-    db: Database,
-    notes: Iterable[Note],
-    settings: DigestSettings,
-    *,
-    at: dt.datetime,
-    registry: Registry,
-    cache: ExampleCache | None = None,
-) -> Profile:
-    """The profile as of ``at``, from the notes published before it (later ones are ignored)."""
-    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+@dataclass(frozen=True, kw_only=True)
+class Learned:
+    """What the notes taught, whatever the draft's date: the fitted weights, the counts (in the
+    units of ``origin``, the first note's date; ``Decayed``) and the totals. ``profile`` turns it
+    into the profile as of a date. Plain data: ``to_json`` and ``from_json`` round-trip it exactly
+    (the archive's cache of learned profiles keeps it)."""
+
+    notes: int
+    examples: int
+    positives: int
+    candidates: int
+    weights: Mapping[str, float]
+    origin: dt.datetime | None
+    offered: Mapping[str, float] = field(default_factory=dict)
+    featured: Mapping[str, float] = field(default_factory=dict)
+    named: Mapping[str, float] = field(default_factory=dict)
+    kinds: Mapping[str, float] = field(default_factory=dict)
+    """Featured stories by kind."""
+    keyword_topics: frozenset[str] = frozenset()
+
+    def profile(self, at: dt.datetime, *, registry: Registry, settings: DigestSettings) -> Profile:
+        def decayed(raw: Mapping[str, float]) -> Decayed:
+            assert self.origin is not None
+            out = Decayed(self.origin, HALF_LIFE_DAYS)
+            out.raw.update(raw)
+            return out
+
+        counts = None
+        kinds: dict[str, float] = {}
+        if self.origin is not None:
+            counts = _Counts(offered=decayed(self.offered), featured=decayed(self.featured), named=decayed(self.named))
+            kinds = decayed(self.kinds).items(at)
+        return Profile(
+            at=at, registry=registry, notes=self.notes, examples=self.examples, positives=self.positives,
+            candidates=self.candidates, weights=self.weights, prior=priors(settings), counts=counts,
+            keyword_topics=self.keyword_topics, featured_kinds=kinds,
+        )  # fmt: skip
+
+    def to_json(self) -> str:
+        data = {
+            **{f: getattr(self, f) for f in ("notes", "examples", "positives", "candidates")},
+            **{f: dict(getattr(self, f)) for f in ("weights", "offered", "featured", "named", "kinds")},
+            "origin": self.origin.isoformat() if self.origin else None,
+            "keyword_topics": sorted(self.keyword_topics),
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Learned:
+        data = json.loads(text)
+        return cls(
+            **{f: data[f] for f in ("notes", "examples", "positives", "candidates")},
+            **{f: data[f] for f in ("weights", "offered", "featured", "named", "kinds")},
+            origin=dt.datetime.fromisoformat(data["origin"]) if data["origin"] else None,
+            keyword_topics=frozenset(data["keyword_topics"]),
+        )
+
+
+def learn(
+    db: Database, earlier: Sequence[Note], settings: DigestSettings, *, registry: Registry, cache: ExampleCache | None
+) -> Learned:
+    """Learn from the notes (oldest first). Each note's examples weigh by its age at the newest
+    note: what is learned depends on the notes and the archive alone, not on the draft's date."""
     prior = priors(settings)
     if not earlier:
-        return Profile(
-            at=at, registry=registry, notes=0, examples=0, positives=0, candidates=0, weights=prior, prior=prior,
-            counts=None,
-        )  # fmt: skip
-    origin = earlier[0].date
-    counts = _Counts(
-        offered=Decayed(origin, HALF_LIFE_DAYS),
-        featured=Decayed(origin, HALF_LIFE_DAYS),
-        named=Decayed(origin, HALF_LIFE_DAYS),
-    )
+        return Learned(notes=0, examples=0, positives=0, candidates=0, weights=prior, origin=None)
+    origin, newest = earlier[0].date, earlier[-1].date
+    counts = _Counts(*(Decayed(origin, HALF_LIFE_DAYS) for _ in range(3)))
+    kinds = Decayed(origin, HALF_LIFE_DAYS)
     rows: list[dict[str, float]] = []
     labels: list[float] = []
     weights: list[float] = []
     keyword_topics: set[str] = set()
-    featured_kinds = Decayed(origin, HALF_LIFE_DAYS)
     examples = positives = candidates = 0
     for example in note_examples(db, earlier, settings, registry=registry, cache=cache):
         when = example.note.date
-        if example.positives:  # a note that linked some of the archive's news: an example
+        if example.positives:  # a note that covered some of the archive's news: an example
             examples += 1
-            age = (at - when).total_seconds() / 86400.0
-            weight = 0.5 ** (age / HALF_LIFE_DAYS)
+            weight = 0.5 ** ((newest - when).total_seconds() / 86400.0 / HALF_LIFE_DAYS)
             for story in example.stories:
                 features = _context_features(story, example.ctx)
                 features.update(_interest_features(story, counts, registry, when)[0])
@@ -555,26 +607,96 @@ def learn_profile(
                     if chosen:
                         counts.featured.add(key, chosen, when)
                 if chosen:
-                    featured_kinds.add(story.kind or "other", chosen, when)
+                    kinds.add(story.kind or "other", chosen, when)
         for service in sorted(example.services):
             counts.named.add(f"service:{service}", 1.0, when)
         for topic in sorted(example.topics):
             counts.named.add(f"topic:{topic}", 1.0, when)
         keyword_topics |= example.keywords
-    learned = fit(rows, labels, weights, prior, l2=L2) if positives else prior
-    return Profile(
-        at=at,
-        registry=registry,
+    return Learned(
         notes=len(earlier),
         examples=examples,
         positives=positives,
         candidates=candidates,
-        weights=learned,
-        prior=prior,
-        counts=counts,
+        weights=fit(rows, labels, weights, prior, l2=L2) if positives else prior,
+        origin=origin,
+        offered=dict(counts.offered.raw),
+        featured=dict(counts.featured.raw),
+        named=dict(counts.named.raw),
+        kinds=dict(kinds.raw),
         keyword_topics=frozenset(keyword_topics),
-        featured_kinds=featured_kinds.items(at),
     )
+
+
+def learn_profile(
+    db: Database,
+    notes: Iterable[Note],
+    settings: DigestSettings,
+    *,
+    at: dt.datetime,
+    registry: Registry,
+    cache: ExampleCache | None = None,
+) -> Profile:
+    """The profile as of ``at``, from the notes published before it (later ones are ignored)."""
+    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+    return learn(db, earlier, settings, registry=registry, cache=cache).profile(
+        at, registry=registry, settings=settings
+    )
+
+
+# --- the learned profile, kept in the archive ---------------------------------------------------
+
+
+@functools.cache
+def code_version() -> str:
+    """The learning code's version: a digest of the modules that learn (this one and ``select``,
+    whose windows, stories and coverage are the examples). Any change to them relearns."""
+    digest = hashlib.sha256()
+    for module in (__file__, select_module.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
+
+
+def profile_key(db: Database, earlier: Sequence[Note], settings: DigestSettings, *, registry: Registry) -> str:
+    """What a learned profile depends on, as one key: the learning code's version, the settings
+    that change learning (the window, stories, the rule-based weights that are its prior), the
+    registry, the notes read (in order: each one's content) and the archive's posts it learns
+    from (those of the notes' windows and those the notes link: ``store.posts_digest``)."""
+    digest = hashlib.sha256()
+    learning = {
+        "code": code_version(),
+        "window": settings.window,
+        "cluster_days": settings.cluster_days,
+        "prior": priors(settings),
+        "registry": registry.fingerprint(),
+    }
+    digest.update(json.dumps(learning, sort_keys=True).encode())
+    for note in earlier:
+        digest.update(repr(note).encode())
+    if earlier:
+        start = earlier[0].date - dt.timedelta(seconds=settings.window)
+        links = {i for note in earlier for link in note.links if (i := link_id(link))}
+        digest.update(store.posts_digest(db, start=start, end=earlier[-1].date, ids=links).encode())
+    return digest.hexdigest()
+
+
+def cached_profile(
+    db: Database, notes: Iterable[Note], settings: DigestSettings, *, at: dt.datetime, registry: Registry
+) -> Profile:
+    """``learn_profile``, kept in the archive (``store.save_profile``) under ``profile_key``: the
+    same notes, settings and archive learn nothing again, whatever the draft's date; a changed or
+    added note, or new posts in the notes' windows, relearn. From a read-only archive it learns
+    without keeping what it learned."""
+    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+    key = profile_key(db, earlier, settings, registry=registry)
+    kept = store.cached_profile(db, key)
+    if kept is not None:
+        log.debug("learned profile of %d notes read from the archive", len(earlier))
+        return Learned.from_json(kept).profile(at, registry=registry, settings=settings)
+    learned = learn(db, earlier, settings, registry=registry, cache=None)
+    if store.save_profile(db, key, learned.to_json(), notes=len(earlier)):
+        log.debug("learned profile of %d notes kept in the archive", len(earlier))
+    return learned.profile(at, registry=registry, settings=settings)
 
 
 def rank_learned(profile: Profile) -> Ranking:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import math
 import re
 from collections import Counter, defaultdict
@@ -57,7 +58,8 @@ from sqlite_utils import Database
 from .. import store
 from ..config import DEFAULT_KIND_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, DigestSettings
 from ..models import FeedGap
-from ..normalize import canonical_url, link_id
+from ..normalize import canonical_url
+from ..normalize import link_id as _link_id
 from ..taxonomy import REGIONS, Registry
 from .notes import Note
 
@@ -118,9 +120,16 @@ class Candidate:
         return bool(self.services) and self.services[0] == key
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def link_id(url: str) -> str | None:
+    """``normalize.link_id``, remembered: the notes' links are resolved again for every window."""
+    return _link_id(url)
+
+
 _WHATS_NEW_SUFFIX = re.compile(r"^(https?://aws\.amazon\.com/about-aws/whats-new/\S*[a-z])\d{1,2}/?$", re.I)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def suffix_variant(url: str | None) -> str | None:
     """The id of a What's New URL without the number the site appends to an address it uses a
     second time (``…-available1/`` -> ``…-available/``): the same announcement. None otherwise."""
@@ -190,6 +199,7 @@ class ServiceNames:
         self.registry = registry
         self.fallback: dict[str, str] = {}
         self._long: dict[str, re.Pattern[str] | None] = {}
+        self._words: dict[str, NameWords] = {}
         self.add(candidates)
 
     def add(self, candidates: Iterable[Candidate]) -> None:
@@ -201,6 +211,7 @@ class ServiceNames:
                     if match:
                         self.fallback[key] = match.group(0)
                         self._long.pop(key, None)
+                        self._words.pop(key, None)
 
     def known(self, key: str) -> bool:
         """Whether the service has a name of its own here (else names fall back to the key)."""
@@ -252,6 +263,29 @@ class ServiceNames:
     def topics(self, key: str) -> tuple[str, ...]:
         return self.registry.topics_of(key)
 
+    def words(self, key: str) -> NameWords:
+        """The words of the service's names (remembered: every story of a window asks)."""
+        if key not in self._words:
+            self._words[key] = _name_words_of(self.all_names(key))
+        return self._words[key]
+
+
+@dataclass(frozen=True)
+class NameWords:
+    written: frozenset[str]
+    """The words of the names as written, lowercased ("step", "functions")."""
+    drop: frozenset[str]
+    """The same and as ``tokens`` spells them ("function"): what a title's words drop."""
+    names: tuple[frozenset[str], ...]
+    """Each name as ``tokens`` spells it ("Step Functions": step, function)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_words_of(names: tuple[str, ...]) -> NameWords:
+    written = frozenset(w for name in names for w in _WORD.findall(name.lower()))
+    spelled = tuple(words for name in names if (words := tokens(name)))
+    return NameWords(written, written | tokens(" ".join(sorted(written))), spelled)
+
 
 # --- stories -----------------------------------------------------------------------------------
 
@@ -275,8 +309,7 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
 def _name_words(names: ServiceNames, services: Iterable[str]) -> set[str]:
     words: set[str] = set()
     for key in services:
-        for name in names.all_names(key):
-            words.update(_WORD.findall(name.lower()))
+        words.update(names.words(key).written)
     return words
 
 
@@ -700,14 +733,14 @@ class _Section:
     """The words of the addresses of its links to AWS pages the archive does not hold."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _title_words(title: str) -> frozenset[str]:
+    return tokens(title)
+
+
 def _address_words(url: str) -> frozenset[str]:
     path = [part for part in url.split("?", 1)[0].split("/")[3:] if part]
     return tokens(path[-1].replace("-", " ").replace("_", " ")) if path else frozenset()
-
-
-def _name_tokens(names: ServiceNames, key: str) -> list[frozenset[str]]:
-    """Each name of the service as ``tokens`` spells it ("Step Functions": step, function)."""
-    return [words for name in names.all_names(key) if (words := tokens(name))] if key else []
 
 
 class Coverage:
@@ -771,10 +804,10 @@ class Coverage:
         first = bisect.bisect_left(self._section_dates, story.date - self.slack)
         if first == len(self.sections):
             return None
-        drop = _drop_words(names, story.services[:2])
-        title = frozenset().union(*(tokens(p.title) for p in story.posts if p.source != "community")) - drop
-        own = _name_tokens(names, story.service)
-        second = _name_tokens(names, story.services[1]) if len(story.services) > 1 else []
+        drop = frozenset().union(*(names.words(key).drop for key in story.services[:2]))
+        title = frozenset().union(*(_title_words(p.title) for p in story.posts if p.source != "community")) - drop
+        own = names.words(story.service).names if story.service else ()
+        second = names.words(story.services[1]).names if len(story.services) > 1 else ()
         for section in self.sections[first:]:
             words = section.words - drop
             primary = any(name <= section.words for name in own)
@@ -805,12 +838,6 @@ class Coverage:
         after = bisect.bisect_right(self.dates, story.date)
         upto = bisect.bisect_left(self.dates, before)
         return min(PASSES_MAX, sum(1 for i in range(after, upto) if i in self.picking))
-
-
-def _drop_words(names: ServiceNames, services: Iterable[str]) -> frozenset[str]:
-    """The words of the services' names, as ``tokens`` spells them."""
-    words = _name_words(names, services)
-    return frozenset(words) | tokens(" ".join(sorted(words)))
 
 
 def coverage_of(notes: Iterable[Note], *, held: Container[str] = frozenset()) -> Coverage:
