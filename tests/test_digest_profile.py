@@ -235,6 +235,8 @@ def test_aggregator_profile_shows_what_was_learned(author: tuple[Config, object,
     assert data["notes"] == 8 and data["learned"] is True and len(data["services"]) == 3
     assert data["services"][0]["key"] == "ecs"
     assert {k["kind"] for k in data["kinds"]} >= {"new-feature", "region-expansion"}
+    assert data["passed"] < 0 and "unnamed_service" in data  # lower for what earlier notes passed over
+    assert any("each earlier note that passed it over" in line for line in lines)
     missing = runner.invoke(cli, [*args, "--notes-dir", str(notes / "nowhere")])
     assert missing.exit_code == 1 and "notes folder does not exist" in missing.output
 

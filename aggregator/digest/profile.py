@@ -767,6 +767,8 @@ def summary(profile: Profile, settings: DigestSettings, *, limit: int = 15) -> d
         "sources": {"news_blog": round(w.get("news_blog", 0.0), 3), "per_log_post": round(w.get("sources", 0.0), 3)},
         "recency": round(w.get("recency", 0.0), 3),
         "novelty": round(w.get("novelty", 0.0), 3),
+        "passed": round(w.get("passed", 0.0), 3),
+        "unnamed_service": round(w.get("unnamed", 0.0), 3),
         "keyword_topics": sorted(profile.keyword_topics),
         "pinned": {"services": list(settings.pin_services), "topics": list(settings.pin_topics)},
         "muted": {"services": list(settings.mute_services), "topics": list(settings.mute_topics)},
@@ -813,7 +815,9 @@ def summary_lines(data: Mapping[str, object]) -> list[str]:
     lines.append("")
     lines.append(
         f"sources: an AWS News Blog post {sources['news_blog']:+.2f}, per log(posts) {sources['per_log_post']:+.2f};"
-        f" recency {data['recency']:+.2f}; new since the previous note {data['novelty']:+.2f}"
+        f" recency {data['recency']:+.2f}; new since the previous note {data['novelty']:+.2f};"
+        f" each earlier note that passed it over {data['passed']:+.2f}; a service no note named"
+        f" {data['unnamed_service']:+.2f}"
     )
     topics = data["keyword_topics"]
     assert isinstance(topics, list)

@@ -1104,7 +1104,8 @@ class Selection:
     covers: Mapping[str, Cover] = field(default_factory=dict)
     """How each covered story was covered, by story id (``--explain``)."""
     not_featured: Mapping[str, str] = field(default_factory=dict)
-    """Why stories ranked above the last featured one are not featured, by story id."""
+    """Why stories the featured slots passed are not featured (muted, their service or topic
+    taken), by story id."""
     earlier_listed: bool = True
     """Whether the draft lists the ``earlier`` stories (``digest.earlier_title`` is not empty)."""
     notes_skipped: tuple[str, ...] = ()
@@ -1229,8 +1230,8 @@ def story_topics(story: Story, names: ServiceNames) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Picks:
-    """The featured stories (best first), the related stories of each, and why stories ranked
-    above the last featured one are not featured."""
+    """The featured stories (in the order chosen: the weightiest section first), the related
+    stories of each by its id, and why other stories are not featured (by their ids)."""
 
     featured: tuple[Ranked, ...]
     related: Mapping[str, tuple[Ranked, ...]]
@@ -1284,8 +1285,8 @@ def pick_featured(ranked: Sequence[Ranked], settings: DigestSettings, names: Ser
         return f"{full[0]} fills {topic_max} featured slots already" if full else None
 
     while len(picks) < settings.max_featured:
-        best: tuple[float, int, Ranked, tuple[Ranked, ...]] | None = None
-        for i, r in enumerate(ranked):
+        best: tuple[float, Ranked, tuple[Ranked, ...]] | None = None
+        for r in ranked:
             if r.story.id in used:
                 continue
             reason = blocked(r.story)
@@ -1294,14 +1295,14 @@ def pick_featured(ranked: Sequence[Ranked], settings: DigestSettings, names: Ser
                 continue
             section = told(r)
             value = _log_sum_exp([r.score, *(o.score for o in section)])
-            if best is None or value > best[0]:
-                best = (value, i, r, section)
+            if best is None or value > best[0]:  # a tie goes to the better ranked
+                best = (value, r, section)
         if best is None:  # only stories of a topic that fills its slots (or none) are left
             waiting = [r for r in ranked if r.story.id not in used and "fills" in skipped.get(r.story.id, "")]
             if not waiting:
                 break
-            best = (0.0, 0, waiting[0], told(waiting[0]))
-        _, _, r, section = best
+            best = (0.0, waiting[0], told(waiting[0]))
+        _, r, section = best
         skipped.pop(r.story.id, None)
         picks.append(r)
         related[r.story.id] = section
