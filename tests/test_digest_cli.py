@@ -112,7 +112,15 @@ def test_explain_prints_the_ranked_candidates(archive: Config) -> None:
     assert lines[0].startswith("window 2024-04-22 20:00 to 2024-05-20 20:00; previous note Week 20, 2024")
     assert lines[2].startswith("ranking: ")
     assert lines[3].split()[:7] == ["rank", "score", "sources", "kind", "interest", "recency", "novelty"]
+    assert lines[3].split()[-2:] == ["where", "story"]
     assert "featured" in lines[4]
+    # Every story of the window says where it went, the ones earlier notes covered last.
+    assert len(lines) == 4 + 10 + 2
+    assert any(" related " in line and "(in the Lambda section;" in line for line in lines[4:])
+    assert any(" listed " in line and "(also;" in line for line in lines[4:])
+    assert any(" listed " in line and "(earlier;" in line for line in lines[4:])
+    covered = [line for line in lines[4:] if "  left out  " in line]
+    assert len(covered) == 2 and all("(covered by Week 20, 2024 (linked it);" in line for line in covered)
     assert not Path(archive.settings.general.drafts_dir).exists()
 
 

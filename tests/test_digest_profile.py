@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
+import re
+import os
 import zoneinfo
 from pathlib import Path
 
@@ -21,7 +24,8 @@ from aggregator import store
 from aggregator.cli import cli
 from aggregator.config import Config
 from aggregator.digest import build_draft, explain, profile_for, read_notes
-from aggregator.digest.profile import FEATURES, fit, learn_profile
+from aggregator.digest import profile as profile_module
+from aggregator.digest.profile import FEATURES, fit, learn_profile, summary
 
 MEL = zoneinfo.ZoneInfo("Australia/Melbourne")
 DRAFT = dt.date(2024, 3, 4)
@@ -232,6 +236,8 @@ def test_aggregator_profile_shows_what_was_learned(author: tuple[Config, object,
     assert data["notes"] == 8 and data["learned"] is True and len(data["services"]) == 3
     assert data["services"][0]["key"] == "ecs"
     assert {k["kind"] for k in data["kinds"]} >= {"new-feature", "region-expansion"}
+    assert data["passed"] < 0 and "unnamed_service" in data  # lower for what earlier notes passed over
+    assert any("each earlier note that passed it over" in line for line in lines)
     missing = runner.invoke(cli, [*args, "--notes-dir", str(notes / "nowhere")])
     assert missing.exit_code == 1 and "notes folder does not exist" in missing.output
 
@@ -240,3 +246,158 @@ def test_the_regression_survives_separable_and_extreme_data() -> None:
     rows = [{"bias": 1.0, "recency": 800.0}] * 3 + [{"bias": 1.0, "recency": -800.0}] * 3
     weights = fit(rows, [1.0] * 3 + [0.0] * 3, [1.0] * 6, {"recency": 5.0}, l2=1e-3)  # exp(4000): no overflow warning
     assert weights["recency"] > 0 and all(w == w for w in weights.values())  # no NaN
+
+
+def test_a_note_covering_a_story_by_its_heading_is_an_example_like_a_link(tmp_path: Path) -> None:
+    """The author writes about the week's ECS feature under a heading naming it, linking the
+    News Blog post the archive does not hold: each note still teaches that ECS is what they feature."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    config = digest_config(tmp_path, NO_INTEREST, notes_dir=notes)
+    db = store.open_db(config.database)
+    b = ArchiveBuilder(db)
+    for monday in [*mondays(), DRAFT]:
+        wednesday = monday - dt.timedelta(days=5)
+        for i, service in enumerate(SERVICES):
+            b.post(
+                "aws-whats-new", item(service, monday), f"{NAMES[service]} adds widget {monday:%m%d}",
+                f"{wednesday.isoformat()}T{10 + i:02d}:00", kind="new-feature", services=[service],
+            )  # fmt: skip
+        if monday != DRAFT:
+            blog = f"https://aws.amazon.com/blogs/containers/a-look-at-something-{monday:%m%d}/"
+            write_note(notes, monday, [("a post", blog)], heading=f"ECS Widget {monday:%m%d}")
+    found, _ = read_notes(notes, url_pattern="/weekly-notes/{slug}/", slug_pattern="week-{week}-{year}")
+    at = dt.datetime(2024, 3, 4, 20, tzinfo=MEL)
+    profile = profile_for(db, config, at=at, notes=found, registry=REGISTRY)  # type: ignore[arg-type]
+    assert (profile.examples, profile.positives) == (8, 8)
+    assert profile.interests("service")[0].key == "ecs"
+    draft = build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert draft.selection.featured[0].ranked.story.service == "ecs"
+
+
+def test_a_service_the_notes_never_named_gets_a_chance_not_a_zero(tmp_path: Path) -> None:
+    """An author who writes about services new to their notes every week: the draft's service
+    nobody named yet gets a weight of its own (learned), above the services named and passed over."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    config = digest_config(tmp_path, NO_INTEREST, notes_dir=notes)
+    db = store.open_db(config.database)
+    b = ArchiveBuilder(db)
+    for week, monday in enumerate([*mondays(), DRAFT]):
+        wednesday = monday - dt.timedelta(days=5)
+        fresh = f"newthing{week}"
+        for i, service in enumerate((fresh, "s3", "ec2", "cloudwatch")):
+            b.post(
+                "aws-whats-new", item(service, monday), f"{service} adds feature {monday:%m%d}",
+                f"{wednesday.isoformat()}T{10 + i:02d}:00", kind="new-feature", services=[service],
+            )  # fmt: skip
+        if monday != DRAFT:
+            path = write_note(notes, monday, [("new", item(fresh, monday))], heading="Something New")
+            # Named (in the keywords), never featured: the services the author passes over.
+            text = path.read_text(encoding="utf-8").replace(
+                "categories:", "keywords: [s3, ec2, cloudwatch]\ncategories:"
+            )
+            path.write_text(text, encoding="utf-8")
+    draft = build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    top = draft.selection.ranked[0]
+    assert top.story.service == "newthing8"
+    assert {c.name: c.value for c in top.components}["service"] > 0  # a chance, where it was a zero
+    found, _ = read_notes(notes, url_pattern="/weekly-notes/{slug}/", slug_pattern="week-{week}-{year}")
+    at = dt.datetime(2024, 3, 4, 20, tzinfo=MEL)
+    assert profile_for(db, config, at=at, notes=found, registry=REGISTRY).weights["unnamed"] > 0  # type: ignore[arg-type]
+
+
+# --- the learned profile, kept in the archive ----------------------------------------------------
+
+
+def count_learning(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each learning from the notes, counted (the number of notes learned from)."""
+    calls: list[int] = []
+    real = profile_module.learn
+
+    def learn(db: object, earlier: list[object], *args: object, **kwargs: object) -> object:
+        calls.append(len(earlier))
+        return real(db, earlier, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(profile_module, "learn", learn)
+    return calls
+
+
+def test_an_unchanged_notes_folder_is_learned_once_whatever_the_drafts_date(
+    author: tuple[Config, object, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, db, folder = author
+    learned = count_learning(monkeypatch)
+    first = build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    again = build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8]  # the second draft read what the first one learned
+    assert again.text == first.text and explain(again.selection, tz=MEL) == explain(first.selection, tz=MEL)
+    # Another day with the same notes before it: nothing to learn either, the counts fade to its date.
+    later = build_draft(db, config, date=DRAFT + dt.timedelta(days=2), registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8] and later.selection.ranked[0].story.service == "ecs"
+    # What the archive kept is exactly what learning gives.
+    at = dt.datetime(2024, 3, 6, 20, tzinfo=MEL)
+    notes, _ = read_notes(folder, url_pattern="/weekly-notes/{slug}/", slug_pattern="week-{week}-{year}")
+    kept = profile_for(db, config, at=at, notes=notes, registry=REGISTRY)  # type: ignore[arg-type]
+    fresh = learn_profile(db, notes, config.settings.digest, at=at, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8, 8]  # learn_profile itself never reads the archive's copy
+    assert summary(kept, config.settings.digest) == summary(fresh, config.settings.digest)
+    assert dict(kept.weights) == dict(fresh.weights)
+
+
+def test_a_changed_or_added_note_or_new_posts_in_its_window_learn_again(
+    author: tuple[Config, object, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, db, notes = author
+    learned = count_learning(monkeypatch)
+    build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    # Words the profile does not read (the body's text) change nothing.
+    last = sorted(notes.glob("*.md"))[-1]
+    last.write_text(last.read_text(encoding="utf-8") + "\nOne more thought.\n", encoding="utf-8")
+    build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8]
+    # A note links one more announcement: learned again.
+    write_note(notes, mondays()[-1], [("ECS", item("ecs", mondays()[-1])), ("S3", item("s3", mondays()[-1]))])
+    build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8, 8]
+    # A post in a note's window (stored late): learned again; one after the last note: not.
+    b = ArchiveBuilder(db)
+    b.post(
+        "aws-whats-new", whats_new("late-ecs-thing", 2024, 2), "Amazon ECS late thing", "2024-02-20", services=["ecs"]
+    )
+    build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8, 8, 8]
+    b.post("aws-whats-new", whats_new("new-ecs-thing", 2024, 3), "Amazon ECS new thing", "2024-03-01", services=["ecs"])
+    build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8, 8, 8]
+    # A setting that changes learning, or a new note: learned again.
+    build_draft(db, with_digest(config, kind_weights={"new-feature": 2.0}), date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    (notes / "more").mkdir()
+    write_note(notes / "more", DRAFT - dt.timedelta(days=1), [("S3", item("s3", DRAFT))])
+    build_draft(db, config, date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert learned == [8, 8, 8, 8, 9]
+
+
+def test_the_archive_keeps_only_the_newest_profiles(author: tuple[Config, object, Path]) -> None:
+    config, db, _ = author
+    for day in range(store.PROFILE_CACHE_ROWS + 3):  # each a week with one more note before it
+        build_draft(db, config, date=mondays()[0] + dt.timedelta(days=1 + day * 7 % 56), registry=REGISTRY)  # type: ignore[arg-type]
+    for weight in range(store.PROFILE_CACHE_ROWS + 3):
+        build_draft(db, with_digest(config, novelty_weight=float(weight)), date=DRAFT, registry=REGISTRY)  # type: ignore[arg-type]
+    assert db.execute("SELECT count(*) FROM profile_cache").fetchone()[0] == store.PROFILE_CACHE_ROWS  # type: ignore[attr-defined]
+
+
+def test_a_draft_from_a_read_only_archive_learns_without_keeping(
+    author: tuple[Config, object, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, db, _ = author
+    readable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK and readable(path, mode))  # read-only here
+    caplog.set_level(logging.DEBUG, logger="aggregator")
+    args = ["--config", str(config.path), "-vv", "digest", "--date", "2024-03-04", "--stdout"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^## ECS .*0304$", result.output, re.M)  # the week's ECS story, featured
+    assert "learned profile not kept: the archive is read-only here" in caplog.text + result.output
+    monkeypatch.undo()
+    assert db.execute("SELECT count(*) FROM profile_cache").fetchone()[0] == 0  # type: ignore[attr-defined]

@@ -198,11 +198,12 @@ def test_the_score_is_a_sum_of_named_components(week) -> None:  # type: ignore[n
     s = selection(config, db)
     ranked = next(r for r in s.ranked if r.story.id == ids["ecs"])
     parts = {c.name: c.value for c in ranked.components}
-    assert list(parts) == ["sources", "kind", "interest", "recency", "novelty"]
+    assert list(parts) == ["sources", "kind", "interest", "recency", "novelty", "passed"]
     assert parts["sources"] == pytest.approx(1.0 + 3.0 + 0.5 + 0.25)  # What's New, News Blog, community, roundup
     assert parts["kind"] == 1.0
     assert parts["interest"] == 1.5  # ecs
     assert parts["novelty"] == 1.0
+    assert parts["passed"] == 0.0  # no earlier note had it among its candidates
     assert 0.8 < parts["recency"] < 0.9
     assert ranked.score == pytest.approx(sum(parts.values()))
     assert s.ranked[0] is ranked  # the News Blog and the interest profile put it first
@@ -251,11 +252,45 @@ def test_explain_prints_every_candidate_with_its_components(week) -> None:  # ty
     assert lines[0] == "window 2024-04-22 20:00 to 2024-05-20 20:00; previous note Week 20, 2024 (2024-05-13)"
     assert lines[1] == "10 stories, 2 more covered by earlier notes"
     assert lines[2] == "ranking: rule-based score (digest.ranking)"
-    assert lines[3].split() == ["rank", "score", "sources", "kind", "interest", "recency", "novelty", "where", "story"]
-    assert len(lines) == 4 + len(s.ranked)
+    assert lines[3].split() == [
+        "rank",
+        "score",
+        "sources",
+        "kind",
+        "interest",
+        "recency",
+        "novelty",
+        "passed",
+        "where",
+        "story",
+    ]
+    assert len(lines) == 4 + len(s.ranked) + len(s.covered)  # the covered stories too, last
     assert "featured" in lines[4] and "[ECS] Amazon ECS Now Supports Docker Volume Plugins" in lines[4]
     assert "sources: 1 whats-new, 1 news-blog, 1 community, 1 roundup" in lines[4]
-    assert any(" earlier " in line and "[Aurora]" in line for line in lines)
+    aurora = next(line for line in lines if "[Aurora]" in line)
+    assert " listed " in aurora and "(earlier; 1 post;" in aurora
+    assert "passed: left out by 1 earlier note" in aurora  # a candidate of Week 20, 2024, which linked others
+    snapstart = next(line for line in lines if "SnapStart" in line)
+    assert " related " in snapstart and "(in the Lambda section;" in snapstart
+    express = next(line for line in lines if "S3 Express One Zone" in line)
+    assert express.split()[:2] == ["-", "-"] and " left out " in express
+    assert "(covered by Week 20, 2024 (linked it); 1 post)" in express
+
+
+def test_explain_says_where_every_story_went_and_why(week) -> None:  # type: ignore[no-untyped-def]
+    config, db, ids = week
+    config = with_digest(config, earlier_max=1, mute_services=["ec2"], max_featured=2)
+    s = selection(config, db)
+    where = {story_id: place for story_id, place in s.placements().items()}
+    assert where[ids["ecs"]] == ("featured", "")
+    assert where[ids["aurora"]] == ("listed", "earlier")  # the better of the two earlier stories
+    assert where[ids["cloudwatch"]] == ("left out", "earlier: below the list cap (digest.earlier_max)")
+    assert where[ids["s3"]][0] == "listed" and "not featured" not in where[ids["s3"]][1]  # below the cut
+    assert where[ids["s3-express"]] == ("left out", "covered by Week 20, 2024 (linked it)")
+    muted_line = next(line for line in explain(s, tz=MEL) if "M7i-flex" in line)
+    assert " listed " in muted_line and "(also; not featured: muted (ec2): never featured;" in muted_line
+    hidden = selection(with_digest(config, earlier_title=""), db).placements()
+    assert hidden[ids["aurora"]] == ("left out", "earlier: digest.earlier_title is empty")
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -634,3 +669,221 @@ def test_the_digest_reads_through_the_store_and_never_tags() -> None:
         source = path.read_text(encoding="utf-8")
         for forbidden in ("db.query(", "db.execute(", ".conn.", "Tagger", "tagging import", "except Exception"):
             assert forbidden not in source, f"{path.name}: {forbidden}"
+
+
+# --- coverage by any source or heading, passed over, kinds at the bottom, diverse picks ----------
+
+
+def write_note(folder: Path, name: str, date: str, sections: dict[str, str]) -> None:
+    """A note in the blog's format: ``sections`` maps each heading to its text (with links)."""
+    body = "\n\n".join(f"## {heading}\n\n{text}" for heading, text in sections.items())
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.md").write_text(
+        f"---\ntitle: Notes {name}\nDate: {date}\n---\n\nWritten for the tests.\n\n{body}\n", encoding="utf-8"
+    )
+
+
+@pytest.fixture
+def quiet(tmp_path: Path) -> tuple[Config, object, Path]:
+    """An empty archive and notes folder for the draft of Monday 20 May 2024."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    config = digest_config(tmp_path, "interest_services = {}\ninterest_topics = {}", notes_dir=notes)
+    return config, store.open_db(config.database), notes
+
+
+def ranked_ids(config: Config, db: object) -> list[str]:
+    return [r.story.id for r in selection(config, db).ranked]
+
+
+def test_whats_new_at_two_addresses_is_one_story_and_a_link_to_either_covers_it(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, notes = quiet
+    b = ArchiveBuilder(db)
+    first = b.post(
+        "aws-whats-new", whats_new("aws-cdk-generally-available"), "The AWS CDK is now generally available",
+        "2024-05-15", kind="general-availability", services=["s3"],
+    )  # fmt: skip
+    second = b.post(
+        "aws-whats-new", whats_new("aws-cdk-generally-available1"), "The AWS CDK is Now Generally Available",
+        "2024-05-16", kind="general-availability", services=["s3"],
+    )  # fmt: skip
+    versions = b.post(
+        "aws-whats-new", whats_new("amazon-ec2-gp3"), "Amazon EBS gp3 volumes", "2024-05-16", services=["ec2"]
+    )
+    other = b.post(
+        "aws-whats-new", whats_new("amazon-ec2-gp2"), "Amazon EBS gp2 volumes", "2024-05-16", services=["ec2"]
+    )
+    s = selection(config, db)
+    stories = {r.story.id: {p.id for p in r.story.posts} for r in s.ranked}
+    assert stories[first] == {first, second}
+    assert stories[versions] == {versions} and stories[other] == {other}  # not a number appended: two stories
+    # The author linked the second address: the story is covered, whichever post leads it.
+    write_note(
+        notes, "2024-20", "2024-05-17T20:00:00+10:00", {"CDK": f"[CDK GA]({whats_new('aws-cdk-generally-available1')})"}
+    )
+    assert first not in ranked_ids(config, db) and versions in ranked_ids(config, db)
+    # ...and with only the second address in the archive, a link to the first covers it.
+    with store.write_transaction(db):
+        db.execute("DELETE FROM post_tags WHERE post_id = ?", [first])
+        db.execute("DELETE FROM post_sources WHERE post_id = ?", [first])
+        db.execute("DELETE FROM posts WHERE id = ?", [first])
+    write_note(
+        notes, "2024-20", "2024-05-17T20:00:00+10:00", {"CDK": f"[CDK GA]({whats_new('aws-cdk-generally-available')})"}
+    )
+    s = selection(config, db)
+    assert second not in {r.story.id for r in s.ranked}
+    assert str(s.covers[second]) == "Week 20, 2024 (linked it)"
+
+
+def test_a_blog_post_the_archive_does_not_hold_covers_the_story_it_tells(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, notes = quiet
+    b = ArchiveBuilder(db)
+    told = b.post(
+        "aws-whats-new", whats_new("aws-step-functions-dynamic-parallelism"),
+        "AWS Step Functions adds support for dynamic parallelism in workflows", "2024-05-14",
+        services=["stepfunctions"],
+    )  # fmt: skip
+    region = b.post(
+        "aws-whats-new", whats_new("aws-lambda-melbourne"), "AWS Lambda is now available in Asia Pacific (Melbourne)",
+        "2024-05-14", kind="region-expansion", services=["lambda"],
+    )  # fmt: skip
+    write_note(
+        notes,
+        "2024-20",
+        "2024-05-16T20:00:00+10:00",
+        {
+            "Parallel Workflows": "Read [the News Blog](https://aws.amazon.com/blogs/aws/new-step-functions-support-for-dynamic-parallelism/).",
+            "Melbourne": "Also [Bedrock in Melbourne](https://aws.amazon.com/blogs/aws/bedrock-now-available-in-asia-pacific-melbourne/).",
+        },
+    )
+    s = selection(config, db)
+    assert [r.story.id for r in s.ranked] == [region]  # sharing only the Region's words covers nothing
+    assert str(s.covers[told]) == "Week 20, 2024 (linked a post about it)"
+    # A note from before the story says nothing about it.
+    write_note(
+        notes,
+        "2024-20",
+        "2024-05-01T20:00:00+10:00",
+        {"Parallel": "[Post](https://aws.amazon.com/blogs/aws/new-step-functions-support-for-dynamic-parallelism/)"},
+    )
+    assert told in ranked_ids(config, db)
+
+
+def test_a_heading_naming_the_service_and_what_is_new_covers_the_story(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, notes = quiet
+    b = ArchiveBuilder(db)
+    volumes = b.post(
+        "aws-whats-new", whats_new("ecs-docker-volumes"), "Amazon ECS now supports Docker volumes and volume plugins",
+        "2024-05-14", services=["ecs"],
+    )  # fmt: skip
+    other_ecs = b.post(
+        "aws-whats-new", whats_new("ecs-task-tags"), "Amazon ECS supports tagging tasks", "2024-05-14", services=["ecs"]
+    )
+    ga = b.post(
+        "aws-whats-new", whats_new("aurora-ga"), "Amazon Aurora is now generally available", "2024-05-14",
+        kind="general-availability", services=["aurora"],
+    )  # fmt: skip
+    feature = b.post(
+        "aws-whats-new",
+        whats_new("aurora-backtrack"),
+        "Amazon Aurora adds backtrack",
+        "2024-05-14",
+        services=["aurora"],
+    )
+    write_note(
+        notes,
+        "2024-20",
+        "2024-05-16T20:00:00+10:00",
+        {"ECS Docker Volumes": "No link.", "Amazon Aurora": "No link either.", "ECS Updates": "Nothing."},
+    )
+    s = selection(config, db)
+    assert {r.story.id for r in s.ranked} == {other_ecs, feature}  # "ECS" alone covers no ECS story
+    assert str(s.covers[volumes]) == 'Week 20, 2024 (heading "ECS Docker Volumes")'
+    assert str(s.covers[ga]) == 'Week 20, 2024 (heading "Amazon Aurora")'  # the service alone: its launch
+
+
+def test_a_story_passed_over_by_earlier_notes_ranks_lower_not_out(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, notes = quiet
+    b = ArchiveBuilder(db)
+    old = b.post("aws-whats-new", whats_new("s3-old"), "Amazon S3 adds an old thing", "2024-05-01", services=["s3"])
+    new = b.post("aws-whats-new", whats_new("s3-new"), "Amazon S3 adds a new thing", "2024-05-15", services=["s3"])
+    picked = b.post("aws-whats-new", whats_new("ecs-picked"), "Amazon ECS picked", "2024-05-02", services=["ecs"])
+    b.post("aws-whats-new", whats_new("ecs-picked-2"), "Amazon ECS picked again", "2024-05-08", services=["ecs"])
+    write_note(notes, "2024-18", "2024-05-06T20:00:00+10:00", {"ECS": f"[picked]({whats_new('ecs-picked')})"})
+    write_note(
+        notes, "2024-19", "2024-05-09T20:00:00+10:00", {"GitHub": "[about other things](https://github.blog/x/)"}
+    )
+    write_note(notes, "2024-20", "2024-05-13T20:00:00+10:00", {"ECS": f"[again]({whats_new('ecs-picked-2')})"})
+    s = selection(config, db)
+    by_id = {r.story.id: r for r in s.ranked}
+    assert picked not in by_id and set(by_id) == {old, new}
+    passed = {c.name: c for c in by_id[old].components}["passed"]
+    # Two notes that covered the archive's news left it out; the note about other things did not count.
+    assert passed.value == pytest.approx(2 * sel.PASSED_WEIGHT) and passed.why == "left out by 2 earlier notes"
+    assert {c.name: c.value for c in by_id[new].components}["passed"] == 0.0
+
+
+def test_training_announcements_rank_at_the_bottom(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, _ = quiet
+    b = ArchiveBuilder(db)
+    course = b.post(
+        "aws-whats-new", whats_new("s3-course"), "New digital course: Amazon S3 deep dive", "2024-05-19",
+        kind="training", services=["s3"],
+    )  # fmt: skip
+    b.post(
+        "aws-news-blog", news_blog("s3-course"), "A new S3 course", "2024-05-19", kind="training", services=["s3"],
+        links=[whats_new("s3-course")],
+    )  # fmt: skip
+    region = b.post(
+        "aws-whats-new", whats_new("ec2-region"), "Amazon EC2 in Melbourne", "2024-04-25", kind="region-expansion",
+        services=["ec2"], regions=["ap-southeast-4"],
+    )  # fmt: skip
+    muted = b.post("aws-whats-new", whats_new("cw"), "Amazon CloudWatch thing", "2024-05-19", services=["cloudwatch"])
+    config = with_digest(config, mute_services=["cloudwatch"])
+    assert ranked_ids(config, db) == [region, course, muted]  # a News Blog post and new: still below the rest
+    line = next(line for line in explain(selection(config, db), tz=MEL) if "deep dive" in line)
+    assert "bottom: training: ranked at the bottom (the lowest of digest.kind_weights)" in line
+    # Whoever raises training above another kind ranks it by its score again.
+    assert ranked_ids(with_digest(config, kind_weights={"training": 0.0}), db)[0] == course
+
+
+def test_one_topic_cannot_fill_every_featured_slot(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, _ = quiet
+    b = ArchiveBuilder(db)
+    for key in ("lambda", "stepfunctions", "s3", "aurora"):
+        b.post(
+            "aws-news-blog", news_blog(f"{key}-thing"), f"{key} does a serverless thing", "2024-05-18",
+            kind="new-feature", services=[key], topics=["serverless"],
+        )  # fmt: skip
+    ecs = b.post("aws-whats-new", whats_new("ecs-thing"), "Amazon ECS thing", "2024-05-10", services=["ecs"])
+    s = selection(with_digest(config, max_featured=4), db)
+    serverless = [r.story.id for r in s.ranked if r.story.id != ecs]
+    assert s.ranked[-1].story.id == ecs  # the serverless stories all rank above it...
+    assert [f.ranked.story.id for f in s.featured] == [*serverless[:3], ecs]  # ...the fourth gives way
+    assert s.placements()[serverless[3]] == ("listed", "also; not featured: serverless fills 3 featured slots already")
+    # With nothing else left, the topic fills the slots after all.
+    with store.write_transaction(db):
+        db.execute("DELETE FROM post_sources WHERE post_id = ?", [ecs])
+        db.execute("DELETE FROM posts WHERE id = ?", [ecs])
+    assert len(selection(with_digest(config, max_featured=4), db).featured) == 4
+
+
+def test_a_service_with_several_good_stories_makes_the_stronger_section(quiet) -> None:  # type: ignore[no-untyped-def]
+    config, db, _ = quiet
+    b = ArchiveBuilder(db)
+    single = b.post("aws-whats-new", whats_new("s3-one"), "Amazon S3 one thing", "2024-05-19", services=["s3"])
+    lambdas = [
+        b.post(
+            "aws-whats-new",
+            whats_new(f"lambda-{i}"),
+            f"AWS Lambda thing number {i}",
+            f"2024-05-1{i}",
+            services=["lambda"],
+        )
+        for i in (6, 7, 8)
+    ]
+    s = selection(with_digest(config, max_featured=1), db)
+    assert s.ranked[0].story.id == single  # the better single story...
+    (section,) = s.featured  # ...makes a weaker section than three Lambda stories
+    assert section.ranked.story.id == lambdas[-1]
+    assert [r.story.id for r in section.related] == [lambdas[1], lambdas[0]]

@@ -27,10 +27,10 @@ from ..taxonomy import Registry
 from . import render as _render
 from . import words as _words
 from .notes import Note, read_notes
-from .profile import Profile, learn_profile, rank_learned
+from .profile import Profile, cached_profile, rank_learned
 from .profile import summary as profile_summary
 from .profile import summary_lines as profile_lines
-from .select import Ranking, Selection, load_posts, rank_by_score, rank_newest, select_for_draft
+from .select import Ranking, Selection, Story, load_posts, rank_by_score, rank_newest, select_for_draft
 from .style import HouseStyle, house_style
 from .words import Vocabulary
 
@@ -278,8 +278,9 @@ def profile_for(
     notes: Sequence[Note],
     registry: Registry | None = None,
 ) -> Profile:
-    """The author's profile as of ``at``, learned from the notes published before it."""
-    return learn_profile(
+    """The author's profile as of ``at``, learned from the notes published before it (or read
+    from the archive, which keeps what it learned from the same notes and posts)."""
+    return cached_profile(
         db,
         notes,
         config.settings.digest,
@@ -359,11 +360,11 @@ def write_draft(
 
 
 def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) -> list[str]:
-    """The ranked candidates with their score components, one line each, for ``--explain``."""
+    """The ranked candidates with their score components, one line each, for ``--explain``; then
+    the stories earlier notes covered. Each says where it went (featured, related: listed in a
+    featured section, listed: the list of the other stories, left out) and why."""
     names = selection.names
-    featured = {f.ranked.story.id for f in selection.featured}
-    related = {r.story.id for f in selection.featured for r in f.related}
-    earlier = {r.story.id for r in selection.earlier}
+    places = selection.placements()
     lines = [
         f"window {selection.window_start.astimezone(tz):%Y-%m-%d %H:%M} to {selection.at.astimezone(tz):%Y-%m-%d %H:%M}"
         + (
@@ -380,7 +381,7 @@ def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) ->
     ]
     if selection.ranking:
         lines.append(selection.ranking)
-    if not selection.ranked:
+    if not selection.ranked and not selection.covered:
         return lines
     component_names = list(dict.fromkeys(c.name for r in selection.ranked for c in r.components))
     widths = {n: max(8, len(n)) for n in component_names}
@@ -388,24 +389,26 @@ def explain(selection: Selection, *, tz: dt.tzinfo, limit: int | None = None) ->
         f"{'rank':>4}  {'score':>6}  " + "  ".join(f"{n:>{widths[n]}}" for n in component_names) + "  where     story"
     )
     lines.append(header)
+
+    def story_line(story: Story, why: str) -> str:
+        service = names.short(story.service) if story.service else "-"
+        where, placed = places[story.id]
+        posts = f"{len(story.posts)} post{'s' if len(story.posts) != 1 else ''}"
+        return (
+            f"  {where:<8}  {story.date.astimezone(tz):%Y-%m-%d} [{service}] {_render.plain(story.primary.title)}"
+            + f"  ({'; '.join(part for part in (placed, posts, why) if part)})"
+        )
+
     for rank, r in enumerate(selection.ranked[:limit] if limit else selection.ranked, start=1):
         values = {c.name: c.value for c in r.components}
-        where = (
-            "featured"
-            if r.story.id in featured
-            else "related"
-            if r.story.id in related
-            else "earlier"
-            if r.story.id in earlier
-            else "also"
-        )
-        story = r.story
-        service = names.short(story.service) if story.service else "-"
         why = "; ".join(f"{c.name}: {c.why}" for c in r.components if c.why)
         lines.append(
             f"{rank:>4}  {r.score:>6.2f}  "
             + "  ".join(f"{values.get(n, 0.0):>{widths[n]}.2f}" for n in component_names)
-            + f"  {where:<8}  {story.date.astimezone(tz):%Y-%m-%d} [{service}] {_render.plain(story.primary.title)}"
-            + f"  ({len(story.posts)} post{'s' if len(story.posts) != 1 else ''}; {why})"
+            + story_line(r.story, why)
         )
+    if not limit:
+        blank = "  ".join(f"{'':>{widths[n]}}" for n in component_names)
+        for story in selection.covered:
+            lines.append(f"{'-':>4}  {'-':>6}  {blank}" + story_line(story, ""))
     return lines

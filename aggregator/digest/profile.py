@@ -2,7 +2,8 @@
 
 Every note is a labelled example. The stories of its window that no earlier note covered (what
 a draft for its date would have offered, ``select.window_stories``) are its candidates; those it
-links are positives, the others negatives. Only notes published before the draft's date are
+covers (links, or names in a heading or a blog post's address: ``select.Coverage``) are
+positives, the others negatives. Only notes published before the draft's date are
 read, oldest first:
 
 - **Counts**, decayed with age (half-life ``HALF_LIFE_DAYS``, so recent interest weighs more
@@ -14,8 +15,10 @@ read, oldest first:
   or a later one): the featured rate of its service and of its best topic, smoothed towards the
   average rate (``PRIOR_STRENGTH`` candidates' worth) and taken relative to it as a log-lift,
   so a service never offered before is neutral, neither zero nor high; how many notes named its
-  service and topics (log of the decayed count); its kind; its sources (an AWS News Blog post,
-  the number of posts); its recency in the window; whether it is new since the previous note.
+  service and topics (log of the decayed count), and whether no note ever named its service (a
+  weight of its own: the chance the notes give services new to them); its kind; its sources (an
+  AWS News Blog post, the number of posts); its recency in the window; whether it is new since
+  the previous note; how many earlier notes passed it over.
 - **Weights**: a logistic regression on those features, each note's examples weighted by the
   note's age at the draft's date (the same half-life), L2-regularised (``L2``) towards the
   rule-based weights scaled by ``PRIOR_SCALE`` (``digest.kind_weights``, ``source_weights``,
@@ -35,27 +38,38 @@ the prior strength, the L2 strength and the prior scale.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlite_utils import Database
 
+from .. import store
 from ..config import DigestSettings
 from ..models import KINDS
-from ..normalize import link_id
 from ..taxonomy import Registry
+from . import select as select_module
 from .notes import Note
 from .select import (
+    PASSED_WEIGHT,
     SCORERS,
+    Candidate,
     Component,
+    Coverage,
     RankContext,
     Ranked,
     Ranking,
     Story,
+    coverage_of,
     kind_weights,
+    link_id,
     load_posts,
     rank_by_score,
     source_weights,
@@ -71,12 +85,14 @@ L2 = 1.0
 PRIOR_SCALE = 0.5
 """The rule-based weights times this are the prior of the learned ones (a score is not a log-odds)."""
 NOT_NAMES = frozenset({"aws", "amazon"})
+log = logging.getLogger(__name__)
 """Keywords that name no service or topic (every note is about AWS)."""
 
 FEATURES: tuple[str, ...] = (
     "bias",
     "service",
     "service_notes",
+    "unnamed",
     "topic",
     "topic_notes",
     *(f"kind:{k}" for k in KINDS),
@@ -84,14 +100,16 @@ FEATURES: tuple[str, ...] = (
     "sources",
     "recency",
     "novelty",
+    "passed",
 )
 GROUPS: dict[str, tuple[str, ...]] = {
-    "service": ("service", "service_notes"),
+    "service": ("service", "service_notes", "unnamed"),
     "topic": ("topic", "topic_notes"),
     "kind": tuple(f"kind:{k}" for k in KINDS),
     "sources": ("news_blog", "sources"),
     "recency": ("recency",),
     "novelty": ("novelty",),
+    "passed": ("passed",),
 }
 """The learned components of a score (``--explain``), each a sum of feature contributions."""
 
@@ -167,6 +185,7 @@ def _context_features(story: Story, ctx: RankContext) -> dict[str, float]:
         "sources": math.log(len(story.posts) + len(story.mentions)),
         "recency": max(0.0, min(1.0, 1 - age / span)) if span > 0 else 0.0,
         "novelty": 1.0 if novel else 0.0,
+        "passed": float(ctx.passes(story)),
     }
 
 
@@ -178,6 +197,8 @@ def _interest_features(
     features: dict[str, float] = {}
     if service:
         features["service"] = counts.lift(f"service:{service}", when)
+        if not counts.named.get(f"service:{service}", when):
+            features["unnamed"] = 1.0  # a service new to the notes: a chance of its own, not a zero
     named = [(counts.notes(f"service:{s}", when), s) for s in story.services[:2]]
     if named:
         features["service_notes"] = max(named)[0]
@@ -199,6 +220,7 @@ def priors(settings: DigestSettings) -> dict[str, float]:
     out["sources"] = PRIOR_SCALE * sources.get("whats-new", 0.0)
     out["recency"] = PRIOR_SCALE * settings.recency_weight
     out["novelty"] = PRIOR_SCALE * settings.novelty_weight
+    out["passed"] = PRIOR_SCALE * PASSED_WEIGHT
     return out
 
 
@@ -226,8 +248,8 @@ class NoteExamples:
 
 
 ExampleCache = dict[tuple[str, str, str, int], "NoteExamples"]
-"""Examples by (note path, its date, its window, the number of links covered before it): a
-caller that learns many profiles from the same archive (the replay) keeps one."""
+"""Examples by (note path, its date, its window, the number of notes before it): a caller that
+learns many profiles from the same archive and notes folder (the replay) keeps one."""
 
 
 def _named(note: Note, registry: Registry) -> tuple[set[str], set[str], set[str]]:
@@ -269,6 +291,48 @@ def _weak_positives(
     return weak
 
 
+def _examples(
+    db: Database,
+    note: Note,
+    ids: set[str],
+    settings: DigestSettings,
+    *,
+    registry: Registry,
+    coverage: Coverage,
+    marker: Note | None,
+    linked_posts: Mapping[str, Candidate],
+) -> NoteExamples:
+    """One note as an example: the stories of its window the notes before it (``coverage``)
+    left open; those it covers (links, or names in a heading, as a later draft would count them
+    covered) are its positives."""
+    found = window_stories(db, settings, at=note.date, registry=registry, coverage=coverage)
+    ctx = RankContext(
+        at=note.date,
+        window_start=found.start,
+        previous=marker,
+        settings=settings,
+        names=found.names,
+        coverage=coverage,
+    )
+    services, topics, keyword_topics = _named(note, registry)
+    for post_id in sorted(ids & linked_posts.keys()):
+        post = linked_posts[post_id]
+        services.update(post.services[:1])
+        topics.update(post.topics)
+    own = coverage_of([note], held=linked_posts.keys())
+    positives = frozenset(s.id for s in found.open if own.of(s, found.names) is not None)
+    return NoteExamples(
+        note=note,
+        ctx=ctx,
+        stories=found.open,
+        positives=positives,
+        weak=_weak_positives(note, found.open, positives, linked_posts.keys(), registry),
+        services=frozenset(services),
+        topics=frozenset(topics),
+        keywords=frozenset(keyword_topics),
+    )
+
+
 def note_examples(
     db: Database,
     notes: Sequence[Note],
@@ -283,40 +347,30 @@ def note_examples(
     link_ids = [{i for link in n.links if (i := link_id(link))} for n in ordered]
     every_link = set().union(*link_ids) if link_ids else set()
     linked_posts = {p.id: p for p in load_posts(db, every_link)} if every_link else {}
-    covered: set[str] = set()
+    coverage = coverage_of((), held=linked_posts.keys())
     last_cover: Note | None = None
     previous: Note | None = None
     out = []
-    for note, ids in zip(ordered, link_ids, strict=True):
-        marker = last_cover or previous
-        window = f"{settings.window}:{settings.cluster_days}"
-        key = (note.path, note.date.isoformat(), window, len(covered))
+    for before, (note, ids) in enumerate(zip(ordered, link_ids, strict=True)):
+        key = (note.path, note.date.isoformat(), f"{settings.window}:{settings.cluster_days}", before)
         examples = cache.get(key) if cache is not None else None
         if examples is None:
-            found = window_stories(db, settings, at=note.date, registry=registry, covered_ids=covered)
-            ctx = RankContext(
-                at=note.date, window_start=found.start, previous=marker, settings=settings, names=found.names
-            )
-            services, topics, keyword_topics = _named(note, registry)
-            for post_id in sorted(ids & linked_posts.keys()):
-                post = linked_posts[post_id]
-                services.update(post.services[:1])
-                topics.update(post.topics)
-            positives = frozenset(s.id for s in found.open if any(p.id in ids for p in s.posts))
-            examples = NoteExamples(
-                note=note,
-                ctx=ctx,
-                stories=found.open,
-                positives=positives,
-                weak=_weak_positives(note, found.open, positives, linked_posts.keys(), registry),
-                services=frozenset(services),
-                topics=frozenset(topics),
-                keywords=frozenset(keyword_topics),
+            examples = _examples(
+                db,
+                note,
+                ids,
+                settings,
+                registry=registry,
+                coverage=coverage,
+                marker=last_cover or previous,
+                linked_posts=linked_posts,
             )
             if cache is not None:
                 cache[key] = examples
         out.append(examples)
-        covered |= ids
+        coverage.add(note)
+        if ids & linked_posts.keys() or examples.positives:
+            coverage.picked(note)
         if ids & linked_posts.keys():
             last_cover = note
         previous = note
@@ -456,41 +510,85 @@ def fit(
     return {f: float(v) for f, v in zip(FEATURES, w, strict=True)}
 
 
-def learn_profile(
-    db: Database,
-    notes: Iterable[Note],
-    settings: DigestSettings,
-    *,
-    at: dt.datetime,
-    registry: Registry,
-    cache: ExampleCache | None = None,
-) -> Profile:
-    """The profile as of ``at``, from the notes published before it (later ones are ignored)."""
-    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+@dataclass(frozen=True, kw_only=True)
+class Learned:
+    """What the notes taught, whatever the draft's date: the fitted weights, the counts (in the
+    units of ``origin``, the first note's date; ``Decayed``) and the totals. ``profile`` turns it
+    into the profile as of a date. Plain data: ``to_json`` and ``from_json`` round-trip it exactly
+    (the archive's cache of learned profiles keeps it)."""
+
+    notes: int
+    examples: int
+    positives: int
+    candidates: int
+    weights: Mapping[str, float]
+    origin: dt.datetime | None
+    offered: Mapping[str, float] = field(default_factory=dict)
+    featured: Mapping[str, float] = field(default_factory=dict)
+    named: Mapping[str, float] = field(default_factory=dict)
+    kinds: Mapping[str, float] = field(default_factory=dict)
+    """Featured stories by kind."""
+    keyword_topics: frozenset[str] = frozenset()
+
+    def profile(self, at: dt.datetime, *, registry: Registry, settings: DigestSettings) -> Profile:
+        def decayed(raw: Mapping[str, float]) -> Decayed:
+            assert self.origin is not None
+            out = Decayed(self.origin, HALF_LIFE_DAYS)
+            out.raw.update(raw)
+            return out
+
+        counts = None
+        kinds: dict[str, float] = {}
+        if self.origin is not None:
+            counts = _Counts(offered=decayed(self.offered), featured=decayed(self.featured), named=decayed(self.named))
+            kinds = decayed(self.kinds).items(at)
+        return Profile(
+            at=at, registry=registry, notes=self.notes, examples=self.examples, positives=self.positives,
+            candidates=self.candidates, weights=self.weights, prior=priors(settings), counts=counts,
+            keyword_topics=self.keyword_topics, featured_kinds=kinds,
+        )  # fmt: skip
+
+    def to_json(self) -> str:
+        data = {
+            **{f: getattr(self, f) for f in ("notes", "examples", "positives", "candidates")},
+            **{f: dict(getattr(self, f)) for f in ("weights", "offered", "featured", "named", "kinds")},
+            "origin": self.origin.isoformat() if self.origin else None,
+            "keyword_topics": sorted(self.keyword_topics),
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Learned:
+        data = json.loads(text)
+        return cls(
+            **{f: data[f] for f in ("notes", "examples", "positives", "candidates")},
+            **{f: data[f] for f in ("weights", "offered", "featured", "named", "kinds")},
+            origin=dt.datetime.fromisoformat(data["origin"]) if data["origin"] else None,
+            keyword_topics=frozenset(data["keyword_topics"]),
+        )
+
+
+def learn(
+    db: Database, earlier: Sequence[Note], settings: DigestSettings, *, registry: Registry, cache: ExampleCache | None
+) -> Learned:
+    """Learn from the notes (oldest first). Each note's examples weigh by its age at the newest
+    note: what is learned depends on the notes and the archive alone, not on the draft's date."""
     prior = priors(settings)
     if not earlier:
-        return Profile(
-            at=at, registry=registry, notes=0, examples=0, positives=0, candidates=0, weights=prior, prior=prior,
-            counts=None,
-        )  # fmt: skip
-    origin = earlier[0].date
-    counts = _Counts(
-        offered=Decayed(origin, HALF_LIFE_DAYS),
-        featured=Decayed(origin, HALF_LIFE_DAYS),
-        named=Decayed(origin, HALF_LIFE_DAYS),
-    )
+        return Learned(notes=0, examples=0, positives=0, candidates=0, weights=prior, origin=None)
+    origin, newest = earlier[0].date, earlier[-1].date
+    counts = _Counts(*(Decayed(origin, HALF_LIFE_DAYS) for _ in range(3)))
+    kinds = Decayed(origin, HALF_LIFE_DAYS)
     rows: list[dict[str, float]] = []
     labels: list[float] = []
     weights: list[float] = []
     keyword_topics: set[str] = set()
-    featured_kinds = Decayed(origin, HALF_LIFE_DAYS)
     examples = positives = candidates = 0
     for example in note_examples(db, earlier, settings, registry=registry, cache=cache):
         when = example.note.date
-        if example.positives:  # a note that linked some of the archive's news: an example
+        if example.positives:  # a note that covered some of the archive's news: an example
             examples += 1
-            age = (at - when).total_seconds() / 86400.0
-            weight = 0.5 ** (age / HALF_LIFE_DAYS)
+            weight = 0.5 ** ((newest - when).total_seconds() / 86400.0 / HALF_LIFE_DAYS)
             for story in example.stories:
                 features = _context_features(story, example.ctx)
                 features.update(_interest_features(story, counts, registry, when)[0])
@@ -509,26 +607,96 @@ def learn_profile(
                     if chosen:
                         counts.featured.add(key, chosen, when)
                 if chosen:
-                    featured_kinds.add(story.kind or "other", chosen, when)
+                    kinds.add(story.kind or "other", chosen, when)
         for service in sorted(example.services):
             counts.named.add(f"service:{service}", 1.0, when)
         for topic in sorted(example.topics):
             counts.named.add(f"topic:{topic}", 1.0, when)
         keyword_topics |= example.keywords
-    learned = fit(rows, labels, weights, prior, l2=L2) if positives else prior
-    return Profile(
-        at=at,
-        registry=registry,
+    return Learned(
         notes=len(earlier),
         examples=examples,
         positives=positives,
         candidates=candidates,
-        weights=learned,
-        prior=prior,
-        counts=counts,
+        weights=fit(rows, labels, weights, prior, l2=L2) if positives else prior,
+        origin=origin,
+        offered=dict(counts.offered.raw),
+        featured=dict(counts.featured.raw),
+        named=dict(counts.named.raw),
+        kinds=dict(kinds.raw),
         keyword_topics=frozenset(keyword_topics),
-        featured_kinds=featured_kinds.items(at),
     )
+
+
+def learn_profile(
+    db: Database,
+    notes: Iterable[Note],
+    settings: DigestSettings,
+    *,
+    at: dt.datetime,
+    registry: Registry,
+    cache: ExampleCache | None = None,
+) -> Profile:
+    """The profile as of ``at``, from the notes published before it (later ones are ignored)."""
+    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+    return learn(db, earlier, settings, registry=registry, cache=cache).profile(
+        at, registry=registry, settings=settings
+    )
+
+
+# --- the learned profile, kept in the archive ---------------------------------------------------
+
+
+@functools.cache
+def code_version() -> str:
+    """The learning code's version: a digest of the modules that learn (this one and ``select``,
+    whose windows, stories and coverage are the examples). Any change to them relearns."""
+    digest = hashlib.sha256()
+    for module in (__file__, select_module.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
+
+
+def profile_key(db: Database, earlier: Sequence[Note], settings: DigestSettings, *, registry: Registry) -> str:
+    """What a learned profile depends on, as one key: the learning code's version, the settings
+    that change learning (the window, stories, the rule-based weights that are its prior), the
+    registry, the notes read (in order: each one's content) and the archive's posts it learns
+    from (those of the notes' windows and those the notes link: ``store.posts_digest``)."""
+    digest = hashlib.sha256()
+    learning = {
+        "code": code_version(),
+        "window": settings.window,
+        "cluster_days": settings.cluster_days,
+        "prior": priors(settings),
+        "registry": registry.fingerprint(),
+    }
+    digest.update(json.dumps(learning, sort_keys=True).encode())
+    for note in earlier:
+        digest.update(repr(note).encode())
+    if earlier:
+        start = earlier[0].date - dt.timedelta(seconds=settings.window)
+        links = {i for note in earlier for link in note.links if (i := link_id(link))}
+        digest.update(store.posts_digest(db, start=start, end=earlier[-1].date, ids=links).encode())
+    return digest.hexdigest()
+
+
+def cached_profile(
+    db: Database, notes: Iterable[Note], settings: DigestSettings, *, at: dt.datetime, registry: Registry
+) -> Profile:
+    """``learn_profile``, kept in the archive (``store.save_profile``) under ``profile_key``: the
+    same notes, settings and archive learn nothing again, whatever the draft's date; a changed or
+    added note, or new posts in the notes' windows, relearn. From a read-only archive it learns
+    without keeping what it learned."""
+    earlier = sorted((n for n in notes if n.date < at), key=lambda n: (n.date, n.path))
+    key = profile_key(db, earlier, settings, registry=registry)
+    kept = store.cached_profile(db, key)
+    if kept is not None:
+        log.debug("learned profile of %d notes read from the archive", len(earlier))
+        return Learned.from_json(kept).profile(at, registry=registry, settings=settings)
+    learned = learn(db, earlier, settings, registry=registry, cache=None)
+    if store.save_profile(db, key, learned.to_json(), notes=len(earlier)):
+        log.debug("learned profile of %d notes kept in the archive", len(earlier))
+    return learned.profile(at, registry=registry, settings=settings)
 
 
 def rank_learned(profile: Profile) -> Ranking:
@@ -599,6 +767,8 @@ def summary(profile: Profile, settings: DigestSettings, *, limit: int = 15) -> d
         "sources": {"news_blog": round(w.get("news_blog", 0.0), 3), "per_log_post": round(w.get("sources", 0.0), 3)},
         "recency": round(w.get("recency", 0.0), 3),
         "novelty": round(w.get("novelty", 0.0), 3),
+        "passed": round(w.get("passed", 0.0), 3),
+        "unnamed_service": round(w.get("unnamed", 0.0), 3),
         "keyword_topics": sorted(profile.keyword_topics),
         "pinned": {"services": list(settings.pin_services), "topics": list(settings.pin_topics)},
         "muted": {"services": list(settings.mute_services), "topics": list(settings.mute_topics)},
@@ -645,7 +815,9 @@ def summary_lines(data: Mapping[str, object]) -> list[str]:
     lines.append("")
     lines.append(
         f"sources: an AWS News Blog post {sources['news_blog']:+.2f}, per log(posts) {sources['per_log_post']:+.2f};"
-        f" recency {data['recency']:+.2f}; new since the previous note {data['novelty']:+.2f}"
+        f" recency {data['recency']:+.2f}; new since the previous note {data['novelty']:+.2f};"
+        f" each earlier note that passed it over {data['passed']:+.2f}; a service no note named"
+        f" {data['unnamed_service']:+.2f}"
     )
     topics = data["keyword_topics"]
     assert isinstance(topics, list)

@@ -17,13 +17,19 @@ in an id, so the same archive and date give the same draft.
 **Stories.** One launch, however many posts tell it: posts are joined when one links the other
 (a News Blog post and its What's New item), or when they share a service, are at most
 ``digest.cluster_days`` apart and have similar titles. A post that links three stories or more
-is a roundup: it joins nothing and counts as a mention of each. A story an earlier note linked
-any post of is covered, and left out.
+is a roundup: it joins nothing and counts as a mention of each. What's New items at two
+addresses (``…-available/`` and ``…-available1/``) are one story. A story an earlier note
+covered is left out (``Coverage``): the note linked any of its posts, linked an AWS page the
+archive does not hold whose address reads like its title, or has a heading naming its service
+and what is new.
 
 **Ranking.** A story's score is a sum of named components (``sources``, ``kind``, ``interest``,
-``recency``, ``novelty``), each a ``Scorer``; ``aggregator digest --explain`` prints them. A
-``Ranking`` turns stories into ranked stories: ``rank_by_score`` (with any scorers, e.g. a learned
-profile beside these) or ``rank_newest`` (the baseline of the replay bench).
+``recency``, ``novelty``, ``passed``), each a ``Scorer``; ``aggregator digest --explain`` prints
+them and where each story went. A ``Ranking`` turns stories into ranked stories:
+``rank_by_score`` (with any scorers, e.g. a learned profile beside these) or ``rank_newest``
+(the baseline of the replay bench). Whatever the ranking, training announcements go last, then
+pins first and mutes last. ``pick_featured`` chooses the sections: the weightiest story with its
+related ones first, one per service, no topic in every slot.
 
 **Reading the archive.** Everything comes from the store's reads (``store.window_posts``,
 ``store.posts_by_id``, ``store.service_history``...): the digest holds no SQL. It reads what the
@@ -37,10 +43,13 @@ them.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
+import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -49,8 +58,9 @@ from sqlite_utils import Database
 from .. import store
 from ..config import DEFAULT_KIND_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, DigestSettings
 from ..models import FeedGap
-from ..normalize import link_id
-from ..taxonomy import Registry
+from ..normalize import canonical_url
+from ..normalize import link_id as _link_id
+from ..taxonomy import REGIONS, Registry
 from .notes import Note
 
 SourceType = Literal["whats-new", "news-blog", "aws-blog", "community", "other"]
@@ -102,9 +112,30 @@ class Candidate:
     """How many Regions a region expansion adds, as the tagger counted them; None: it does not say."""
     tagged: bool = True
     """False: the archive has not tagged it (stored before tagging existed): no services, no kind."""
+    variant: str | None = None
+    """The id of its URL without the number What's New appends to an address used twice
+    (``…-generally-available1/`` is ``…-generally-available/``); None when it has none."""
 
     def service_is(self, key: str) -> bool:
         return bool(self.services) and self.services[0] == key
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def link_id(url: str) -> str | None:
+    """``normalize.link_id``, remembered: the notes' links are resolved again for every window."""
+    return _link_id(url)
+
+
+_WHATS_NEW_SUFFIX = re.compile(r"^(https?://aws\.amazon\.com/about-aws/whats-new/\S*[a-z])\d{1,2}/?$", re.I)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def suffix_variant(url: str | None) -> str | None:
+    """The id of a What's New URL without the number the site appends to an address it uses a
+    second time (``…-available1/`` -> ``…-available/``): the same announcement. None otherwise."""
+    canonical = canonical_url(url)
+    match = _WHATS_NEW_SUFFIX.match(canonical) if canonical else None
+    return link_id(match.group(1) + "/") if match else None
 
 
 def _source_type(url: str | None, feed_kinds: Iterable[str]) -> SourceType:
@@ -144,6 +175,7 @@ def _candidate(post: store.PostRecord, feeds: Mapping[str, store.FeedLabel]) -> 
         links=post.links,
         region_count=post.region_count,
         tagged=post.tagged,
+        variant=suffix_variant(post.url),
     )
 
 
@@ -167,6 +199,7 @@ class ServiceNames:
         self.registry = registry
         self.fallback: dict[str, str] = {}
         self._long: dict[str, re.Pattern[str] | None] = {}
+        self._words: dict[str, NameWords] = {}
         self.add(candidates)
 
     def add(self, candidates: Iterable[Candidate]) -> None:
@@ -178,6 +211,7 @@ class ServiceNames:
                     if match:
                         self.fallback[key] = match.group(0)
                         self._long.pop(key, None)
+                        self._words.pop(key, None)
 
     def known(self, key: str) -> bool:
         """Whether the service has a name of its own here (else names fall back to the key)."""
@@ -229,6 +263,29 @@ class ServiceNames:
     def topics(self, key: str) -> tuple[str, ...]:
         return self.registry.topics_of(key)
 
+    def words(self, key: str) -> NameWords:
+        """The words of the service's names (remembered: every story of a window asks)."""
+        if key not in self._words:
+            self._words[key] = _name_words_of(self.all_names(key))
+        return self._words[key]
+
+
+@dataclass(frozen=True)
+class NameWords:
+    written: frozenset[str]
+    """The words of the names as written, lowercased ("step", "functions")."""
+    drop: frozenset[str]
+    """The same and as ``tokens`` spells them ("function"): what a title's words drop."""
+    names: tuple[frozenset[str], ...]
+    """Each name as ``tokens`` spells it ("Step Functions": step, function)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_words_of(names: tuple[str, ...]) -> NameWords:
+    written = frozenset(w for name in names for w in _WORD.findall(name.lower()))
+    spelled = tuple(words for name in names if (words := tokens(name)))
+    return NameWords(written, written | tokens(" ".join(sorted(written))), spelled)
+
 
 # --- stories -----------------------------------------------------------------------------------
 
@@ -252,8 +309,7 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
 def _name_words(names: ServiceNames, services: Iterable[str]) -> set[str]:
     words: set[str] = set()
     for key in services:
-        for name in names.all_names(key):
-            words.update(_WORD.findall(name.lower()))
+        words.update(names.words(key).written)
     return words
 
 
@@ -352,6 +408,9 @@ def cluster(candidates: Sequence[Candidate], *, names: ServiceNames, cluster_day
         for target in sorted(targets):
             if target not in roundups:
                 union.join(c.id, target)
+    for c in candidates:  # What's New at two addresses, the second with a number appended
+        if c.variant is not None and c.variant in by_id and c.variant not in roundups:
+            union.join(c.id, c.variant)
 
     # Similar titles: an inverted index on salient words, so only posts sharing a rare word meet.
     words = {c.id: tokens(c.title, _name_words(names, c.services)) for c in candidates}
@@ -439,6 +498,12 @@ class RankContext:
     previous: Note | None
     settings: DigestSettings
     names: ServiceNames
+    coverage: Coverage | None = None
+    """The earlier notes: which of them passed a story over (None: no notes known)."""
+
+    def passes(self, story: Story) -> int:
+        """Earlier notes that had the story among their candidates and left it out."""
+        return self.coverage.passes(story, self.at) if self.coverage is not None else 0
 
 
 class Scorer(Protocol):
@@ -513,7 +578,26 @@ def score_novelty(story: Story, ctx: RankContext) -> Component:
     return Component("novelty", 0.0, f"before {ctx.previous.label}")
 
 
-SCORERS: tuple[Scorer, ...] = (score_sources, score_kind, score_interest, score_recency, score_novelty)
+PASSED_WEIGHT = -0.5
+"""Score of each earlier note that passed a story over (up to ``PASSES_MAX``): lower, not out."""
+
+
+def score_passed(story: Story, ctx: RankContext) -> Component:
+    """Passed over: a candidate of earlier notes that left it out ranks lower (not out)."""
+    n = ctx.passes(story)
+    if not n:
+        return Component("passed", 0.0, "")
+    return Component("passed", PASSED_WEIGHT * n, f"left out by {n} earlier note{'s' if n != 1 else ''}")
+
+
+SCORERS: tuple[Scorer, ...] = (
+    score_sources,
+    score_kind,
+    score_interest,
+    score_recency,
+    score_novelty,
+    score_passed,
+)
 
 
 def rank_by_score(scorers: Sequence[Scorer] = SCORERS) -> Ranking:
@@ -577,6 +661,191 @@ def with_pins(ranked: Sequence[Ranked], settings: DigestSettings, names: Service
             r = Ranked(r.story, (*r.components, Component("pinned", PIN_SCORE, f"pinned: {pin}")))
         out.append(r)
     return sorted(out, key=lambda r: (-r.score, -r.story.date.timestamp(), r.story.id))
+
+
+BOTTOM_KIND = "training"
+"""Courses, certifications and training: ranked below every other story (above muted ones)
+while ``digest.kind_weights`` keeps their weight below every other kind's (the default)."""
+BOTTOM_SCORE = 100.0
+"""Subtracted from the score of a story of ``BOTTOM_KIND``: below any model's score, above a muted one."""
+
+
+def at_the_bottom(ranked: Sequence[Ranked], settings: DigestSettings) -> list[Ranked]:
+    """Stories of ``BOTTOM_KIND`` last (before muted ones), whatever the ranking said, while its
+    weight is the lowest of ``digest.kind_weights``; the ranking's order otherwise."""
+    weights = kind_weights(settings)
+    lowest = all(weights.get(BOTTOM_KIND, 0.0) < w for k, w in weights.items() if k != BOTTOM_KIND)
+    if not lowest or not any(r.story.kind == BOTTOM_KIND for r in ranked):
+        return list(ranked)
+    why = f"{BOTTOM_KIND}: ranked at the bottom (the lowest of digest.kind_weights)"
+    out = [
+        Ranked(r.story, (*r.components, Component("bottom", -BOTTOM_SCORE, why))) if r.story.kind == BOTTOM_KIND else r
+        for r in ranked
+    ]
+    return sorted(out, key=lambda r: (-r.score, -r.story.date.timestamp(), r.story.id))
+
+
+# --- what earlier notes covered ------------------------------------------------------------------
+
+LAUNCH_KINDS = frozenset({"new-service", "general-availability", "preview"})
+"""Kinds whose story a heading naming the service alone covers ("Amazon Neptune": its GA)."""
+SOURCE_SIMILARITY = 0.6
+"""A note's link to an AWS page the archive does not hold (a News Blog post) covers a story whose
+title shares this much of the words of the link's address (and two words at least)."""
+COVER_SLACK = dt.timedelta(days=1)
+"""A heading or a blog post covers a story published at most this long after its note (the
+News Blog post and the What's New item of a launch can be a day apart)."""
+PASSES_MAX = 3
+"""Earlier notes that passed a story over, counted at most (``passed``)."""
+_AWS_PAGE = re.compile(r"^https?://aws\.amazon\.com/", re.I)
+_LOOSE_WORDS = frozenset(
+    "update updates improvement improvements change changes news love overview things roundup week".split()  # noqa: SIM905
+)
+"""Heading words that say nothing about which feature a section is about ("Aurora Updates")."""
+_REGION_WORDS = frozenset(w for region in REGIONS.values() for w in tokens(f"{region.name} {region.code}"))
+"""Words of Region names: two announcements in the same Region are not about the same thing."""
+
+
+@dataclass(frozen=True)
+class Cover:
+    """How an earlier note covered a story."""
+
+    note: Note
+    how: Literal["linked", "source", "heading"]
+    """``linked``: it links a post of the story (or its What's New item at another address);
+    ``source``: it links an AWS page (a blog post the archive does not hold) about it;
+    ``heading``: a section heading names its service and what is new (or the service alone, for
+    its launch)."""
+    heading: str = ""
+
+    def __str__(self) -> str:
+        what = {"linked": "linked it", "source": "linked a post about it", "heading": f'heading "{self.heading}"'}
+        return f"{self.note.label} ({what[self.how]})"
+
+
+@dataclass(frozen=True)
+class _Section:
+    note: int
+    heading: str
+    words: frozenset[str]
+    """The words of its heading (``tokens``)."""
+    sources: tuple[frozenset[str], ...]
+    """The words of the addresses of its links to AWS pages the archive does not hold."""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _title_words(title: str) -> frozenset[str]:
+    return tokens(title)
+
+
+def _address_words(url: str) -> frozenset[str]:
+    path = [part for part in url.split("?", 1)[0].split("/")[3:] if part]
+    return tokens(path[-1].replace("-", " ").replace("_", " ")) if path else frozenset()
+
+
+class Coverage:
+    """What the earlier notes covered (oldest first, ``add`` each in turn): a story counts as
+    covered when a note links any of its posts (its What's New item at either address), links
+    an AWS page the archive does not hold whose address reads like the story's title (a News Blog
+    post), or has a section heading that names the story's service and what is new (a heading
+    "ECS" alone covers no ECS story; "Amazon Neptune" covers Neptune's general availability).
+    The last two only for notes published after the story (less ``slack``): a heading about a
+    feature last year says nothing about this week's."""
+
+    def __init__(self, *, slack: dt.timedelta = COVER_SLACK, held: Container[str] = frozenset()) -> None:
+        self.slack = slack
+        self.held = held
+        """Ids of linked posts the archive holds: a link to one says which story it covers."""
+        self.notes: list[Note] = []
+        self.dates: list[dt.datetime] = []
+        self.linked: dict[str, int] = {}
+        """Post id -> the first note linking it (any link, held by the archive or not)."""
+        self.variants: dict[str, int] = {}
+        """The ids of linked What's New addresses without their appended number -> the note."""
+        self.sections: list[_Section] = []
+        self._section_dates: list[dt.datetime] = []
+        self.picking: set[int] = set()
+        """The notes that covered some of the archive's stories (``picked``): the others were
+        about other things, and passed nothing over."""
+
+    def add(self, note: Note) -> None:
+        """The next note (no earlier than the ones added before)."""
+        i = len(self.notes)
+        self.notes.append(note)
+        self.dates.append(note.date)
+        for link in note.links:
+            post = link_id(link)
+            if post:
+                self.linked.setdefault(post, i)
+            variant = suffix_variant(link)
+            if variant:
+                self.variants.setdefault(variant, i)
+        for section in note.sections:
+            sources = tuple(
+                words
+                for url in section.links
+                if _AWS_PAGE.match(url) and link_id(url) not in self.held
+                if (words := _address_words(url))
+            )
+            if section.heading or sources:
+                self.sections.append(_Section(i, section.heading, tokens(section.heading), sources))
+                self._section_dates.append(note.date)
+
+    def of(self, story: Story, names: ServiceNames) -> Cover | None:
+        """How an earlier note covered the story (the first that did); None: none did."""
+        for post in story.posts:
+            i = self.linked.get(post.id)
+            if i is None:
+                i = self.variants.get(post.id)
+            if i is None and post.variant is not None:
+                i = self.linked.get(post.variant)
+            if i is not None:
+                return Cover(self.notes[i], "linked")
+        first = bisect.bisect_left(self._section_dates, story.date - self.slack)
+        if first == len(self.sections):
+            return None
+        drop = frozenset().union(*(names.words(key).drop for key in story.services[:2]))
+        title = frozenset().union(*(_title_words(p.title) for p in story.posts if p.source != "community")) - drop
+        own = names.words(story.service).names if story.service else ()
+        second = names.words(story.services[1]).names if len(story.services) > 1 else ()
+        for section in self.sections[first:]:
+            words = section.words - drop
+            primary = any(name <= section.words for name in own)
+            if primary or any(name <= section.words for name in second):
+                if words & title - _LOOSE_WORDS:
+                    return Cover(self.notes[section.note], "heading", section.heading)
+                if primary and not words and story.kind in LAUNCH_KINDS:
+                    return Cover(self.notes[section.note], "heading", section.heading)
+            for source in section.sources:
+                source = source - drop
+                shared = source & title
+                if len(shared) >= 2 and shared - _REGION_WORDS and similarity(source, title) >= SOURCE_SIMILARITY:
+                    return Cover(self.notes[section.note], "source", section.heading)
+        return None
+
+    def picked(self, note: Note) -> None:
+        """The note (added already) covered some of the archive's stories."""
+        i = bisect.bisect_left(self.dates, note.date)
+        while i < len(self.notes) and self.notes[i] is not note:
+            i += 1
+        if i < len(self.notes):
+            self.picking.add(i)
+
+    def passes(self, story: Story, before: dt.datetime) -> int:
+        """How many notes published after the story and before ``before`` that covered some of
+        the archive's stories left this one out (it was among their candidates, uncovered), at
+        most ``PASSES_MAX``."""
+        after = bisect.bisect_right(self.dates, story.date)
+        upto = bisect.bisect_left(self.dates, before)
+        return min(PASSES_MAX, sum(1 for i in range(after, upto) if i in self.picking))
+
+
+def coverage_of(notes: Iterable[Note], *, held: Container[str] = frozenset()) -> Coverage:
+    """The coverage of these notes (oldest first); ``held``: the linked posts the archive holds."""
+    coverage = Coverage(held=held)
+    for note in notes:
+        coverage.add(note)
+    return coverage
 
 
 # --- earlier notes -------------------------------------------------------------------------------
@@ -832,6 +1101,13 @@ class Selection:
     """Every uncovered story, best first."""
     covered: tuple[Story, ...]
     names: ServiceNames
+    covers: Mapping[str, Cover] = field(default_factory=dict)
+    """How each covered story was covered, by story id (``--explain``)."""
+    not_featured: Mapping[str, str] = field(default_factory=dict)
+    """Why stories the featured slots passed are not featured (muted, their service or topic
+    taken), by story id."""
+    earlier_listed: bool = True
+    """Whether the draft lists the ``earlier`` stories (``digest.earlier_title`` is not empty)."""
     notes_skipped: tuple[str, ...] = ()
     untagged: int = 0
     """Posts of the window the archive has not tagged (stored before tagging existed): the draft
@@ -841,6 +1117,35 @@ class Selection:
     used as keywords in earlier notes)."""
     ranking: str = ""
     """How the stories were ranked, in a line (``--explain``)."""
+
+    def placements(self) -> dict[str, tuple[str, str]]:
+        """Where each story of the window went, by story id: ``featured``, ``related`` (listed
+        in a featured section), ``listed`` (the list of the other stories: ``also`` or
+        ``earlier``) or ``left out``, and why."""
+        out: dict[str, tuple[str, str]] = {}
+        for f in self.featured:
+            out[f.ranked.story.id] = ("featured", "")
+            service = self.names.short(f.ranked.story.service) if f.ranked.story.service else "its"
+            for r in f.related:
+                out[r.story.id] = ("related", f"in the {service} section")
+        for r in self.also:
+            out.setdefault(r.story.id, ("listed", "also"))
+        for r in self.earlier:
+            out.setdefault(
+                r.story.id,
+                ("listed", "earlier")
+                if self.earlier_listed
+                else ("left out", "earlier: digest.earlier_title is empty"),
+            )
+        for r in self.ranked:
+            out.setdefault(r.story.id, ("left out", "earlier: below the list cap (digest.earlier_max)"))
+        for story_id, why in self.not_featured.items():
+            where, said = out[story_id]
+            out[story_id] = (where, f"{said}; not featured: {why}" if said else f"not featured: {why}")
+        for story in self.covered:
+            cover = self.covers.get(story.id)
+            out[story.id] = ("left out", f"covered by {cover}" if cover else "covered by an earlier note")
+        return out
 
 
 def _linkable(post: Candidate) -> bool:
@@ -880,6 +1185,8 @@ class Window:
     open: tuple[Story, ...]
     """The stories no earlier note covered that a draft can show, oldest first."""
     covered: tuple[Story, ...]
+    covers: Mapping[str, Cover] = field(default_factory=dict)
+    """How each covered story was covered, by story id."""
 
 
 def window_stories(
@@ -888,22 +1195,22 @@ def window_stories(
     *,
     at: dt.datetime,
     registry: Registry,
-    covered_ids: set[str],
+    coverage: Coverage,
     known: Iterable[Candidate] = (),
 ) -> Window:
-    """The posts of the window before ``at`` as stories, those an earlier note covered (linked
-    any post of: ``covered_ids``) set apart. ``known``: more posts to learn service names from."""
+    """The posts of the window before ``at`` as stories, those the earlier notes covered
+    (``coverage``) set apart. ``known``: more posts to learn service names from."""
     start = at - dt.timedelta(seconds=settings.window)
     candidates = load_candidates(db, start=start, end=at)
     names = ServiceNames(registry, candidates)
     names.add(known)
     stories = cluster(candidates, names=names, cluster_days=settings.cluster_days)
-    is_covered = {s.id: any(p.id in covered_ids for p in s.posts) for s in stories}
+    covers = {s.id: cover for s in stories if (cover := coverage.of(s, names)) is not None}
     # The corner has the community's own stories; a story nothing links to cannot be shown.
     open_stories = tuple(
         s
         for s in stories
-        if not is_covered[s.id] and any(p.source != "community" for p in s.posts) and _linkable(s.primary)
+        if s.id not in covers and any(p.source != "community" for p in s.posts) and _linkable(s.primary)
     )
     return Window(
         start=start,
@@ -911,50 +1218,123 @@ def window_stories(
         candidates=tuple(candidates),
         names=names,
         open=open_stories,
-        covered=tuple(s for s in stories if is_covered[s.id]),
+        covered=tuple(s for s in stories if s.id in covers),
+        covers=covers,
     )
 
 
-def _related(r: Ranked, ranked: Sequence[Ranked], featured: Sequence[Featured], used: set[str]) -> tuple[Ranked, ...]:
-    """The other stories of a featured story's service not told yet, best first."""
-    return tuple(
-        other
-        for other in ranked
-        if other is not r
-        and other.story.id not in used
-        and r.story.service
-        and r.story.service in other.story.services[:2]
-        and not any(f.ranked is other for f in featured)
-    )[:RELATED_MAX]
+def story_topics(story: Story, names: ServiceNames) -> tuple[str, ...]:
+    """Its posts' topics and those of its primary service in the registry."""
+    return tuple(dict.fromkeys((*story.topics, *(names.topics(story.service) if story.service else ()))))
+
+
+@dataclass(frozen=True)
+class Picks:
+    """The featured stories (in the order chosen: the weightiest section first), the related
+    stories of each by its id, and why other stories are not featured (by their ids)."""
+
+    featured: tuple[Ranked, ...]
+    related: Mapping[str, tuple[Ranked, ...]]
+    skipped: Mapping[str, str]
+
+
+def _log_sum_exp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def pick_featured(ranked: Sequence[Ranked], settings: DigestSettings, names: ServiceNames) -> Picks:
+    """The featured stories, one at a time: the story whose section weighs most, its score with
+    those of the related stories it would list taken together (log-sum-exp: a service with three
+    good stories makes a stronger section than one with a single, slightly better story). Never
+    a muted story; one section per service; and never one topic in every slot: a story whose
+    topic fills ``max_featured - 1`` slots already is featured only when nothing else is left."""
+    by_service: dict[str, list[Ranked]] = defaultdict(list)
+    position = {id(r): i for i, r in enumerate(ranked)}
+    for r in ranked:
+        for key in dict.fromkeys(r.story.services[:2]):
+            by_service[key].append(r)
+    picks: list[Ranked] = []
+    related: dict[str, tuple[Ranked, ...]] = {}
+    used: set[str] = set()
+    services: set[str] = set()
+    topics: Counter[str] = Counter()
+    topic_max = max(1, settings.max_featured - 1)
+    skipped: dict[str, str] = {}
+
+    def told(r: Ranked) -> tuple[Ranked, ...]:
+        """Its related stories: others of its service, and those of other services that name it
+        second and rank below it (one that ranks above it makes a section of its own)."""
+        others = by_service[r.story.service] if r.story.service else []
+        return tuple(
+            o
+            for o in others
+            if o is not r
+            and o.story.id not in used
+            and (o.story.service == r.story.service or position[id(o)] > position[id(r)])
+            and all(o is not p for p in picks)
+        )[:RELATED_MAX]
+
+    def blocked(story: Story) -> str | None:
+        mute = muted(story, settings, names)
+        if mute:  # the author's word
+            return f"muted ({mute}): never featured"
+        if story.service and story.service in services:
+            return f"a {names.short(story.service)} story is featured already"
+        full = sorted(t for t in story_topics(story, names) if topics[t] >= topic_max)
+        return f"{full[0]} fills {topic_max} featured slots already" if full else None
+
+    while len(picks) < settings.max_featured:
+        best: tuple[float, Ranked, tuple[Ranked, ...]] | None = None
+        for r in ranked:
+            if r.story.id in used:
+                continue
+            reason = blocked(r.story)
+            if reason is not None:
+                skipped[r.story.id] = reason
+                continue
+            section = told(r)
+            value = _log_sum_exp([r.score, *(o.score for o in section)])
+            if best is None or value > best[0]:  # a tie goes to the better ranked
+                best = (value, r, section)
+        if best is None:  # only stories of a topic that fills its slots (or none) are left
+            waiting = [r for r in ranked if r.story.id not in used and "fills" in skipped.get(r.story.id, "")]
+            if not waiting:
+                break
+            best = (0.0, waiting[0], told(waiting[0]))
+        _, r, section = best
+        skipped.pop(r.story.id, None)
+        picks.append(r)
+        related[r.story.id] = section
+        used.add(r.story.id)
+        used.update(o.story.id for o in section)
+        services.add(r.story.service)
+        topics.update(story_topics(r.story, names))
+    return Picks(
+        featured=tuple(picks),
+        related=related,
+        skipped={k: v for k, v in skipped.items() if k not in used},
+    )
 
 
 def choose_featured(
     db: Database, ranked: Sequence[Ranked], settings: DigestSettings, *, names: ServiceNames, index: NoteIndex
-) -> tuple[list[Featured], set[str]]:
-    """The featured stories, best first, one per service, each with its related stories, history
-    and Previously; and the ids of every story they tell."""
+) -> tuple[list[Featured], set[str], Mapping[str, str]]:
+    """The featured stories (``pick_featured``), each with its related stories, history and
+    Previously; the ids of every story they tell; why stories above the cut are not featured."""
+    picks = pick_featured(ranked, settings, names)
     featured: list[Featured] = []
     used: set[str] = set()
-    taken_services: set[str] = set()
-    for r in ranked:
-        if len(featured) >= settings.max_featured:
-            break
-        if muted(r.story, settings, names):  # the author's word: never featured
-            continue
-        if r.story.id in used:  # told already, as a related story of a section above
-            continue
-        if r.story.service and r.story.service in taken_services:
-            continue
-        related = _related(r, ranked, featured, used)
+    for r in picks.featured:
+        related = picks.related[r.story.id]
         used.add(r.story.id)
         used.update(o.story.id for o in related)
-        taken_services.add(r.story.service)
         history = find_history(db, r.story, names)
         earlier = previously(
             r.story, index, names, history=[history.post.id] if history else [], limit=settings.previously_max
         )
         featured.append(Featured(ranked=r, related=related, previously=earlier, history=history))
-    return featured, used
+    return featured, used, picks.skipped
 
 
 def select_for_draft(
@@ -977,11 +1357,19 @@ def select_for_draft(
     marker = index.last_coverage
     since = max(marker.date, window_start) if marker else at - dt.timedelta(days=7)
     covered_ids = set(index.linked)
-    window = window_stories(db, settings, at=at, registry=registry, covered_ids=covered_ids, known=index.posts.values())
+    coverage = coverage_of(index.notes, held=index.posts.keys())
+    window = window_stories(db, settings, at=at, registry=registry, coverage=coverage, known=index.posts.values())
+    for note in {
+        *(index.notes[i] for i in {i for ids in index.linked.values() for i in ids}),
+        *(c.note for c in window.covers.values()),
+    }:
+        coverage.picked(note)
     names = window.names
-    ctx = RankContext(at=at, window_start=window_start, previous=marker, settings=settings, names=names)
-    ranked = with_pins((ranking or rank_by_score())(window.open, ctx), settings, names)
-    featured, used = choose_featured(db, ranked, settings, names=names, index=index)
+    ctx = RankContext(
+        at=at, window_start=window_start, previous=marker, settings=settings, names=names, coverage=coverage
+    )
+    ranked = with_pins(at_the_bottom((ranking or rank_by_score())(window.open, ctx), settings), settings, names)
+    featured, used, skipped = choose_featured(db, ranked, settings, names=names, index=index)
     rest = [r for r in ranked if r.story.id not in used]
     older = tuple(r for r in rest if r.story.date <= since)
     return Selection(
@@ -1006,6 +1394,9 @@ def select_for_draft(
         problems=tuple(source_problems(db, start=window_start, end=at, tz=tz, gaps=gaps)),
         ranked=tuple(ranked),
         covered=window.covered,
+        covers=window.covers,
+        not_featured=skipped,
+        earlier_listed=bool(settings.earlier_title),
         names=names,
         notes_skipped=tuple(notes_skipped),
         untagged=store.count_untagged(db, start=window_start, end=at),

@@ -21,6 +21,7 @@ from .reads import PostRecord as PostRecord
 from .reads import TaggingRow as TaggingRow
 from .reads import WindowCheck as WindowCheck
 from .reads import backfill_row as backfill_row
+from .reads import cached_profile as cached_profile
 from .reads import count_to_tag as count_to_tag
 from .reads import count_untagged as count_untagged
 from .reads import existing_by_guid as existing_by_guid
@@ -39,6 +40,7 @@ from .reads import gap_next_attempt as gap_next_attempt
 from .reads import gaps as gaps
 from .reads import post_categories as post_categories
 from .reads import posts_by_id as posts_by_id
+from .reads import posts_digest as posts_digest
 from .reads import posts_to_tag as posts_to_tag
 from .reads import query_posts as query_posts
 from .reads import resumable_backfill as resumable_backfill
@@ -62,6 +64,7 @@ from .schema import marks as marks
 from .schema import open_db as open_db
 from .schema import write_transaction as write_transaction
 from .writes import MANUAL_CONFIDENCE as MANUAL_CONFIDENCE
+from .writes import PROFILE_CACHE_ROWS as PROFILE_CACHE_ROWS
 from .writes import FeedSpec as FeedSpec
 from .writes import PostTagging as PostTagging
 from .writes import StoreCounts as StoreCounts
@@ -74,6 +77,7 @@ from .writes import record_gap as record_gap
 from .writes import remove_manual_tags as remove_manual_tags
 from .writes import replace_unknown_tokens as replace_unknown_tokens
 from .writes import save_feed_state as save_feed_state
+from .writes import save_profile as save_profile
 from .writes import save_taggings as save_taggings
 from .writes import set_next_check as set_next_check
 from .writes import store_posts as store_posts

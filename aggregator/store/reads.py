@@ -8,6 +8,7 @@ a read costs the same on a large archive as on a small one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import sqlite3
@@ -629,3 +630,37 @@ def fetch_failures(db: Database, *, start: dt.datetime, end: dt.datetime) -> lis
             )
         )
     return out
+
+
+# --- the learned profile's cache -----------------------------------------------------------------
+
+
+def cached_profile(db: Database, key: str) -> str | None:
+    """The learned profile kept under ``key`` (``save_profile``), or None."""
+    row = db.execute("SELECT data FROM profile_cache WHERE key = ?", [key]).fetchone()
+    return str(row[0]) if row else None
+
+
+_LEARNED_POST = (
+    "SELECT p.id, p.date, p.url, p.content_hash, p.feed, p.kind, p.primary_service, p.regions, p.region_count,"
+    " p.tagged_with,"
+    " (SELECT group_concat(t.tag || ':' || t.type || ':' || t.confidence, ',') FROM post_tags t WHERE t.post_id = p.id),"
+    " (SELECT group_concat(s.feed, ',') FROM post_sources s WHERE s.post_id = p.id)"
+    " FROM posts p"
+)
+"""What the profile learns from a post: ``content_hash`` changes with its title, URL and links."""
+
+
+def posts_digest(db: Database, *, start: dt.datetime, end: dt.datetime, ids: Iterable[str] = ()) -> str:
+    """A digest of everything the learned profile reads of the posts dated in ``[start, end)``
+    and of those with the given ids (held or not): their dates, content, tags and sources, and
+    the feeds' kinds. It changes whenever a post is added, changed or tagged there."""
+    digest = hashlib.sha256()
+    for name, label in feed_labels(db).items():
+        digest.update(f"{name}\x1f{label.kind}\x1e".encode())
+    sql = f"{_LEARNED_POST} WHERE p.date >= ? AND p.date < ? ORDER BY p.date, p.id"
+    rows = db.execute(sql, [iso(start), iso(end)]).fetchall()
+    for chunk in chunks(sorted(set(ids))):
+        rows += db.execute(f"{_LEARNED_POST} WHERE p.id IN ({marks(chunk)}) ORDER BY p.id", list(chunk)).fetchall()
+    digest.update(repr(rows).encode())
+    return digest.hexdigest()

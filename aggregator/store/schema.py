@@ -265,6 +265,15 @@ def _m0006(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0007_profile_cache")
+def _m0007(db: Database) -> None:
+    """What the learned ranking learned from a notes folder (``digest.profile``), kept so that a
+    draft over an unchanged folder does not learn it again: one row per key (the notes read, the
+    learning code's version and settings, the registry and the archive's posts it learned from).
+    Only a cache: a row lost costs one relearning. With rowids, so the newest rows are kept."""
+    db.execute("CREATE TABLE profile_cache (key TEXT NOT NULL UNIQUE, notes INTEGER NOT NULL, data TEXT NOT NULL)")
+
+
 def iso(when: dt.datetime | None) -> str | None:
     if when is None:
         return None

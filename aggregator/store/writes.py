@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..models import FeedGap, FeedState, GapStatus, TaggedPost, Tagging
 from .reads import existing_by_guid, existing_by_id, feed_state, state_from_row
-from .schema import Database, iso, link_rows, write_transaction
+from .schema import BUSY_NOTICE_S, Database, _begin_within, iso, link_rows, log, write_transaction
 
 # --- feeds -------------------------------------------------------------------------------------
 
@@ -398,3 +399,40 @@ def update_backfill(db: Database, backfill_id: int, **columns: Any) -> None:
     """Update a backfill run's cursor, counts or status; call inside the page's transaction."""
     assignments = ", ".join(f"[{column}] = ?" for column in columns)
     db.execute(f"UPDATE backfills SET {assignments} WHERE id = ?", [*columns.values(), backfill_id])
+
+
+# --- the learned profile's cache -----------------------------------------------------------------
+
+PROFILE_CACHE_ROWS = 8
+"""Learned profiles kept at most (the newest): a notes folder or two, drafts of a few dates."""
+
+
+def save_profile(db: Database, key: str, data: str, *, notes: int, wait: float = BUSY_NOTICE_S) -> bool:
+    """Keep a learned profile under ``key``, and only the newest ``PROFILE_CACHE_ROWS``. A cache
+    does not wait for the archive: False, having written nothing, when it is read-only here or
+    another process holds its write lock for longer than ``wait`` seconds."""
+    try:
+        _begin_within(db, wait)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorname not in ("SQLITE_BUSY", "SQLITE_READONLY"):
+            raise
+        log.debug(
+            "learned profile not kept: the archive is %s",
+            "busy" if exc.sqlite_errorname == "SQLITE_BUSY" else "read-only",
+        )
+        return False
+    try:
+        db.execute("INSERT OR REPLACE INTO profile_cache (key, notes, data) VALUES (?, ?, ?)", [key, notes, data])
+        db.execute(
+            "DELETE FROM profile_cache WHERE rowid NOT IN"
+            " (SELECT rowid FROM profile_cache ORDER BY rowid DESC LIMIT ?)",
+            [PROFILE_CACHE_ROWS],
+        )
+    except sqlite3.OperationalError as exc:
+        db.conn.rollback()
+        if exc.sqlite_errorname != "SQLITE_READONLY":
+            raise
+        log.debug("learned profile not kept: the archive is read-only here")
+        return False
+    db.conn.commit()
+    return True
