@@ -11,8 +11,8 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import re
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
