@@ -387,6 +387,7 @@ def evaluate_words(draft: Draft, note: Note, *, archive_ids: set[str], author_le
     if note.topics:
         f1 = token_f1(words_of(" ".join(draft_topics)), words_of(" ".join(note.topics)))
         w.titles, w.title_f1 = 1, f1
+        w.pairs_seen.append(f"{note.label}: title {'; '.join(note.topics)!r} <- {' '.join(draft_topics)!r} ({f1:.2f})")
         if aws_note:
             w.titles_aws, w.title_f1_aws = 1, f1
     if note.keywords:
