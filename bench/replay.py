@@ -77,7 +77,7 @@ from aggregator.config import Config, load_config  # noqa: E402
 from aggregator.digest import Draft, build_draft, default_registry  # noqa: E402
 from aggregator.digest.notes import Note, note_path, read_notes  # noqa: E402
 from aggregator.digest.profile import ExampleCache, Profile, learn_profile, rank_learned  # noqa: E402
-from aggregator.digest.select import Ranking, rank_by_score, rank_newest  # noqa: E402
+from aggregator.digest.ranking import Ranking, rank_by_score, rank_newest  # noqa: E402
 from aggregator.normalize import link_id  # noqa: E402
 
 ARCHIVE = "archives/aws-whats-new-items_2014-2025_awsbuilders-kiwi_merged.jsonl"

@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 
 from aggregator import store
 from aggregator.config import Config, default_config_dir
-from aggregator.digest import Draft, build_draft, default_registry, layout_for
+from aggregator.digest import Draft, build_draft, default_registry, layout_for, ranking, stories
 from aggregator.digest import render as r
-from aggregator.digest import select as sel
 from aggregator.errors import ConfigError
 from aggregator.tagging import Tagger
 from aggregator.taxonomy import Registry, load_registry
@@ -372,8 +371,8 @@ def story(
     regions: tuple[str, ...] = (),
     region_count: int | None = None,
     url: str = "https://aws.amazon.com/x",
-) -> sel.Story:
-    post = sel.Candidate(
+) -> stories.Story:
+    post = stories.Candidate(
         id=url,
         url=url,
         title=title,
@@ -388,10 +387,10 @@ def story(
         links=(),
         region_count=region_count,
     )
-    return sel._story([post], [])
+    return stories._story([post], [])
 
 
-NAMES = sel.ServiceNames(
+NAMES = stories.ServiceNames(
     Registry(
         [
             *REGISTRY.entries.values(),
@@ -518,8 +517,8 @@ def test_list_lines_read_as_what_the_story_is(title: str, service: str, expected
 
 def test_a_story_about_no_service_goes_under_other_never_a_feed_name() -> None:
     docker = dataclasses.replace(story("Docker Compose Watch is generally available").primary, feed_title="Docker Blog")
-    no_service = sel.Ranked(sel._story([docker], []), ())
-    lambda_ = sel.Ranked(story("AWS Lambda supports Python 3.13", "lambda", url=whats_new("python")), ())
+    no_service = ranking.Ranked(stories._story([docker], []), ())
+    lambda_ = ranking.Ranked(story("AWS Lambda supports Python 3.13", "lambda", url=whats_new("python")), ())
     assert [g.service for g in r.groups([no_service, lambda_], NAMES)] == ["Lambda", "Other"]  # last, though first
     assert r.groups([no_service], NAMES)[0].items[0].text == "Docker Compose Watch generally available"
 
@@ -530,9 +529,9 @@ def test_a_region_expansion_that_names_nothing_still_says_what_it_is() -> None:
     assert "[more Regions]" not in group.line
 
 
-def expansion(title: str, regions: tuple[str, ...] = (), count: int | None = None) -> sel.Ranked:
+def expansion(title: str, regions: tuple[str, ...] = (), count: int | None = None) -> ranking.Ranked:
     slug = re.sub(r"\W+", "-", title.lower()) + f"-{len(regions)}"
-    return sel.Ranked(story(title, "lambda", "region-expansion", regions, count, whats_new(slug)), ())
+    return ranking.Ranked(story(title, "lambda", "region-expansion", regions, count, whats_new(slug)), ())
 
 
 def test_the_regions_an_expansion_adds_are_the_taggers_count_not_the_titles() -> None:
@@ -687,15 +686,15 @@ def test_text_that_starts_a_paragraph_cannot_start_a_list(text: str, paragraph: 
 # --- shortening keeps sub-products ---------------------------------------------------------------
 
 SHIPPED = load_registry(default_config_dir() / "services.toml")
-SHIPPED_NAMES = sel.ServiceNames(SHIPPED)
+SHIPPED_NAMES = stories.ServiceNames(SHIPPED)
 
 
-def tagged_story(title: str) -> sel.Story:
+def tagged_story(title: str) -> stories.Story:
     """A What's New story with the services the shipped registry's tagger gives its title."""
     tagging = Tagger(SHIPPED).tag_text(title, "", (), url="https://aws.amazon.com/about-aws/whats-new/2025/02/x/")
     services = tuple(k for k in dict.fromkeys([tagging.primary_service or "", *tagging.services]) if k)
     post = dataclasses.replace(story(title).primary, services=services, kind=tagging.kind)
-    return sel._story([post], [])
+    return stories._story([post], [])
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,16 @@ from digest_archive import NOTES, REGISTRY, ArchiveBuilder, build_week, digest_c
 
 from aggregator import pipeline, store
 from aggregator.config import ANNOUNCEMENT_KINDS, Config, DigestSettings, Feed
-from aggregator.digest import build_draft, default_registry, draft_filename, explain, publication_time, week_monday
+from aggregator.digest import (
+    build_draft,
+    default_registry,
+    draft_filename,
+    explain,
+    publication_time,
+    ranking,
+    stories,
+    week_monday,
+)
 from aggregator.digest import select as sel
 from aggregator.errors import ConfigError
 from aggregator.pipeline import tagger_for
@@ -41,7 +50,7 @@ def selection(config: Config, db: object, **kwargs: object) -> sel.Selection:
     return build_draft(db, config, date=MONDAY, **kwargs).selection  # type: ignore[arg-type]
 
 
-def story_of(s: sel.Selection, post_id: str) -> sel.Story:
+def story_of(s: sel.Selection, post_id: str) -> stories.Story:
     for r in s.ranked:
         if any(p.id == post_id for p in r.story.posts):
             return r.story
@@ -210,7 +219,7 @@ def test_the_score_is_a_sum_of_named_components(week) -> None:  # type: ignore[n
 
 
 def test_kinds_rank_new_services_and_ga_above_features_and_regions_at_the_bottom() -> None:
-    weights = sel.kind_weights(DigestSettings())
+    weights = ranking.kind_weights(DigestSettings())
     assert weights["new-service"] > weights["general-availability"] > weights["new-feature"]
     assert weights["new-feature"] > weights["new-instance-types"] > weights["region-expansion"]
     assert set(ANNOUNCEMENT_KINDS) == set(KINDS)
@@ -227,10 +236,10 @@ def test_weights_tables_override_their_defaults_key_by_key(week) -> None:  # typ
 def test_the_ranking_is_pluggable_beside_the_named_components(week) -> None:  # type: ignore[no-untyped-def]
     config, db, ids = week
 
-    def learned(story: sel.Story, ctx: sel.RankContext) -> sel.Component:
-        return sel.Component("learned", 10.0 if story.service == "aurora" else 0.0, "the author likes Aurora")
+    def learned(story: stories.Story, ctx: ranking.RankContext) -> ranking.Component:
+        return ranking.Component("learned", 10.0 if story.service == "aurora" else 0.0, "the author likes Aurora")
 
-    s = selection(config, db, ranking=sel.rank_by_score((*sel.SCORERS, learned)))
+    s = selection(config, db, ranking=ranking.rank_by_score((*ranking.SCORERS, learned)))
     assert s.ranked[0].story.id == ids["aurora"]
     assert s.featured[0].ranked.story.id == ids["aurora"]
     lines = explain(s, tz=MEL)
@@ -240,7 +249,7 @@ def test_the_ranking_is_pluggable_beside_the_named_components(week) -> None:  # 
 
 def test_the_newest_first_baseline(week) -> None:  # type: ignore[no-untyped-def]
     config, db, _ = week
-    s = selection(config, db, ranking=sel.rank_newest)
+    s = selection(config, db, ranking=ranking.rank_newest)
     dates = [r.story.date for r in s.ranked]
     assert dates == sorted(dates, reverse=True)
 
@@ -420,8 +429,8 @@ def test_source_problems_list_failures_in_the_window_and_whether_they_recovered(
 
 def test_gaps_recorded_in_the_archive_are_source_problems_of_the_weeks_they_touch(week) -> None:  # type: ignore[no-untyped-def]
     config, db, _ = week
-    start = sel.store.from_iso("2024-05-10T00:00:00+00:00")
-    end = sel.store.from_iso("2024-05-12T00:00:00+00:00")
+    start = store.from_iso("2024-05-10T00:00:00+00:00")
+    end = store.from_iso("2024-05-12T00:00:00+00:00")
     assert start is not None and end is not None
     with store.write_transaction(db):
         gap = store.record_gap(db, "aws-whats-new", start=start, end=end, now=end)
@@ -440,7 +449,7 @@ def test_gaps_recorded_in_the_archive_are_source_problems_of_the_weeks_they_touc
 
 def test_the_store_reads_posts_as_the_digest_needs_them(week) -> None:  # type: ignore[no-untyped-def]
     _, db, ids = week
-    start, end = sel.store.from_iso("2024-05-14T00:00:00+00:00"), sel.store.from_iso("2024-05-18T00:00:00+00:00")
+    start, end = store.from_iso("2024-05-14T00:00:00+00:00"), store.from_iso("2024-05-18T00:00:00+00:00")
     assert start is not None and end is not None
     posts = {p.id: p for p in store.window_posts(db, start=start, end=end)}
     blog = posts[ids["ecs-blog"]]
@@ -819,7 +828,7 @@ def test_a_story_passed_over_by_earlier_notes_ranks_lower_not_out(quiet) -> None
     assert picked not in by_id and set(by_id) == {old, new}
     passed = {c.name: c for c in by_id[old].components}["passed"]
     # Two notes that covered the archive's news left it out; the note about other things did not count.
-    assert passed.value == pytest.approx(2 * sel.PASSED_WEIGHT) and passed.why == "left out by 2 earlier notes"
+    assert passed.value == pytest.approx(2 * ranking.PASSED_WEIGHT) and passed.why == "left out by 2 earlier notes"
     assert {c.name: c.value for c in by_id[new].components}["passed"] == 0.0
 
 

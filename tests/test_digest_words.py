@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import DigestSettings, default_config_dir
-from aggregator.digest import select as sel
+from aggregator.digest import stories
 from aggregator.digest import words as w
 from aggregator.digest.notes import Note, parse_note
 from aggregator.digest.style import house_style
@@ -23,17 +23,17 @@ from aggregator.tagging import Tagger
 from aggregator.taxonomy import load_registry
 
 SHIPPED = load_registry(default_config_dir() / "services.toml")
-NAMES = sel.ServiceNames(SHIPPED)
+NAMES = stories.ServiceNames(SHIPPED)
 TAGGER = Tagger(SHIPPED)
 AT = dt.datetime(2024, 6, 3, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=10)))
 
 
-def story(title: str, *, regions: tuple[str, ...] | None = None, url: str = "") -> sel.Story:
+def story(title: str, *, regions: tuple[str, ...] | None = None, url: str = "") -> stories.Story:
     """A What's New story with what the shipped registry's tagger says of its title."""
     url = url or "https://aws.amazon.com/about-aws/whats-new/2024/05/" + re.sub(r"\W+", "-", title.lower()) + "/"
     tagging = TAGGER.tag_text(title, "", (), url=url)
     services = tuple(k for k in dict.fromkeys([tagging.primary_service or "", *tagging.services]) if k)
-    post = sel.Candidate(
+    post = stories.Candidate(
         id=url,
         url=url,
         title=title,
@@ -47,7 +47,7 @@ def story(title: str, *, regions: tuple[str, ...] | None = None, url: str = "") 
         regions=tuple(tagging.regions) if regions is None else regions,
         links=(),
     )
-    return sel._story([post], [])
+    return stories._story([post], [])
 
 
 def note(

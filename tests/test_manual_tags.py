@@ -10,7 +10,7 @@ import pytest
 from conftest import EXAMPLE_CONFIG, invoke
 
 from aggregator import store
-from aggregator.digest.select import load_posts
+from aggregator.digest.stories import load_posts
 
 COMMUNITY_DAY = "https://harriet-nguyen.example.net/2025/02/community-day-melbourne-notes/"
 

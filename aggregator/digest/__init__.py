@@ -30,7 +30,9 @@ from .notes import Note, read_notes
 from .profile import Profile, cached_profile, rank_learned
 from .profile import summary as profile_summary
 from .profile import summary_lines as profile_lines
-from .select import Ranking, Selection, Story, load_posts, rank_by_score, rank_newest, select_for_draft
+from .ranking import Ranking, rank_by_score, rank_newest
+from .select import Selection, select_for_draft
+from .stories import Story, load_posts
 from .style import HouseStyle, house_style
 from .words import Vocabulary
 

@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,26 +56,25 @@ from .. import store
 from ..config import DigestSettings
 from ..models import KINDS
 from ..taxonomy import Registry
+from . import earlier as earlier_module
+from . import ranking as ranking_module
 from . import select as select_module
+from . import stories as stories_module
+from .earlier import Coverage, coverage_of
 from .notes import Note
-from .select import (
+from .ranking import (
     PASSED_WEIGHT,
     SCORERS,
-    Candidate,
     Component,
-    Coverage,
     RankContext,
     Ranked,
     Ranking,
-    Story,
-    coverage_of,
     kind_weights,
-    link_id,
-    load_posts,
     rank_by_score,
     source_weights,
-    window_stories,
 )
+from .select import window_stories
+from .stories import Candidate, Story, link_id, load_posts
 
 HALF_LIFE_DAYS = 365.0
 """How fast a note's weight, and its counts, fade: half after a year."""
@@ -649,11 +649,12 @@ def learn_profile(
 
 @functools.cache
 def code_version() -> str:
-    """The learning code's version: a digest of the modules that learn (this one and ``select``,
-    whose windows, stories and coverage are the examples). Any change to them relearns."""
+    """The learning code's version: a digest of the modules that learn (this one, and those whose
+    windows, stories, scores and coverage make the examples). Any change to them relearns."""
     digest = hashlib.sha256()
-    for module in (__file__, select_module.__file__):
-        digest.update(Path(module).read_bytes())
+    profile_module = sys.modules[__name__]
+    for module in (profile_module, select_module, stories_module, ranking_module, earlier_module):
+        digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()
 
 

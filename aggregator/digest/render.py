@@ -27,7 +27,9 @@ import jinja2
 from ..errors import ConfigError
 from ..taxonomy import REGIONS, region_short_name
 from . import words
-from .select import Candidate, Featured, Ranked, Selection, ServiceNames, Story
+from .ranking import Ranked
+from .select import Featured, Selection
+from .stories import Candidate, ServiceNames, Story
 from .style import HouseStyle
 from .words import PRIOR, Vocabulary
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..taxonomy import REGIONS, NameMatcher, Registry, tokenize
 from .notes import Note
-from .select import Candidate, ServiceNames, Story
+from .stories import Candidate, ServiceNames, Story
 
 HALF_LIFE_DAYS = 365.0
 """A note's weight halves every year: the author's recent habits count most."""
