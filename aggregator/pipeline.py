@@ -22,12 +22,15 @@ import hashlib
 import importlib
 import logging
 import multiprocessing
+import queue
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -620,28 +623,118 @@ def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> li
         ]
 
 
+def _read_in_worker(conn: Connection) -> None:
+    """A parse worker process: ``read_body`` for each request that comes on ``conn``, the result
+    (or the exception, an unexpected one with its traceback as a note) sent back, until the
+    parent says stop or goes away."""
+    try:
+        while (request := conn.recv()) is not None:
+            body, kwargs = request
+            try:
+                reply: tuple[bool, Any] = (True, read_body(body, **kwargs))
+            except Exception as exc:
+                if not isinstance(exc, FeedError):
+                    exc.add_note(traceback.format_exc())
+                reply = (False, exc)
+            try:
+                conn.send(reply)
+            except Exception as exc:  # a reply that does not pickle is a bug: said, not lost
+                conn.send((False, RuntimeError(f"the parse worker's reply: {type(exc).__name__}: {exc}")))
+    except (EOFError, KeyboardInterrupt):  # the parent is gone, or Ctrl-C reached the whole group
+        return
+
+
+class _Worker:
+    """One parse worker process and the parent's end of its pipe. Spawned, not forked: the
+    parent has threads."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_read_in_worker, args=(child,), daemon=True, name="aggregator-parse")
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+        self.conn.close()
+
+
 class _ProcessReader:
     """``read_body`` in worker processes, started when the first body needs parsing (a poll
-    answered by 304s starts none). Spawned, not forked: the parent has threads."""
+    answered by 304s starts none).
+
+    A polling thread takes an idle worker, sends it the body and waits on that worker's pipe for
+    the tagged posts: no queue or manager threads in between, so a result reaches its thread
+    without waiting for the parent's busy threads to hand over the GIL three more times. A
+    worker that dies (killed, out of memory) fails its feed only: a fresh one takes its place.
+    When no process can be started, the polling threads parse themselves.
+    """
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
         self._lock = threading.Lock()
+        self._started = False
 
     def __call__(self, body: bytes, **kwargs: Any) -> TaggedFeed:
         with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-            pool = self._pool
-        return pool.submit(read_body, body, **kwargs).result()
+            if not self._started:
+                self._started = True
+                for _ in range(self.processes):
+                    self._add_worker()
+        worker = self._idle.get()
+        if worker is None:  # no process could be started: parse here
+            self._idle.put(None)
+            return read_body(body, **kwargs)
+        try:
+            worker.conn.send((body, kwargs))
+            ok, value = worker.conn.recv()
+        except (EOFError, OSError):
+            self._replace(worker)
+            raise FeedError("internal error: the parse worker process died") from None
+        except BaseException:  # the reply would not unpickle: the worker itself is fine
+            self._idle.put(worker)
+            raise
+        self._idle.put(worker)
+        if not ok:
+            raise value
+        result: TaggedFeed = value
+        return result
+
+    def _add_worker(self) -> None:
+        """A fresh worker, idle; None (parse in the polling threads) when none can be started.
+        Call with the lock held."""
+        try:
+            worker = _Worker()
+        except OSError as exc:
+            log.warning("cannot start a parse worker process (%s): parsing in the polling threads", exc)
+            self._idle.put(None)
+            return
+        self._workers.append(worker)
+        self._idle.put(worker)
+
+    def _replace(self, dead: _Worker) -> None:
+        dead.stop()
+        log.warning("a parse worker process died (exit code %s): starting another", dead.process.exitcode)
+        with self._lock:
+            self._workers.remove(dead)
+            self._add_worker()
 
     def __enter__(self) -> _ProcessReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
 
 
 def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> Iterator[list[Fetched]]:
