@@ -582,9 +582,11 @@ def poll_feeds(
                 continue
         work.append((feed, state))
 
-    for batch in _fetch_concurrently(work, poller):
-        for result in _record_safely(db, batch, poller):
-            results[result.feed] = result
+    burst = len(work) >= PROCESS_POOL_MIN_FEEDS
+    with store.larger_page_cache(db) if burst else contextlib.nullcontext():
+        for batch in _fetch_concurrently(work, poller):
+            for result in _record_safely(db, batch, poller):
+                results[result.feed] = result
     return [results[name] for name in order if name in results]
 
 

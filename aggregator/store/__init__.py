@@ -123,6 +123,9 @@ from .writes import (
     insert_backfill as insert_backfill,
 )
 from .writes import (
+    larger_page_cache as larger_page_cache,
+)
+from .writes import (
     log_fetch as log_fetch,
 )
 from .writes import (

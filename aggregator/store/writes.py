@@ -8,9 +8,10 @@ crash loses nothing already committed and leaves no half-written post. The posts
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -139,6 +140,35 @@ def set_next_check(db: Database, name: str, when: dt.datetime | None) -> None:
 
 # --- posts -------------------------------------------------------------------------------------
 
+BURST_CACHE_KIB = 8 * 1024
+"""SQLite's page cache while a burst is written (its default is 2 MiB)."""
+
+
+@contextlib.contextmanager
+def larger_page_cache(db: Database, kib: int = BURST_CACHE_KIB) -> Iterator[None]:
+    """A page cache big enough for the pages a batch of feeds touches, for a burst of writes (a
+    first poll of hundreds of feeds): with the default one, SQLite writes pages out to the WAL
+    in the middle of a transaction and reads them back, a third of a cold poll's system time.
+    The connection's own size comes back after."""
+    (previous,) = db.execute("PRAGMA cache_size").fetchone()
+    db.execute(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
+_json_string = json.encoder.encode_basestring_ascii
+
+
+def json_list(items: Sequence[object]) -> str:
+    """``json.dumps(list(items))``, byte for byte, in a fifth of the time for the usual list of
+    strings (a post's links, authors, categories, regions: four a post)."""
+    strings = [item for item in items if isinstance(item, str)]
+    if len(strings) == len(items):
+        return "[" + ", ".join(map(_json_string, strings)) + "]"
+    return json.dumps(list(items))
+
 
 @dataclass(frozen=True)
 class StoreCounts:
@@ -194,12 +224,12 @@ def store_posts(
             post.title,
             post.summary,
             post.summary_html,
-            json.dumps(list(post.links)),
+            json_list(post.links),
             iso(post.published),
             iso(post.updated),
             iso(date),
-            json.dumps(list(post.authors)),
-            json.dumps(list(post.categories)),
+            json_list(post.authors),
+            json_list(post.categories),
             post.content_hash,
         )
         columns = tag_columns(tagging, tagged_with)
@@ -257,7 +287,7 @@ def tag_columns(tagging: Tagging, tagged_with: str) -> tuple[Any, ...]:
     return (
         tagging.kind,
         tagging.primary_service,
-        json.dumps(list(tagging.regions)),
+        json_list(tagging.regions),
         tagging.region_count,
         tagged_with,
     )
