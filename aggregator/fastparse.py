@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from feedparser.datetimes import _parse_date
-from feedparser.encodings import RE_XML_PI_ENCODING, parse_content_type
+from feedparser.encodings import parse_content_type
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin, make_safe_absolute_uri
@@ -91,7 +91,8 @@ _BYTE_ORDER_MARKS = (codecs.BOM_UTF8, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE, 
 have a NUL in the first four bytes)."""
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARATION = re.compile(rb"xmlns(?::([^\s=/>]+))?\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_BASE_ATTRIBUTE = re.compile(rb"base\s*=\s*[\"']", re.IGNORECASE)
+_BASE_ATTRIBUTE = re.compile(rb"base\s*=\s*[\"']")
+"""In the lowercased body: where an ``xml:base`` (or ``base``, any case) attribute could be."""
 _RSS_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
 
 _PEOPLE_PARTS = frozenset({"name", "email", "uri", "url", "homepage"})
@@ -151,7 +152,7 @@ def read_fast(body: bytes, *, content_type: str | None = None) -> FastRead:
     if len(parser.error_log):
         raise Declined(f"libxml2 says: {parser.error_log[0].message}")
     names = _Names(body)
-    reader = _Reader(names, track_base=bool(_BASE_ATTRIBUTE.search(body)))
+    reader = _Reader(names, track_base=bool(_BASE_ATTRIBUTE.search(body.lower())))
     if root.tag == "rss":
         reader.read_rss(root)
     elif root.tag == "{" + ATOM_NS + "}feed":
@@ -166,9 +167,9 @@ def _check_encoding(body: bytes, content_type: str | None) -> None:
     US-ASCII, as declared, without a warning."""
     if body.startswith(_BYTE_ORDER_MARKS) or b"\x00" in body[:4]:
         raise Declined("a byte order mark, or an encoding that is not ASCII-compatible")
-    match = RE_XML_PI_ENCODING.match(body)
+    declared = _declared_encoding(body)
     try:
-        xml_encoding = match.group(1).decode("utf-8").lower() if match else ""
+        xml_encoding = declared.decode("utf-8").lower() if declared is not None else ""
     except UnicodeDecodeError:
         raise Declined("an unreadable encoding declaration") from None
     if content_type:
@@ -191,6 +192,37 @@ def _check_encoding(body: bytes, content_type: str | None) -> None:
         body.decode(encoding)
     except (LookupError, UnicodeDecodeError):
         raise Declined(f"not readable as {encoding}") from None
+
+
+def _declared_encoding(body: bytes) -> bytes | None:
+    """What feedparser's ``RE_XML_PI_ENCODING`` (``^<\\?.*encoding=['"](.*?)['"].*\\?>``) captures,
+    without its backtracking over the first line (the whole document when it has no line breaks):
+    the last ``encoding=`` of the first line followed by a quoted value and, after that, a ``?>``."""
+    line = body[: body.find(b"\n")] if b"\n" in body else body
+    if not line.startswith(b"<?"):
+        return None
+    last_end = line.rfind(b"?>")
+    at = len(line)
+    while (at := line.rfind(b"encoding=", 2, at)) != -1:
+        start = at + len(b"encoding=")
+        if line[start : start + 1] in (b"'", b'"'):
+            quotes = [i for i in (line.find(b"'", start + 1), line.find(b'"', start + 1)) if i != -1]
+            if quotes and last_end > min(quotes):
+                return line[start + 1 : min(quotes)]
+    return None
+
+
+def _resolve(base: str, uri: str) -> str:
+    """feedparser's ``_urljoin(base, uri)``, quickly for the usual empty base: it only drops the
+    slashes after a scheme's ``://`` then (``urljoin`` with no base gives the address back)."""
+    if base:
+        joined: str = _urljoin(base, uri)
+        return joined
+    at = uri.find("://")
+    if at > 0 and uri.startswith("/", at + 3):
+        fixed: str = _urljoin("", uri)
+        return fixed
+    return uri
 
 
 class _Names:
@@ -457,7 +489,7 @@ class _Reader:
     def _value(self, element: str, text: str, params: dict[str, Any] | None) -> str:
         output = text.strip()
         if output and element in _RELATIVE_URI_ELEMENTS and (element != "id" or self.guidislink):
-            output = _urljoin(self.baseuri or "", output)
+            output = _resolve(self.baseuri, output)
         if params is not None and params["type"] == "text/plain" and not self.version.startswith("atom"):  # noqa: SIM102
             if _looks_like_html(output):  # a plain-text RSS element that looks like HTML is HTML
                 params["type"] = "text/html"
@@ -469,7 +501,7 @@ class _Reader:
             if element == "description":
                 element = "subtitle"
             if element == "link":
-                output = _QUERY_ENTITY.sub(r"&\g<1>", output)
+                output = _QUERY_ENTITY.sub(r"&\g<1>", output) if "&" in output else output
             context[element] = output
             if params is not None and element != "link":
                 context[element + "_detail"] = {**params, "value": output}
@@ -477,7 +509,7 @@ class _Reader:
         if element == "content":
             context.setdefault("content", []).append({**(params or {}), "value": output})
         elif element == "link":
-            context["link"] = _QUERY_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&"))
+            context["link"] = _QUERY_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&")) if "&" in output else output
         else:
             if element == "description":
                 element = "summary"
@@ -510,7 +542,7 @@ class _Reader:
         if "href" in attrs:
             if len(element):
                 raise Declined("a <link href> holding elements")
-            attrs["href"] = _urljoin(self.baseuri or "", attrs["href"])
+            attrs["href"] = _resolve(self.baseuri, attrs["href"])
             if attrs["rel"] == "alternate" and _map_content_type(attrs["type"]) in _HTML_TYPES:
                 self.context["link"] = attrs["href"]
         else:

@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES, item, rss
-from hypothesis import given, settings
+from feedparser.encodings import RE_XML_PI_ENCODING
+from feedparser.urls import _urljoin
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import aggregator.parse
 from aggregator.errors import ParseError
-from aggregator.fastparse import Declined, read_fast
+from aggregator.fastparse import Declined, _declared_encoding, _resolve, read_fast
 from aggregator.normalize import normalize_feed
 from aggregator.parse import parse_bytes
 
@@ -201,6 +203,44 @@ def test_fast_false_parses_with_feedparser_alone(monkeypatch: pytest.MonkeyPatch
     assert calls == [body]
     assert type(fast.entries[0]) is dict
     assert [entry_view(e) for e in fast.entries] == [entry_view(e) for e in slow.entries]
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *(b"<?xml", b"<?", b" version='1.0'", b' encoding="utf-8"', b" encoding='latin-1'", b"encoding="),
+                *(b"?>", b"\n", b"\r", b'"', b"'", b"<rss>", b"x", b" ", b"encoding=x", b'encoding="', b"?", b">"),
+            ]
+        ),
+        max_size=14,
+    ).map(b"".join)
+)
+@settings(max_examples=500)
+@example(b"<?xml encoding=\"utf-8'?> encoding='x\"?>")
+@example(b'<?xml version="1.0" encoding="utf-8"?><rss encoding="no"/>')
+@example(b"<?xml encoding='a\"b'?>\n<?xml encoding='c'?>")
+def test_the_declared_encoding_is_what_feedparser_finds(body: bytes) -> None:
+    match = RE_XML_PI_ENCODING.match(body)
+    assert _declared_encoding(body) == (match.group(1) if match else None)
+
+
+def test_links_resolve_as_feedparser_resolves_them() -> None:
+    """``_resolve`` against feedparser's ``_urljoin``, every combination of edge cases."""
+    schemes = ["", "a", "http", "HTTPS", "x+y.z-1", "1http", "/", "tag:", "a b"]
+    middles = ["", "://", ":/", ":///", "://///", "//", ":"]
+    tails = ["", "x", "/x", "host/p?q#f", " x", "\tx", "[x", "..", ":80"]
+    for base in ("", "https://base.example/dir/", "http://[bad"):
+        for uri in (f"{s}{m}{t}" for s in schemes for m in middles for t in tails):
+            try:
+                expected = _urljoin(base, uri)
+            except ValueError:
+                expected = "ValueError"
+            try:
+                got = _resolve(base, uri)
+            except ValueError:
+                got = "ValueError"
+            assert got == expected, (base, uri)
 
 
 # --- feedparser's quirks, one by one ---------------------------------------------------------------
