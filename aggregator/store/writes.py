@@ -218,36 +218,36 @@ def store_posts(
     for item in posts:
         post, tagging = item.post, item.tagging
         post_id = post.id if post.id in by_id else by_guid.get(post.guid or "", post.id)
-        date = post.published or now
+        if by_id.get(post_id) == post.content_hash:  # stored already, unchanged: only its source
+            sources.append((post_id, feed, post.guid, now_s, now_s))
+            continue
+        published = iso(post.published)
         fields = (
             post.url,
             post.title,
             post.summary,
             post.summary_html,
             json_list(post.links),
-            iso(post.published),
+            published,
             iso(post.updated),
-            iso(date),
+            published or now_s,  # the date: when published, else now
             json_list(post.authors),
             json_list(post.categories),
             post.content_hash,
         )
         columns = tag_columns(tagging, tagged_with)
         if post_id not in by_id:
-            first_seen = iso(post.published) if history and post.published else now_s
+            first_seen = published if history and published else now_s
             inserts.append((post_id, *fields, first_seen, feed, *columns))
             by_id[post_id] = post.content_hash
             new_ids.append(post_id)
             tagged.append(PostTagging(post_id, tagging, first_seen or now_s, new=True))
-        elif by_id[post_id] != post.content_hash:
+        else:
             # An updated entry keeps its date unless the feed now gives one.
-            updates.append((*fields[:7], iso(post.published), *fields[8:], now_s, *columns, post_id))
+            updates.append((*fields[:7], published, *fields[8:], now_s, *columns, post_id))
             by_id[post_id] = post.content_hash
             updated_ids.append(post_id)
             tagged.append(PostTagging(post_id, tagging, now_s, new=False))
-        else:
-            sources.append((post_id, feed, post.guid, now_s, now_s))
-            continue
         links.extend(link_rows(post_id, post.links, post.link_ids))
         sources.append((post_id, feed, post.guid, now_s, now_s))
 
