@@ -57,9 +57,13 @@ class _Deferred:
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._module: Any = None
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self._name), attribute)
+        module = self._module
+        if module is None:
+            self._module = module = importlib.import_module(self._name)
+        return getattr(module, attribute)
 
 
 if TYPE_CHECKING:

@@ -164,6 +164,8 @@ _json_string = json.encoder.encode_basestring_ascii
 def json_list(items: Sequence[object]) -> str:
     """``json.dumps(list(items))``, byte for byte, in a fifth of the time for the usual list of
     strings (a post's links, authors, categories, regions: four a post)."""
+    if not items:
+        return "[]"
     strings = [item for item in items if isinstance(item, str)]
     if len(strings) == len(items):
         return "[" + ", ".join(map(_json_string, strings)) + "]"
