@@ -630,10 +630,11 @@ def _record_safely(db: Database, batch: Sequence[Fetched], poller: Poller) -> li
 
 
 def _read_in_worker(conn: Connection) -> None:
-    """A parse worker process: ``read_body`` for each request that comes on ``conn``, the result
-    (or the exception, an unexpected one with its traceback as a note) sent back, until the
-    parent says stop or goes away."""
+    """A parse worker process: says it is ready (its modules imported), then ``read_body`` for
+    each request that comes on ``conn``, the result (or the exception, an unexpected one with its
+    traceback as a note) sent back, until the parent says stop or goes away."""
     try:
+        conn.send(None)
         while (request := conn.recv()) is not None:
             body, kwargs = request
             try:
@@ -661,6 +662,14 @@ class _Worker:
         self.process.start()
         child.close()
 
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether it has said it is ready (within ``timeout`` seconds); raises ``EOFError`` or
+        ``OSError`` when it died first."""
+        if not self.conn.poll(timeout):
+            return False
+        self.conn.recv()
+        return True
+
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.send(None)
@@ -671,33 +680,35 @@ class _Worker:
         self.conn.close()
 
 
+WORKER_START_TIMEOUT_S = 60.0
+"""How long a parse worker replacing one that died may take to start."""
+
+
 class _ProcessReader:
     """``read_body`` in worker processes, started when the first body needs parsing (a poll
     answered by 304s starts none).
 
     A polling thread takes an idle worker, sends it the body and waits on that worker's pipe for
     the tagged posts: no queue or manager threads in between, so a result reaches its thread
-    without waiting for the parent's busy threads to hand over the GIL three more times. A
-    worker that dies (killed, out of memory) fails its feed only: a fresh one takes its place.
-    When no process can be started, the polling threads parse themselves.
+    without waiting for the parent's busy threads to hand over the GIL three more times. While
+    the workers start (a few hundred milliseconds of imports), the polling threads parse the
+    first bodies themselves instead of waiting. A worker that dies (killed, out of memory) fails
+    its feed only: a fresh one takes its place. When no worker can be had, the polling threads
+    parse themselves.
     """
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        """Workers ready and waiting for a body; None: there are none to wait for, parse here."""
         self._workers: list[_Worker] = []
+        self._starting: list[_Worker] = []
         self._lock = threading.Lock()
         self._started = False
 
     def __call__(self, body: bytes, **kwargs: Any) -> TaggedFeed:
-        with self._lock:
-            if not self._started:
-                self._started = True
-                for _ in range(self.processes):
-                    self._add_worker()
-        worker = self._idle.get()
-        if worker is None:  # no process could be started: parse here
-            self._idle.put(None)
+        worker = self._take()
+        if worker is None:
             return read_body(body, **kwargs)
         try:
             worker.conn.send((body, kwargs))
@@ -714,31 +725,79 @@ class _ProcessReader:
         result: TaggedFeed = value
         return result
 
-    def _add_worker(self) -> None:
-        """A fresh worker, idle; None (parse in the polling threads) when none can be started.
-        Call with the lock held."""
+    def _take(self) -> _Worker | None:
+        """An idle worker, waiting for one if need be; None while they are all starting (or when
+        there are none): the caller parses."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                for _ in range(self.processes):
+                    with contextlib.suppress(OSError):  # said by _start
+                        self._starting.append(self._start())
+            for worker in list(self._starting):
+                try:
+                    if not worker.ready():
+                        continue
+                    self._idle.put(worker)
+                except (EOFError, OSError):
+                    log.warning("a parse worker process died while starting (exit code %s)", worker.process.exitcode)
+                    self._forget(worker)
+                self._starting.remove(worker)
+            starting = bool(self._starting)
+            if not self._workers:
+                return None
+        try:
+            taken = self._idle.get_nowait() if starting else self._idle.get()
+        except queue.Empty:  # all starting or busy, some still starting: parse rather than wait
+            return None
+        if taken is None:
+            self._idle.put(None)  # for the next one
+        return taken
+
+    def _start(self) -> _Worker:
+        """A new worker process; call with the lock held."""
         try:
             worker = _Worker()
         except OSError as exc:
-            log.warning("cannot start a parse worker process (%s): parsing in the polling threads", exc)
-            self._idle.put(None)
-            return
+            log.warning("cannot start a parse worker process (%s)", exc)
+            if not self._workers:
+                self._idle.put(None)  # wake any thread waiting for one: there is none
+            raise
         self._workers.append(worker)
-        self._idle.put(worker)
+        return worker
+
+    def _forget(self, worker: _Worker) -> None:
+        """Stop a worker and forget it; call with the lock held."""
+        worker.stop()
+        self._workers.remove(worker)
+        if not self._workers:
+            self._idle.put(None)  # wake any thread waiting for one: there is none
 
     def _replace(self, dead: _Worker) -> None:
-        dead.stop()
-        log.warning("a parse worker process died (exit code %s): starting another", dead.process.exitcode)
+        """A fresh worker in place of one that died, ready before it is offered (it takes the
+        lock: the other threads wait a few hundred milliseconds, once)."""
         with self._lock:
+            dead.stop()
             self._workers.remove(dead)
-            self._add_worker()
+            log.warning("a parse worker process died (exit code %s): starting another", dead.process.exitcode)
+            try:
+                fresh = self._start()
+            except OSError:
+                return
+            try:
+                if fresh.ready(WORKER_START_TIMEOUT_S):
+                    self._idle.put(fresh)
+                else:
+                    self._starting.append(fresh)
+            except (EOFError, OSError):
+                self._forget(fresh)
 
     def __enter__(self) -> _ProcessReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
-            workers, self._workers = self._workers, []
+            workers, self._workers, self._starting = self._workers, [], []
         for worker in workers:
             worker.stop()
 

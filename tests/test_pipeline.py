@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,13 @@ def test_a_parse_worker_that_dies_fails_one_feed_and_another_takes_its_place(tmp
         "registry": pipeline.registry_files(config),
     }
     with pipeline._ProcessReader(1) as reader:
-        assert len(reader(body, **kwargs).posts) == 2
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # parsed here while the worker starts, then by it
+            assert len(reader(body, **kwargs).posts) == 2
+            if not reader._starting:
+                break
+            time.sleep(0.05)
+        assert not reader._starting, "the worker never started"
         (worker,) = reader._workers
         worker.process.kill()
         worker.process.join()
