@@ -73,6 +73,13 @@ EARLIEST_DATE = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=2)
 
 _SPACE = re.compile(r"\s+")
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(/[A-Za-z0-9._~!$'()*+,=:@%/-]*)?"
+)
+"""An absolute web address already in canonical form but for a missing ``/`` path: lowercase
+scheme and host, no port, user, query, fragment, ``;`` or character ``urlsplit`` would treat
+apart. ``canonical_url`` gives it back as it is (with ``/`` for an empty path), joined to any
+base: ``canonical_url`` without ``urljoin`` and ``urlsplit``."""
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)\]])")
 _TOKEN = re.compile(r"^[\w.-]+:[\w./:-]+$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -93,6 +100,15 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    plain = _PLAIN_URL.fullmatch(url)
+    # urljoin returns such an address unchanged, but raises on a base with a broken IPv6 host.
+    if plain is not None and not (base and ("[" in base or "]" in base)):
+        return url if plain.group(3) else url + "/"
+    return _canonical_url(url, base)
+
+
+def _canonical_url(url: str, base: str | None) -> str | None:
+    """``canonical_url`` the long way, for any address (and the reference its shortcut is tested against)."""
     if base:
         url = urljoin(base, url)
     try:
@@ -124,6 +140,16 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
 def url_key(canonical: str) -> str:
     """What makes two canonical URLs the same post: scheme, ``www.``, a trailing slash and the
     order of query parameters do not count."""
+    scheme, separator, rest = canonical.partition("://")
+    netloc, slash, path = rest.partition("/")
+    plain = scheme in ("http", "https") and separator and slash and canonical.isascii()
+    if plain and not any(c in canonical for c in "?#[]\t\n\r"):  # urlsplit's split, in short
+        return netloc.removeprefix("www.") + (("/" + path).rstrip("/") or "/")
+    return _url_key(canonical)
+
+
+def _url_key(canonical: str) -> str:
+    """``url_key`` the long way (and the reference its shortcut is tested against)."""
     parts = urlsplit(canonical)
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/") or "/"
@@ -260,14 +286,66 @@ class _TextAndLinks(HTMLParser):
         raise _Unsupported("processing instruction")
 
 
+_SIMPLE_TOKEN = re.compile(
+    r"([^<&]+)"
+    r"|&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{0,31});"
+    r'|<([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-zA-Z][-a-zA-Z0-9_:.]*(?:="[^"<>&]*")?)*)\s*(/?)>'
+    r"|</([a-zA-Z][a-zA-Z0-9]*)\s*>"
+)
+"""The tokens of the HTML ``html.parser`` reads most often, each read as it reads it: text without
+``<`` or ``&``; a character or entity reference ending in ``;``; a start tag whose attributes are
+double-quoted (with no ``&`` to unescape) or bare; an end tag."""
+_SIMPLE_ATTRIBUTE = re.compile(r'\s+([a-zA-Z][-a-zA-Z0-9_:.]*)(?:="([^"<>&]*)")?')
+
+
+def _simple_tokens(markup: str) -> list[re.Match[str]] | None:
+    """The markup as ``_SIMPLE_TOKEN``s end to end, or None when any of it is something else."""
+    tokens = []
+    end = 0
+    for token in _SIMPLE_TOKEN.finditer(markup):
+        if token.start() != end:
+            return None
+        tokens.append(token)
+        end = token.end()
+    return tokens if end == len(markup) else None
+
+
+def _feed_tokens(parser: _TextAndLinks, tokens: list[re.Match[str]]) -> None:
+    """``parser.feed`` and ``close`` for simple markup: the same calls ``html.parser`` makes, with
+    a single regular expression instead of its tokenizer."""
+    for token in tokens:
+        kind = token.lastindex
+        if kind == 1:
+            parser.handle_data(token[1])
+        elif kind == 2:
+            reference = token[2]
+            if reference[0] == "#":
+                parser.handle_charref(reference[1:])
+            else:
+                parser.handle_entityref(reference)
+        elif kind == 6:
+            parser.handle_endtag(token[6].lower())
+        else:
+            attrs = [(a[1].lower(), a[2]) for a in _SIMPLE_ATTRIBUTE.finditer(token[4])] if token[4] else []
+            if token[5]:
+                parser.handle_startendtag(token[3].lower(), attrs)
+            else:
+                parser.handle_starttag(token[3].lower(), attrs)
+
+
 def _strings_and_hrefs(markup: str) -> tuple[list[str], list[str]]:
     """The strings (in document order) and the ``href`` of every ``<a>`` of an HTML fragment, as
     BeautifulSoup with ``html.parser`` finds them (``get_text`` joins the strings), without
-    building its tree when the markup allows."""
+    building its tree when the markup allows, and without ``html.parser``'s tokenizer when the
+    markup is simple (``_SIMPLE_TOKEN``)."""
     parser = _TextAndLinks()
+    tokens = _simple_tokens(markup)
     try:
-        parser.feed(markup)
-        parser.close()
+        if tokens is not None:
+            _feed_tokens(parser, tokens)
+        else:
+            parser.feed(markup)
+            parser.close()
     except Exception:  # _Unsupported, or markup html.parser rejects: BeautifulSoup decides
         return _soup_strings_and_hrefs(markup)
     parser._end_data()

@@ -16,6 +16,12 @@ from hypothesis import strategies as st
 
 from aggregator.normalize import (
     TRACKING_PARAMS,
+    _canonical_url,
+    _simple_tokens,
+    _soup_strings_and_hrefs,
+    _strings_and_hrefs,
+    _TextAndLinks,
+    _url_key,
     canonical_url,
     html_to_text_and_links,
     normalize_feed,
@@ -210,6 +216,81 @@ def test_relative_links_without_a_base_are_dropped() -> None:
     assert html_to_text_and_links('<a href="/lex/">Lex</a>', base=None) == ("Lex", ())
 
 
+def html_parser_strings_and_hrefs(markup: str) -> tuple[list[str], list[str]]:
+    """``_strings_and_hrefs`` with ``html.parser``'s own tokenizer, always."""
+    parser = _TextAndLinks()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:
+        return _soup_strings_and_hrefs(markup)
+    parser._end_data()
+    return parser.strings, parser.hrefs
+
+
+_markup_pieces = st.sampled_from(
+    [
+        "Amazon S3 ",
+        "  spaced\n text ",
+        "a > b",
+        "(see below).",
+        "&amp;",
+        "&nbsp;",
+        "&#8230;",
+        "&#x2026;",
+        "&#X41;",
+        "&bogus;",
+        "&#0;",
+        "&#150;",
+        "<p>",
+        "</p>",
+        "<P>",
+        "<br>",
+        "<br/>",
+        "<br />",
+        "</br>",
+        '<img src="x.png" alt="">',
+        "<hr/>",
+        '<a href="/lex/">',
+        '<a HREF="https://aws.amazon.com/s3/" title="S3" target="_blank">',
+        '<a href="a" href="b">',
+        "<a href>",
+        "<a>",
+        "</a>",
+        '<span class="x" hidden>',
+        "</span >",
+        "<b>",
+        "</b>",
+        "<li>",
+        "</ul>",
+        # not simple: html.parser's own tokenizer (or BeautifulSoup) reads these
+        "<!-- comment -->",
+        "<",
+        "& ",
+        "&amp",
+        "<a href='single'>",
+        '<a href="x&amp;y">',
+        "<script>x<y</script>",
+        "<pre> keep  </pre>",
+        "<![CDATA[x]]>",
+        "<p/ >",
+    ]
+)
+
+
+@given(st.lists(_markup_pieces, max_size=12).map("".join))
+@example('<p>See <a href="/ec2/">EC2</a>&nbsp;&amp; more&#8230;</p>')
+def test_simple_markup_reads_as_html_parser_reads_it(markup: str) -> None:
+    assert _strings_and_hrefs(markup) == html_parser_strings_and_hrefs(markup)
+
+
+def test_common_announcement_markup_is_simple() -> None:
+    markup = '<p>Amazon S3 now supports <a href="https://aws.amazon.com/s3/" target="_blank">x</a>&nbsp;&amp; y.</p>'
+    assert _simple_tokens(markup) is not None
+    assert _simple_tokens("<p>one<!-- two --></p>") is None
+    assert _simple_tokens("<p>AT&T</p>") is None
+
+
 # --- normalize_feed -----------------------------------------------------------------------------
 
 
@@ -394,6 +475,49 @@ def test_canonical_url_never_raises_and_returns_web_addresses(text: str) -> None
         assert parts.scheme in ("http", "https") and parts.hostname
         assert not parts.fragment
         assert canonical_url(url) == url
+
+
+def _long_way(url: str, base: str | None) -> str | None:
+    try:
+        return _canonical_url(url.strip(), base)
+    except ValueError:
+        return "ValueError"
+
+
+def _short_way(url: str, base: str | None) -> str | None:
+    try:
+        return canonical_url(url, base=base)
+    except ValueError:
+        return "ValueError"
+
+
+_BASES = [None, "https://aws.amazon.com/feed/", "http://x/", "[bad", "feeds/relative"]
+
+
+def test_canonical_url_takes_its_shortcut_only_where_the_long_way_agrees() -> None:
+    """Addresses at the edge of the shortcut (``_PLAIN_URL``), every combination."""
+    schemes = ["http", "https", "HTTPS", " https"]
+    hosts = ["aws.amazon.com", "www.example.com", "a-b.example", "x.y.z", "Ex.com", "ex.com.", "[::1]", "-a.com"]
+    hosts += ["a..b", "a_b.com", "user@host", "host:443", "host:8080", "xn--bcher-kva.example", "bücher.example"]
+    paths = ["", "/", "/a/b/", "/a;b", "/a;", "/a?", "/a#", "/a%20b", "/a:b@c", "//x", "/a b", "/é", "/a?x=1"]
+    paths += ["/a/../b", "/a\tb", "/(x)!$*+,=~'", "/a&b", "/a[b]"]
+    for scheme in schemes:
+        for host in hosts:
+            for path in paths:
+                url = f"{scheme}://{host}{path}"
+                for base in _BASES:
+                    got = _short_way(url, base)
+                    assert got == _long_way(url, base), (url, base)
+                    if got and got != "ValueError":
+                        assert url_key(got) == _url_key(got), got
+
+
+@given(url=web_urls(), base=st.sampled_from(_BASES))
+def test_canonical_url_agrees_with_the_long_way_on_messy_addresses(url: str, base: str | None) -> None:
+    got = _short_way(url, base)
+    assert got == _long_way(url, base)
+    if got and got != "ValueError":
+        assert url_key(got) == _url_key(got)
 
 
 @given(web_urls())

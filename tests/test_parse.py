@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import subprocess
+import sys
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -296,3 +298,25 @@ def test_the_example_feeds_tell_four_weeks_of_stories() -> None:
     for name, parsed in feeds.items():
         if name != "aws-whats-new":
             assert any(url_key(link) in announced for p in parsed.posts for link in p.links), name
+
+
+# --- what a parse worker process loads -----------------------------------------------------------
+
+
+def test_a_parse_worker_loads_neither_the_archive_nor_http() -> None:
+    """A parse worker process runs ``pipeline.read_body`` (parse, normalize, tag) and nothing
+    else: sqlite-utils (with numpy and click) and httpx would double its memory and start-up."""
+    example = load_config(EXAMPLE, environ={})
+    feed = example.feed("aws-whats-new")
+    code = (
+        "import datetime as dt, sys\n"
+        "from pathlib import Path\n"
+        "from aggregator import pipeline\n"
+        f"body = Path({url2pathname(urlsplit(feed.url).path)!r}).read_bytes()\n"
+        "tagged = pipeline.read_body(body, content_type='application/rss+xml', url='https://aws.amazon.com/feed/',"
+        f" now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), registry=({str(example.shipped_services_path)!r}, None))\n"
+        "heavy = {'sqlite_utils', 'numpy', 'click', 'httpx'} & set(sys.modules)\n"
+        "print(len(tagged.posts), sorted(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split(" ", 1) == ["60", "[]\n"]

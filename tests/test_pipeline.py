@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,48 @@ def test_parsing_in_worker_processes_stores_exactly_what_threads_store(server, w
     assert snapshots[0] == snapshots[1]
 
 
+@pytest.mark.slow
+def test_a_feed_that_is_not_a_feed_fails_alone_in_a_parse_worker(server, write_config, tmp_path, clock) -> None:
+    count = pipeline.PROCESS_POOL_MIN_FEEDS + 2
+    config = many_feeds(server, write_config, tmp_path, count, extra="[poll]\nparse_processes = 2")
+    server.route("/feed-3", Response(200, b"<!doctype html><html><body>Moved</body></html>", {"ETag": '"html"'}))
+    db = store.open_db(config.database)
+    with build_client(config.settings.http) as client:
+        results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client, now=clock), config.feeds)
+    assert [r.outcome for r in results] == ["stored"] * 3 + ["error"] + ["stored"] * (count - 4)
+    assert "got an HTML page, not a feed" in (results[3].error or "")
+    assert sum(r.new for r in results) == 3 * (count - 1)
+
+
+@pytest.mark.slow
+def test_a_parse_worker_that_dies_fails_one_feed_and_another_takes_its_place(tmp_path: Path) -> None:
+    config = load_config(Path(__file__).parents[1] / "config" / "example.toml", environ={})
+    body = rss(item("s3-launch"), item("ec2-launch"))
+    kwargs = {
+        "content_type": "application/rss+xml",
+        "url": "https://aws.amazon.com/feed/",
+        "now": pipeline.utcnow(),
+        "registry": pipeline.registry_files(config),
+    }
+    with pipeline._ProcessReader(1) as reader:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # parsed here while the worker starts, then by it
+            assert len(reader(body, **kwargs).posts) == 2
+            if not reader._starting:
+                break
+            time.sleep(0.05)
+        assert not reader._starting, "the worker never started"
+        (worker,) = reader._workers
+        worker.process.kill()
+        worker.process.join()
+        with pytest.raises(pipeline.FeedError, match="the parse worker process died"):
+            reader(body, **kwargs)
+        assert len(reader(body, **kwargs).posts) == 2
+        (fresh,) = reader._workers
+        assert fresh.process.pid != worker.process.pid and fresh.process.is_alive()
+    assert not fresh.process.is_alive()
+
+
 def test_a_poll_answered_by_304s_starts_no_worker_process(server, write_config, tmp_path, clock, monkeypatch) -> None:
     count = pipeline.PROCESS_POOL_MIN_FEEDS + 1
     config = many_feeds(server, write_config, tmp_path, count)
@@ -69,7 +112,7 @@ def test_a_poll_answered_by_304s_starts_no_worker_process(server, write_config, 
         for i in range(count):
             server.route(f"/feed-{i}", Response(304, b"", {"ETag": f'"v{i}"'}))
         started: list[int] = []
-        monkeypatch.setattr(pipeline.ProcessPoolExecutor, "__init__", lambda *a, **k: started.append(1))
+        monkeypatch.setattr(pipeline._Worker, "__init__", lambda *a, **k: started.append(1))
         clock.advance(hours=2)
         results = pipeline.poll_feeds(db, pipeline.Poller.create(config, client=client, now=clock), config.feeds)
     assert {r.outcome for r in results} == {"not-modified"}

@@ -72,6 +72,7 @@ from .writes import add_manual_tags as add_manual_tags
 from .writes import ensure_feed as ensure_feed
 from .writes import ensure_feeds as ensure_feeds
 from .writes import insert_backfill as insert_backfill
+from .writes import larger_page_cache as larger_page_cache
 from .writes import log_fetch as log_fetch
 from .writes import record_gap as record_gap
 from .writes import remove_manual_tags as remove_manual_tags

@@ -8,10 +8,11 @@ crash loses nothing already committed and leaves no half-written post. The posts
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -138,6 +139,37 @@ def set_next_check(db: Database, name: str, when: dt.datetime | None) -> None:
 
 # --- posts -------------------------------------------------------------------------------------
 
+BURST_CACHE_KIB = 8 * 1024
+"""SQLite's page cache while a burst is written (its default is 2 MiB)."""
+
+
+@contextlib.contextmanager
+def larger_page_cache(db: Database, kib: int = BURST_CACHE_KIB) -> Iterator[None]:
+    """A page cache big enough for the pages a batch of feeds touches, for a burst of writes (a
+    first poll of hundreds of feeds): with the default one, SQLite writes pages out to the WAL
+    in the middle of a transaction and reads them back, a third of a cold poll's system time.
+    The connection's own size comes back after."""
+    (previous,) = db.execute("PRAGMA cache_size").fetchone()
+    db.execute(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
+_json_string = json.encoder.encode_basestring_ascii
+
+
+def json_list(items: Sequence[object]) -> str:
+    """``json.dumps(list(items))``, byte for byte, in a fifth of the time for the usual list of
+    strings (a post's links, authors, categories, regions: four a post)."""
+    if not items:
+        return "[]"
+    strings = [item for item in items if isinstance(item, str)]
+    if len(strings) == len(items):
+        return "[" + ", ".join(map(_json_string, strings)) + "]"
+    return json.dumps(list(items))
+
 
 @dataclass(frozen=True)
 class StoreCounts:
@@ -187,36 +219,36 @@ def store_posts(
     for item in posts:
         post, tagging = item.post, item.tagging
         post_id = post.id if post.id in by_id else by_guid.get(post.guid or "", post.id)
-        date = post.published or now
+        if by_id.get(post_id) == post.content_hash:  # stored already, unchanged: only its source
+            sources.append((post_id, feed, post.guid, now_s, now_s))
+            continue
+        published = iso(post.published)
         fields = (
             post.url,
             post.title,
             post.summary,
             post.summary_html,
-            json.dumps(list(post.links)),
-            iso(post.published),
+            json_list(post.links),
+            published,
             iso(post.updated),
-            iso(date),
-            json.dumps(list(post.authors)),
-            json.dumps(list(post.categories)),
+            published or now_s,  # the date: when published, else now
+            json_list(post.authors),
+            json_list(post.categories),
             post.content_hash,
         )
         columns = tag_columns(tagging, tagged_with)
         if post_id not in by_id:
-            first_seen = iso(post.published) if history and post.published else now_s
+            first_seen = published if history and published else now_s
             inserts.append((post_id, *fields, first_seen, feed, *columns))
             by_id[post_id] = post.content_hash
             new_ids.append(post_id)
             tagged.append(PostTagging(post_id, tagging, first_seen or now_s, new=True))
-        elif by_id[post_id] != post.content_hash:
+        else:
             # An updated entry keeps its date unless the feed now gives one.
-            updates.append((*fields[:7], iso(post.published), *fields[8:], now_s, *columns, post_id))
+            updates.append((*fields[:7], published, *fields[8:], now_s, *columns, post_id))
             by_id[post_id] = post.content_hash
             updated_ids.append(post_id)
             tagged.append(PostTagging(post_id, tagging, now_s, new=False))
-        else:
-            sources.append((post_id, feed, post.guid, now_s, now_s))
-            continue
         links.extend(link_rows(post_id, post.links, post.link_ids))
         sources.append((post_id, feed, post.guid, now_s, now_s))
 
@@ -256,7 +288,7 @@ def tag_columns(tagging: Tagging, tagged_with: str) -> tuple[Any, ...]:
     return (
         tagging.kind,
         tagging.primary_service,
-        json.dumps(list(tagging.regions)),
+        json_list(tagging.regions),
         tagging.region_count,
         tagged_with,
     )
