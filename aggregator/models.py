@@ -154,7 +154,9 @@ class TaggedPost:
     """A post and what it is about: what the store takes (``pipeline`` tags before storing)."""
 
     post: Post
-    tagging: Tagging
+    tagging: Tagging | None
+    """None: the archive holds this post already with the same content, so it is not tagged
+    again (the store only records that the feed still carries it)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -96,12 +96,27 @@ def tagger_for(config: Config) -> Tagger:
 # --- the stages, in order ----------------------------------------------------------------------
 
 
-def prepare(raw: RawFeed, *, url: str, now: dt.datetime, tagger: Tagger) -> TaggedFeed:
-    """normalize -> tag: a parsed document's entries as posts, each with what it is about. Pure."""
+def prepare(
+    raw: RawFeed,
+    *,
+    url: str,
+    now: dt.datetime,
+    tagger: Tagger,
+    stored: Callable[[Sequence[str]], Mapping[str, str]] | None = None,
+) -> TaggedFeed:
+    """normalize -> tag: a parsed document's entries as posts, each with what it is about. Pure.
+
+    ``stored``: the content hashes the archive holds for some post ids; a post stored already with
+    the same content is not tagged again (its tagging is None: the store does not rewrite it).
+    """
     parsed = normalize_feed(raw, url=url, now=now)
+    held = stored([post.id for post in parsed.posts]) if stored is not None and parsed.posts else {}
     return TaggedFeed(
         title=parsed.title,
-        posts=tuple(TaggedPost(post=post, tagging=tagger.tag(post)) for post in parsed.posts),
+        posts=tuple(
+            TaggedPost(post=post, tagging=None if held.get(post.id) == post.content_hash else tagger.tag(post))
+            for post in parsed.posts
+        ),
         warnings=parsed.warnings,
         tagged_with=tagger.fingerprint,
     )
@@ -135,10 +150,12 @@ def ingest(
     also: Callable[[store.StoreCounts], object] | None = None,
 ) -> tuple[TaggedFeed, store.StoreCounts]:
     """normalize -> tag -> store a parsed document (a file, an API page) as posts of ``feed``, in
-    one transaction; ``also`` writes more in it (a backfill's cursor), given what was stored."""
-    tagged = prepare(raw, url=url, now=now, tagger=tagger)
+    one transaction; ``also`` writes more in it (a backfill's cursor), given what was stored.
+    Posts the archive holds already with the same content are not tagged again (a backfill run
+    again, a file imported twice)."""
     store.ensure_feed(db, name=feed.name, url=feed.url, kind=feed.kind, title=feed.title, now=now)
     with store.write_transaction(db):
+        tagged = prepare(raw, url=url, now=now, tagger=tagger, stored=lambda ids: store.existing_by_id(db, ids))
         counts = store_feed(db, feed.name, tagged, now=now, history=history)
         if also is not None:
             also(counts)

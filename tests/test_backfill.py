@@ -38,6 +38,7 @@ from aggregator.fetch import build_client
 from aggregator.models import Post
 from aggregator.normalize import normalize_feed
 from aggregator.parse import parse_bytes
+from aggregator.tagging import Tagger
 
 UTC = dt.UTC
 START = dt.datetime(2023, 12, 25, 9, 0, tzinfo=UTC)
@@ -320,6 +321,28 @@ def test_backfilled_posts_are_tagged_as_a_polled_one_is(api: FakeApi, make_confi
     listed = runner.invoke(cli, [*base, "posts", "--tag", "s3", "--limit", "100", "--json"])
     assert listed.exit_code == 0, listed.output
     assert len(listed.stdout.splitlines()) == len(posts)
+
+
+def test_a_backfill_run_again_does_not_tag_what_it_stored_already(
+    api: FakeApi, make_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tagging comes before storing, but a post the archive holds with the same content is not
+    tagged again: a second run over the same window costs its fetching and little more."""
+    config = make_config()
+    tagged: list[str] = []
+    original = Tagger.tag
+
+    def counting(self: Tagger, post: Any) -> Any:
+        tagged.append(post.id)
+        return original(self, post)
+
+    monkeypatch.setattr(Tagger, "tag", counting)
+    first = run(config, since=SINCE)
+    assert len(tagged) == first.new == 35
+    tagged.clear()
+    again = run(config, since=SINCE, until=first.until)
+    assert (again.new, again.updated, tagged) == (0, 0, [])
+    assert all(p["tagged_with"] for p in stored(config))
 
 
 def test_the_date_bounds_are_kept_and_reading_stops_at_the_lower_one(api: FakeApi, make_config) -> None:

@@ -236,6 +236,8 @@ def store_posts(
             json_list(post.categories),
             post.content_hash,
         )
+        if tagging is None:  # said unchanged when read in this transaction: a caller's bug
+            raise ValueError(f"post {post_id} is new or changed but came untagged: tag it before storing it")
         columns = tag_columns(tagging, tagged_with)
         if post_id not in by_id:
             first_seen = published if history and published else now_s
