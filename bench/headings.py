@@ -227,7 +227,10 @@ class Context:
     vocab: w.Vocabulary
     registry: Registry
     common: frozenset[str]
-    regions: frozenset[str] = frozenset(r.short for r in REGIONS.values()) | {"GovCloud"}
+    regions: frozenset[str] = frozenset(
+        {r.short for r in REGIONS.values()} - {"Central"} | {r.name.split(" (")[0] for r in REGIONS.values()}
+    ) | {"GovCloud"}
+    """Places a heading may name: short names but the ambiguous "Central", countries."""
 
 
 def named_in(text: str, ctx: Context) -> list[str]:
@@ -270,7 +273,7 @@ def heading_classes(o: Outcome, ctx: Context) -> list[str]:
         out.append("fragment")
     if named_in(title, ctx) and not (set(_tokens(heading)) & names) and o.story.kind != "new-service":
         out.append("no service")
-    what = [x for x in low if not set(_tokens(x)) <= names | {"amazon", "aws"}]
+    what = [x.lower() for x in rest]  # after the name
     if len(words) > 1 and (last in _GENERIC_ALWAYS or (what and all(x in _GENERIC | _ADJECTIVES for x in what))):
         out.append("generic tail")
     if o.story.kind == "region-expansion" and _bad_region(heading, ctx):
@@ -315,8 +318,6 @@ def _bad_region(heading: str, ctx: Context) -> bool:
     """A Region expansion not ending on "in <Region>", in an ambiguous Region, or headed by a fragment."""
     match = re.search(r"\sin\s(.+)$", heading)
     if not match or (match.group(1) not in ctx.regions and match.group(1) != "More Regions"):
-        return True
-    if match.group(1) in {"Central"}:
         return True
     feature = heading[: match.start()].split()
     for i, word in enumerate(feature[1:], start=1):
