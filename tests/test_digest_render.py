@@ -440,12 +440,12 @@ NAMES = sel.ServiceNames(
             "new-feature",
             "ECS Target Tracking",
         ),
-        # A verb that is half of what is new stays ("signs"); one that only says "new" goes ("supports").
+        # A verb that is half of what is new, as a noun ("signs"); one that only says "new" goes ("supports").
         (
             "Amazon CloudFront signs requests to Lambda function URLs with origin access control",
             "cloudfront",
             "new-feature",
-            "CloudFront Signs Requests",
+            "CloudFront Request Signing",
         ),
         ("AWS Lambda supports Ruby 3.3", "lambda", "new-feature", "Lambda Ruby 3.3"),
     ],

@@ -92,10 +92,10 @@ def note(
         ("AWS Lambda supports Go", "Lambda Go"),
         ("Set concurrency limits on individual AWS Lambda functions", "Lambda Concurrency Limits"),
         ("AWS Fargate now supports time and event-based task scheduling", "Fargate Event-Based Task Scheduling"),
-        # A verb that is half of what is new stays.
+        # A verb that is half of what is new, as a noun.
         (
             "Amazon CloudFront signs requests to Lambda function URLs with origin access control",
-            "CloudFront Signs Requests",
+            "CloudFront Request Signing",
         ),
         # Products of a service keep their names; a long name its acronym when it has one.
         ("Amazon SageMaker HyperPod supports EC2 P5en instances", "SageMaker HyperPod P5en Instances"),
@@ -103,6 +103,33 @@ def note(
     ],
 )
 def test_headings_are_the_service_and_what_is_new(title: str, expected: str) -> None:
+    assert w.heading(story(title), NAMES) == expected
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        # A verb of change or of action, a predicate: said as a noun phrase.
+        ("Amazon EKS increases the number of clusters per account", "EKS More Clusters"),
+        ("AWS Step Functions now encrypts execution history", "Step Functions History Encryption"),
+        ("Amazon Textract is now HIPAA eligible", "Textract HIPAA Eligibility"),
+        ("Amazon Neptune makes it easier for you to load graph data", "Neptune Graph Data"),
+        # Passives and modals: what can be done, not "Can Now Be Managed".
+        ("Amazon Kinesis Data Streams quotas can now be managed through AWS Service Quotas", "Kinesis Quotas"),
+        ("Amazon MSK customers can now use Cruise Control", "MSK Cruise Control"),
+        ("Amazon Aurora Global Database is now supported on Aurora PostgreSQL 11", "Aurora Global Database"),
+        # A generic word with what it pairs with; a count; an instruction's verbs.
+        ("AWS AppConfig announces integration with Amazon S3", "AppConfig S3 Integration"),
+        ("Amazon EC2 Fleet now supports up to 500 instance types per fleet", "EC2 Fleet Instance Types"),
+        ("Simplify permission management with attribute-based access control", "Permission Management"),
+        # The name once, in its compound; a number never without its name.
+        ("Amazon ECS now supports the Amazon ECS-optimized AMI for Graviton", "ECS-optimized AMI"),
+        ("AWS Elastic Beanstalk now supports Amazon Route 53 aliasing", "Elastic Beanstalk Aliasing"),
+        # A Region whose short name is shared goes by its country.
+        ("Amazon Athena is now available in the Canada (Central) Region", "Athena in Canada"),
+    ],
+)
+def test_headings_are_noun_phrases(title: str, expected: str) -> None:
     assert w.heading(story(title), NAMES) == expected
 
 
@@ -184,12 +211,16 @@ def test_the_authors_names_for_services_are_learned_from_their_headings() -> Non
     notes = [
         note(10, ["ALB Built-in Authentication", "Lambda Layers"], keywords=["aws", "alb", "lambda"]),
         note(12, ["ALB Redirects"], keywords=["aws", "alb"]),
+        note(13, ["Multiple Certificates on ALBs", "NLBs"], keywords=["aws", "alb"]),  # a plural is the same name
         note(14, ["DocumentDB Elastic Clusters"], keywords=["aws", "documentdb"]),
     ]
     vocab = w.learn_vocabulary(notes, at=AT, registry=SHIPPED)
     title = "Elastic Load Balancing announces weighted target groups for Application Load Balancer"
     assert vocab.heading_words == 3  # the author's headings are short
     assert w.heading(story(title), NAMES, vocab) == "ALB Target Groups"
+    assert (
+        w.heading(story("Application Load Balancers now support gRPC workloads"), NAMES, vocab) == "ALB gRPC Workloads"
+    )
     assert w.heading(story(title), NAMES) == "ELB Weighted Target Groups"  # the registry's short name without notes
     # ALB is a product of ELB, not its name: a story about ELB itself is not headed ALB.
     assert w.heading(story("Elastic Load Balancing adds IPv6 support"), NAMES, vocab).startswith("ELB")

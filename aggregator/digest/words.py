@@ -70,7 +70,9 @@ _VERBS = frozenset(
 """Verbs of What's New titles: the name before them is the subject, what follows is what is new."""
 _IMPERATIVES = frozenset(
     """set use run create get add manage build deploy track monitor specify view save simplify automate
-    launch easily now sign try""".split()  # noqa: SIM905
+    launch easily now sign try achieve optimize discover review remediate detect configure protect
+    secure gather organize compare analyze visualize migrate accelerate reduce improve customize control
+    find subscribe share test quickly""".split()  # noqa: SIM905
 )
 """Words that start a title written as an instruction ("Set Concurrency Limits on ...")."""
 _PRESS = re.compile(
@@ -383,7 +385,7 @@ def _count_headings(note: Note, w: float, registry: Registry, counts: _Counts) -
             prefix = _PREFIX.match(written)
             if prefix:
                 counts.prefixes[key][prefix.group(1)] += w
-            counts.names[key][_bare(written)] += w
+            counts.names[key][_singular_name(_bare(written))] += w
             named.add(key)
         if spans:
             counts.heading_words.append((w, len(section.heading.split())))
@@ -392,6 +394,12 @@ def _count_headings(note: Note, w: float, registry: Registry, counts: _Counts) -
     for short in _regions_named(note.description):
         counts.regions[short] += w / 2
     return named
+
+
+def _singular_name(name: str) -> str:
+    """A name as a heading starts with it: "ALBs" (the author's plural in "Certificates on
+    ALBs") is ALB."""
+    return name[:-1] if len(name) > 2 and name.endswith("s") and name[:-1].isupper() else name
 
 
 def _count_pairs(note: Note, posts: Mapping[str, Linked], ids: Mapping[str, str], counts: _Counts) -> None:
@@ -624,12 +632,22 @@ def _is_gerund(word: str) -> bool:
     return len(low) > 4 and low.endswith("ing") and word[:1].islower()
 
 
+_NUMBERS = frozenset("two three four five six seven eight nine ten dozens several many".split())  # noqa: SIM905
+_PAIRING = frozenset({"integration", "integrations", "interoperability"})
+"""Words that say nothing alone but with what they pair ("integration with S3")."""
+_SAYS_LITTLE = _GENERIC_TAIL | _FILLERS | _PAIRING | _NUMBERS | {"changes", "change", "additions", "update"}
+"""What is new when the words before a connector are only these is what comes after ("changes to X")."""
+_OF_WHAT = frozenset({"launch", "release", "introduction", "availability", "use", "addition", "number", "set"})
+"""Words of "the launch of X": what is new is X."""
+_LEAD = frozenset({"is", "are", "be", "been", "available", "generally", "of", "for"})
+
+
 def _strip_lead(words: list[str]) -> list[str]:
     """Fillers off the front of what is new: "the ability to", "support for", "new", "you to
     create and orchestrate" (a verb of an instruction goes with its "to")."""
     while words:
         low = _bare_word(words[0]).lower()
-        if low in _FILLERS or low in ("is", "are", "be", "been", "available", "generally", "of", "for"):
+        if (low in _FILLERS and words[0] != "More") or low in _LEAD:
             words = words[1:]
         elif low == "to" and len(words) > 2:  # "to assign IAM permissions": the verb goes too
             words = words[2:]
@@ -639,9 +657,27 @@ def _strip_lead(words: list[str]) -> list[str]:
             words = words[1:]  # "25 new controls"
         elif _is_gerund(words[0]) and len(words) >= 3 and _bare_word(words[1]).lower() not in _CUT:
             words = words[1:]  # "testing web apps on Edge": what is tested
+        elif low in ("it", "it's", "it’s") and _easier_to(words) is not None:
+            words = words[_easier_to(words) or 0 :]  # "(makes) it easier for you to send logs": the logs
+        elif low == "up" and len(words) > 3 and words[1].lower() == "to":
+            words = words[3:]  # "up to 50 outputs per flow"
+        elif low in _NUMBERS and len(words) > 1:
+            words = words[1:]  # "five new features"
+        elif low in _OF_WHAT and len(words) > 2 and words[1].lower() == "of":
+            words = words[2:]  # "the launch of hosted configurations"
+        elif low in _PARTICIPLES - _ADJECTIVAL and len(words) > 1 and (words[0].islower() or words[1].lower() in _CUT):
+            words = words[2:] if words[1].lower() in _CUT else words[1:]  # "(is now) supported on MySQL 5.7"
         else:
             break
     return words
+
+
+def _easier_to(words: Sequence[str]) -> int | None:
+    """Where what is new starts after "it easier (for you) to VERB": past the verb."""
+    if len(words) < 4 or not {w.lower() for w in words[1:3]} & _EASIER:
+        return None
+    to = next((i for i, w in enumerate(words[2:8], start=2) if w.lower() == "to"), None)
+    return to + 2 if to is not None and to + 2 < len(words) else None
 
 
 def _cut(words: list[str]) -> list[str]:
@@ -657,16 +693,20 @@ def _cut(words: list[str]) -> list[str]:
                 break
             continue
         previous = _bare_word(words[i - 1]).lower()
-        if low in _CUT or (
-            low in ("and", "&", "or") and (i >= 2 or (previous.endswith("s") and not previous.endswith("ss")))
+        if (
+            low in _CUT
+            or (low in ("and", "&", "or") and (i >= 2 or (previous.endswith("s") and not previous.endswith("ss"))))
+            or (low == "up" and i + 1 < len(words) and words[i + 1].lower() == "to")  # "rates up to 50%"
         ):
             out = words[:i]
         elif word.endswith((",", ";", ":")):
             out = [*words[:i], _bare_word(word)]
         else:
             continue
-        if all(_bare_word(w).lower() in _GENERIC_TAIL | _FILLERS for w in out) and len(words) > i + 1:
-            return _cut(_strip_lead(words[i + 1 :]))
+        if all(_bare_word(w).lower() in _SAYS_LITTLE for w in out) and len(words) > i + 1:
+            pairing = [_bare_word(w) for w in out if _bare_word(w).lower() in _PAIRING]
+            rest = _cut(_strip_lead(words[i + 1 :]))
+            return [*rest, *pairing[-1:]] if low == "with" and rest else rest  # "integration with S3": S3 Integration
         break
     return [_bare_word(w) for w in out]
 
@@ -708,9 +748,82 @@ _SAYS_NOTHING = frozenset(
     gets releases delivers unveils includes has expands extends can now""".split()  # noqa: SIM905
 )
 """Verbs that only say something is new: a heading does without them ("Lambda Go")."""
+_CHANGE = {
+    **dict.fromkeys(("increases", "raises", "boosts", "doubles", "triples", "quadruples"), "Higher"),
+    **dict.fromkeys(("reduces", "lowers", "cuts", "decreases"), "Lower"),
+    **dict.fromkeys(("improves", "enhances", "strengthens", "refines"), "Improved"),
+    **dict.fromkeys(("accelerates", "speeds"), "Faster"),
+    **dict.fromkeys(("simplifies", "streamlines", "eases"), "Simpler"),
+    "automates": "Automated",
+    "redesigns": "Redesigned",
+    "refreshes": "Refreshed",
+}
+"""Verbs that change something, as the word a noun phrase says it with ("EKS Higher Limits")."""
+_LEVELS = frozenset({"limits", "quotas", "rates", "speeds", "sizes", "resolutions", "ceilings", "iops"})
+"""Plurals that are raised, not added to: "Higher Limits", but "More Clusters"."""
+_CHANGED = {"increased": "Higher", "raised": "Higher", "reduced": "Lower", "lowered": "Lower", "improved": "Improved"}
+"""... and as participles ("quotas have increased")."""
+_ACTION = {
+    "encrypts": "Encryption",
+    "signs": "Signing",
+    "monitors": "Monitoring",
+    "tracks": "Tracking",
+    "detects": "Detection",
+    "validates": "Validation",
+    "protects": "Protection",
+    "generates": "Generation",
+    "exports": "Export",
+    "imports": "Import",
+    "migrates": "Migration",
+    "replicates": "Replication",
+    "schedules": "Scheduling",
+    "scans": "Scanning",
+    "tags": "Tagging",
+    "filters": "Filtering",
+    "routes": "Routing",
+    "logs": "Logging",
+    "integrates": "Integration",
+}
+"""Verbs whose action is what is new, as the noun after their object ("CloudFront Request Signing")."""
+_NOMINALS = frozenset(n.lower() for n in _ACTION.values()) | _PAIRING
+"""The nouns a heading adds after what is new, first to go when there is no room."""
+_PREDICATES = {
+    "eligible": "Eligibility",
+    "compliant": "Compliance",
+    "certified": "Certification",
+    "qualified": "Qualification",
+    "assessed": "Assessment",
+    "authorized": "Authorization",
+    "validated": "Validation",
+    "accredited": "Accreditation",
+    "approved": "Approval",
+}
+"""What a title says a service now is, as the noun a heading says it with ("HIPAA Eligibility")."""
+_PARTICIPLES = frozenset(
+    """supported added updated published included deployed integrated launched released enabled expanded
+    increased improved created defined generated stored hosted focused allowed required announced unveiled
+    relaunched aligned shared extended introduced offered provided delivered built designed managed optimized
+    powered based""".split()  # noqa: SIM905
+)
+"""Participles that only say something happened to what is new ("Windows Nodes Supported")."""
+_ADJECTIVAL = frozenset({"managed", "optimized", "powered", "based", "shared", "designed", "built"})
+"""... except before a noun, where they say which one ("managed node groups")."""
+_EASIER = frozenset({"easier", "easy", "simpler", "simple", "faster", "possible", "cheaper", "quicker"})
+"""Words of "makes it easier to ...": what is new is what comes after."""
 _QUALIFIERS = frozenset({"compatibility", "edition", "compatible"})
 """Words of a name's qualifier a heading does without ("with PostgreSQL Compatibility" -> PostgreSQL)."""
 _AUXILIARY = frozenset({"now", "also", "can", "is", "are", "'s", "’s"})
+
+
+def _instruction(words: list[str]) -> list[str]:
+    """A title written as an instruction without its verbs ("Now add endpoint policies to ...",
+    "Discover, review, and remediate ...")."""
+    while len(words) > 1 and (
+        _bare_word(words[0]).lower() in _IMPERATIVES
+        or (words[0].lower() in ("and", "or") and _bare_word(words[1]).lower() in _IMPERATIVES)
+    ):
+        words = words[1:]
+    return words
 
 
 def _before(subj: _Subject) -> list[str]:
@@ -718,28 +831,64 @@ def _before(subj: _Subject) -> list[str]:
     for", "price reduction" of "AWS announces a price reduction of up to 56% for"."""
     before = [w for w in _words(subj.before) if _bare_word(w).lower() not in ("amazon", "aws")]
     verb = _find_verb(before)
-    if verb is not None and _bare_word(before[verb]).lower() not in ("support", "supports", "update", "updates"):
+    if verb is not None and _bare_word(before[verb]).lower() not in ("support", "update", "updates"):
         before = before[verb + 1 :]
-    while before and _bare_word(before[0]).lower() in _IMPERATIVES:
-        before = before[1:]
+    if before and _bare_word(before[0]).lower() in _IMPERATIVES:
+        before = _instruction(before) if len(before) > 1 else []
     return _strip_lead(before)
+
+
+def _singular(word: str) -> str:
+    """ "requests" -> request, "policies" -> policy: a noun before another one."""
+    low = word.lower()
+    if not word.islower() or len(low) < 4 or low.endswith(("ss", "us", "is")) or not low.endswith("s"):
+        return word
+    return word[:-3] + "y" if low.endswith("ies") else word[:-1]
+
+
+def _nominal(verb: str, obj: list[str]) -> list[str]:
+    """A verb and its object as a noun phrase: "increases limits" -> Higher Limits, "signs
+    requests" -> Request Signing, "achieves HIPAA eligibility" -> HIPAA Eligibility."""
+    while obj and obj[0].lower() in CONNECTORS:
+        obj = obj[1:]  # "integrates with EventBridge"
+    if verb in _CHANGE:
+        more = _CHANGE[verb] == "Higher" and obj and obj[-1].lower().endswith("s") and obj[-1].lower() not in _LEVELS
+        return ["More" if more else _CHANGE[verb], *obj]  # "More Clusters", "Higher Limits"
+    if verb in _ACTION and obj:
+        return [*obj[:-1], _singular(obj[-1]), _ACTION[verb]]
+    return obj
+
+
+def _modal(after: list[str], at: int) -> list[str]:
+    """What is new in "quotas can now be managed ..." (the quotas) or "customers can now use
+    ED25519 keys" (the keys: the verb after "can" goes with it)."""
+    extension = [w for w in after[:at] if w.lower() not in _AUXILIARY and w.lower() not in _FILLERS]
+    rest = [w for w in after[at + 1 :] if w.lower() not in ("now", "also")]
+    if not rest or rest[0].lower() in ("be", "been"):
+        return _cut(extension)
+    return _cut(_strip_lead(rest[1:]))
 
 
 def _what(subj: _Subject, room: int) -> list[str]:
     """The title's words that say what is new: the object of its verb (after the named part of
     the service before the verb: "Global Database"), else the words around the name."""
     after = _words(subj.after)
+    modal = next((i for i, w in enumerate(after[:6]) if w.lower() in ("can", "will")), None)
+    verb = _find_verb(after)
+    if modal is not None and (verb is None or modal < verb):
+        return _modal(after, modal)
     while after and after[0].lower() in _AUXILIARY:
         after = after[1:]
     verb = _find_verb(after, right_after=True)
     if verb is not None:
         extension = [w for w in after[:verb] if w.lower() not in _AUXILIARY]
-        if extension and after[verb].lower() in ("is", "are"):  # "controllers for Kubernetes are now available"
-            return _cut(extension)
+        if extension and after[verb].lower() in ("is", "are", "has", "have"):  # "controllers ... are now available"
+            done = next((w.lower() for w in after[verb + 1 :] if w.lower() not in ("now", "also", "been")), "")
+            return ([_CHANGED[done]] if done in _CHANGED else []) + _cut(extension)  # "quotas have increased"
         obj = _cut(_strip_lead(after[verb + 1 :]))
-        said = _bare_word(after[verb])
-        if not extension and len(obj) <= 2 and said.lower() not in _SAYS_NOTHING:
-            return [said, *obj]  # "signs requests": the verb is half of what is new
+        said = _bare_word(after[verb]).lower()
+        if not extension and said not in _SAYS_NOTHING:
+            return _nominal(said, obj)  # "increases limits": the verb is half of what is new
         if extension and len(extension) <= 3 and all(not w[:1].islower() or w in CONNECTORS for w in extension):
             extension = [w for w in extension if w not in CONNECTORS and w.lower() not in _QUALIFIERS]
             return extension + (obj if obj and len(obj) <= room - len(extension) else [])
@@ -748,6 +897,8 @@ def _what(subj: _Subject, room: int) -> list[str]:
     ends_on_connector = bool(words) and _bare_word(words[-1]).lower() in _CUT
     significant = [w for w in after if _bare_word(w).lower() not in _GENERIC_TAIL]
     trailing_noun = len(significant) == 1 and significant[0].islower()  # "... AWS Lambda functions"
+    if words and _bare_word(words[0]).lower() in _IMPERATIVES and len(significant) >= 2:
+        return _strip_lead(after)  # "Optimize cost with EFS Infrequent Access": what it is done with
     if _before(subj) and (
         ends_on_connector or not significant or trailing_noun or _bare_word(after[0]).lower() in _CUT
     ):
@@ -757,12 +908,19 @@ def _what(subj: _Subject, room: int) -> list[str]:
     return _strip_lead(after)
 
 
+def _participle(words: Sequence[str]) -> bool:
+    """Whether a phrase ends on a participle that says only that something happened to it."""
+    return len(words) > 1 and words[-1].lower() in _PARTICIPLES
+
+
 def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str]) -> list[str]:
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
     words = _versions(_cut(_strip_lead(words)))
-    while words and words[-1].lower() in _GENERIC_TAIL | CONNECTORS:
+    while words and (words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS or _participle(words)):
         words = words[:-1]
+    if words and words[-1].lower() in _PREDICATES:
+        words = [*words[:-1], _PREDICATES[words[-1].lower()]]  # "HIPAA eligible" -> HIPAA Eligibility
     name = [w.lower() for w in taken]
     if name and [w.lower() for w in words[: len(name)]] == name:
         words = words[len(name) :]  # "S3 Batch Operations" after "S3": the name once
@@ -772,33 +930,59 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
         if low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
             kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
     learned = [w for w in kept if w.lower() not in vocab.dropped]
-    words = learned or kept
+    words = _trim(learned or kept)
+    if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
+        words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
-        words = words[-budget:]
-        while words and words[0].lower() in CONNECTORS:
-            words = words[1:]
+        words = _trim(words[-budget:])
+        while len(words) > 1 and words[0].isdigit():
+            words = words[1:]  # "53 Aliasing": a number without what it numbers
+    return words
+
+
+def _trim(words: list[str]) -> list[str]:
+    """A phrase without connectors at either end."""
+    while words and words[0].lower() in CONNECTORS:
+        words = words[1:]
+    while words and words[-1].lower() in CONNECTORS:
+        words = words[:-1]
     return words
 
 
 def _title_case(word: str) -> str:
     """A heading's word with its capital ("Blue/Green", "Same-Region"); connectors and words
     with capitals of their own as they are."""
-    if word.lower() in CONNECTORS:
-        return word
+    if word.lower() in CONNECTORS or any(c.isupper() for c in word[1:]):
+        return word  # "gRPC", "iOS": capitals of their own
     return re.sub(r"(^|[-/])([a-z])", lambda m: m.group(1) + m.group(2).upper(), word) if word[:1].islower() else word
 
 
+_SHARED_SHORT = frozenset(
+    s for s in (r.short for r in REGIONS.values()) if sum(r.short == s for r in REGIONS.values()) > 1
+)
+
+
 def region_name(code: str) -> str:
-    """A Region as a heading names it: Sydney; GovCloud for either GovCloud Region."""
+    """A Region as a heading names it: Sydney; GovCloud for either GovCloud Region; the country
+    where the short name is shared ("Canada", not "Central")."""
     region = REGIONS.get(code)
     if region is None:
         return code
-    return "GovCloud" if region.name.startswith("AWS GovCloud") else region.short
+    if region.name.startswith("AWS GovCloud"):
+        return "GovCloud"
+    return region.name.split(" (")[0] if region.short in _SHARED_SHORT else region.short
 
 
 _REGION_STOP = frozenset(
-    {"in", "to", "into", "available", "expands", "expand", "launches", "now", "is", "are", "arrives"}
+    {"in", "to", "into", "available", "expands", "expand", "launches", "now", "is", "are", "arrives", "globally"}
 )
+_REGION_WORDS = frozenset(
+    {w.lower() for r in REGIONS.values() for w in re.findall(r"[\w.]+", r.name)}
+    - CONNECTORS
+    - {"aws"}
+    - {"cloud", "sovereign"}
+) | {"region", "regions", "regional", "expansion", "worldwide", "globally"}
+"""Words that say where, not what: a Region expansion names its Region once ("Asia Pacific", "regional")."""
 
 
 def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int) -> str:
@@ -810,13 +994,14 @@ def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int
     )
     where = f"in {named[0]}" if named else "in More Regions"
     words = _words(subj.after)
-    if words and _find_verb(words[:1], right_after=True) == 0:  # "supports PostgreSQL 11.7 in GovCloud"
-        words = words[1:]
+    verb = _find_verb(words, right_after=True)
+    if words and (verb == 0 or (verb is not None and words[0].lower() in ("and", "&"))):
+        words = words[verb + 1 :]  # "supports PostgreSQL 11.7 in GovCloud", "and RDS for SQL Server support R5b"
     for i, word in enumerate(words):
         if _bare_word(word).lower() in _REGION_STOP:
             words = words[:i]
             break
-    words = [w for w in words if _bare_word(w).lower() not in ("regions", "region")]
+    words = [w for w in words if _bare_word(w).lower() not in _REGION_WORDS]
     what = _noun_phrase(words, max(1, budget - len(subj.name.split()) - 1), vocab, subj.name.split())
     return _tidy(" ".join([subj.name, *(_title_case(w) for w in what), where]))
 
@@ -873,8 +1058,10 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     if subj.name:
         room = max(2 if len(taken) == 2 else 1, budget - len(taken))
         what = _noun_phrase(_what(subj, room), room, vocab, taken)
+        if what and len(taken) == 1 and re.split(r"[-/]", what[0])[0].lower() == taken[0].lower():
+            taken = []  # "EKS-Optimized AMI": the name once, in its compound
     else:
-        what = _noun_phrase(_words(clean_title(story.primary.title)[0]), budget, vocab, ())
+        what = _noun_phrase(_instruction(_words(clean_title(story.primary.title)[0])), budget, vocab, ())
     text = _tidy(" ".join([*taken, *(_title_case(w) for w in what)]))
     text = text or _tidy(subj.name) or _first_words(clean_title(story.primary.title)[0], budget)
     return text[:1].upper() + text[1:]
