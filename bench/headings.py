@@ -66,8 +66,8 @@ CLASSES = {
     "title case": "a clause keeping a title's capital on a common word (gets Throttling Logic)",
     "awkward verb": "a clause saying gets, allows, lets, is supported",
     "agreement": "a clause whose verb disagrees with its subject (ECS and ECR is available)",
-    "no verb": "a clause without a verb, or ending on one (ELB gets)",
-    "press": "a clause with press wording (now available, announces, the new New)",
+    "no verb": "a clause without a verb (of a list, or a lowercase -s word after a name), or ending on one (ELB gets)",
+    "press": "a clause with press wording (now available, Introducing, the new New)",
 }
 """The failure classes, as the report names them."""
 
@@ -99,12 +99,15 @@ _GENERIC_ALWAYS = frozenset(
     capabilities capability functionality things stuff options support""".split()  # noqa: SIM905
 )
 """Tails that say nothing whatever comes before them; "integration" or "experience" only alone."""
+_ENDING_VERBS = frozenset({"adds", "gets", "supports", "allows", "is", "are", "can", "provides", "offers", "enables"})
+"""Verbs a clause never ends on: they want an object."""
 _PARTICIPLE_NOUNS = frozenset({"speed", "feed", "need", "seed", "embed", "red", "shared", "bed", "hundred"})
 _CONNECTORS = w.CONNECTORS
 _AWKWARD = re.compile(r"\b(gets|allows|lets|is supported|are supported)\b")
 _PRESS = re.compile(
-    r"(?i)\b(now available|available now|announc\w*|introduc\w*|unveil\w*|new new)\b|\s[-–]\s*generally available"
+    r"(?i)\b(now available|available now|new new)\b|^(announcing|introducing)\b|\s[-–]\s*generally available"
 )
+"""Press wording; "announces" and "introduces" are the author's own words ("AWS introduces per-second billing")."""
 
 
 @dataclass(frozen=True)
@@ -353,8 +356,15 @@ def clause_classes(o: Outcome, ctx: Context) -> list[str]:
         out.append("awkward verb")
     if match and _disagrees(match.group("subject"), match.group("verb"), names, ctx):
         out.append("agreement")
-    verbs = [x for x in words[1:] if x.lower() in _FINITE or x.lower() in ("support", "add", "get", "allow")]
-    if not verbs or words[-1].lower() in _FINITE:
+    verbs = [
+        x
+        for i, x in enumerate(words[1:], start=1)
+        if x.lower() in _FINITE | {"support", "add", "get", "allow"}
+        or (
+            x.islower() and x.endswith("s") and not x.endswith("ss") and words[i - 1][:1].isupper()
+        )  # "Neptune enforces"
+    ]
+    if not verbs or words[-1].lower() in _ENDING_VERBS:
         out.append("no verb")
     if _PRESS.search(text):
         out.append("press")

@@ -103,7 +103,7 @@ def test_the_first_paragraph_repeats_the_description(draft_text: str) -> None:
     assert body.split("\n\n", 1)[0] == description
     assert description == (
         "ECS supports Docker volume plugins, Step Functions Distributed Map reads S3 prefixes,"
-        " S3 adds Same-Region Replication, and Lambda supports JSON structured logs."
+        " S3 adds same-region replication, and Lambda supports JSON structured logs."
     )
 
 

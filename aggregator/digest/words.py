@@ -477,6 +477,7 @@ def learn_vocabulary(
         if note.description:
             counts.capitalized.update(capitalized_words(note.description))
             counts.lowercase.update(lowercase_words([note.description]))
+        counts.lowercase.update(lowercase_words(p.title for p in linked_posts))
         if note.topics:
             counts.title_topics.append((w, len(note.topics)))
     return _vocabulary(counts, registry, len(earlier))
@@ -738,6 +739,7 @@ def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None
         and len(low) > 3
         and low.endswith("s")
         and not low.endswith(("ss", "us", "is"))
+        and _bare_word(words[1]).lower() not in _CUT | CONNECTORS  # "instances with ...": a noun
     ):
         return 0  # "signs", "writes": a sentence-case title's verb right after the name
     return None
@@ -835,7 +837,12 @@ def _before(subj: _Subject) -> list[str]:
         before = before[verb + 1 :]
     if before and _bare_word(before[0]).lower() in _IMPERATIVES:
         before = _instruction(before) if len(before) > 1 else []
+    while before and _bare_word(before[-1]).lower() in _CUT | _STATE_END:
+        before = before[:-1]  # "8K encoding now available with": the encoding
     return _strip_lead(before)
+
+
+_STATE_END = frozenset({"now", "available", "generally", "is", "are", "supported"})
 
 
 def _singular(word: str) -> str:
@@ -1116,6 +1123,10 @@ def keywords(
 
 
 _PLAIN_VERB = {
+    "announce": "add",
+    "launch": "add",
+    "introduce": "add",
+    "release": "add",
     "announces": "adds",
     "launches": "adds",
     "introduces": "adds",
@@ -1140,6 +1151,44 @@ def proper_words(titles: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+_COMMON_ENDINGS = (
+    *("ing", "ings", "tion", "tions", "sion", "sions", "ment", "ments", "ness", "ity", "ities", "ally"),
+    *("ance", "ances", "ence", "ences", "able", "ible", "ive", "ous", "ional", "ure", "ures", "age", "ages"),
+)
+"""Endings of common nouns: "Throttling", "Notifications", "Management" are words, not names."""
+
+
+COMMON_WORDS = frozenset(
+    """access account accounts action actions activity alarm alarms alert alerts analysis application applications
+    automatic automated backup backups billing bucket buckets capacity catalog certificate certificates change
+    changes classroom client cross multi single same real clients cluster clusters code console content control controls cost costs course
+    courses custom customer customers dashboard dashboards data database databases default deployment deployments
+    developer developers digital domain domains driver edition endpoint endpoints engine environment environments
+    event events exam experience export file files filter filters flow flows format function functions group groups
+    guide health image images import instance instances job jobs key keys language level library limit limits list
+    lists local log logs machine manager mode model models network networks new notification object objects option
+    options parameter parameters partner partners pipeline pipelines plan plans platform policies policy price
+    prices pricing program protocol provider providers queries query queue queues recommendations region regions
+    release releases report reports repository request requests resource resources role roles rule rules runtime
+    schedule search secret secrets security server servers session sessions set settings size sizes snapshot
+    snapshots solution solutions source standard storage stream streams support system systems table tables tag
+    tags task tasks template templates throughput tier tiers time tool tools traffic training type types update
+    updates usage user users version versions view volume volumes workflow workflows workload workloads""".split()  # noqa: SIM905
+)
+"""Words of announcements that are common words whatever case a title writes them in: the
+rules' prior, beside the words the window's titles and the author's notes write in lowercase."""
+
+
+def _common(word: str, common: frozenset[str]) -> bool:
+    """Whether a lowercased word is a common one: written so in lowercase, a plural of one, or of
+    a common noun's form."""
+    if word in common or word in COMMON_WORDS or (word.endswith("s") and word[:-1] in common):
+        return True
+    if word.endswith("ies") and word[:-3] + "y" in common:
+        return True
+    return len(word) > 6 and word.endswith(_COMMON_ENDINGS)
+
+
 def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[str]) -> list[str]:
     """Title Case words lowercased where they are common words ("Supports Docker Volumes" ->
     supports Docker volumes: "volumes" is written in lowercase elsewhere, "Docker" is a name);
@@ -1149,7 +1198,7 @@ def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[
         bare = word.strip(".,;:()")
         parts = bare.split("-")
         title_case = all(p[:1].isupper() and p[1:] == p[1:].lower() and p.isalpha() for p in parts)
-        known = all(p.lower() in common for p in parts)
+        known = all(_common(p.lower(), common) for p in parts)
         out.append(
             word.lower() if title_case and known and bare not in protected and parts[0] not in protected else word
         )
@@ -1171,6 +1220,10 @@ def _object(words: list[str], room: int) -> list[str]:
     """What a clause says is new, in at most ``room`` words: whole, else up to its first
     connector, else its head ("the Serverless Developer Portal" -> Serverless Developer Portal)."""
     words = [w for w in words if _bare_word(w).lower() not in ("new", "aws", "amazon")]
+    while len(words) > 1 and _bare_word(words[-1]).lower() in ("now", "available"):
+        words = words[:-1]  # "... now available": press, not what is new
+    while len(words) > 1 and _bare_word(words[0]).lower() in ("and", "or", "&"):
+        words = words[1:]  # "(New) and updated courses"
     if len(words) > room:
         words = _cut(words)
     if len(words) > room:
@@ -1187,14 +1240,20 @@ _STATES = {"general-availability": "is generally available", "preview": "is in p
 
 
 def _verb_at(after: list[str]) -> int | None:
-    """The verb of a clause among the words after its subject: "can Output" -> Output; "Support
-    for" is a noun."""
-    if after and after[0].lower() == "can":
-        at = 1
+    """The verb of a clause among the words after its subject: "can Output" -> Output, "quotas
+    can now be managed" -> be; "Support for" is a noun."""
+    modal = next((i for i, w in enumerate(after[:5]) if w.lower() in ("can", "will")), None)
+    if modal is not None and _find_verb(after[:modal]) is None:
+        at = modal + 1
         while at < len(after) and after[at].lower() in ("now", "also"):
             at += 1
         return at if at < len(after) else None
+    now = next((i + 1 for i, w in enumerate(after[:5]) if w.lower() == "now" and i + 1 < len(after)), None)
+    if now is not None and _bare_word(after[now]).lower() in _VERBS:
+        return now  # "EMR 6.3 release version now supports": the verb after "now"
     verb = _find_verb(after, right_after=True)
+    if verb is not None and verb == len(after) - 1 and after[verb].lower() not in ("is", "are"):
+        return None  # "Data Stores": a verb has an object
     if (
         verb is not None
         and verb + 1 < len(after)
@@ -1208,6 +1267,140 @@ def _verb_at(after: list[str]) -> int | None:
 _VERB_BASES = frozenset({"support", "add", "introduce", "announce", "launch", "release"})
 
 
+_STATE_WORDS = {
+    "available": "is available",
+    "supported": "is available",
+    "integrated": "integrates",
+    "eligible": "is eligible",
+    "compliant": "is compliant",
+    "certified": "is certified",
+    "qualified": "is qualified",
+}
+"""What a title says something now is ("X now available on Y", "X is now supported on Y"), as a
+clause says it: never "is supported"."""
+_YOU_CAN = {"lets", "allows", "enables", "helps"}
+"""Verbs that say a service lets you do something: the clause says what you can do."""
+
+
+def _state_at(after: list[str]) -> int | None:
+    """Where a title says what something now is, with no verb before: "Hibernation Now Available
+    on Ubuntu" -> available."""
+    for i, word in enumerate(after[:6]):
+        low = _bare_word(word).lower()
+        if low in _STATE_WORDS:
+            return i
+        if low in _VERBS or low in _CUT:
+            return None
+    return None
+
+
+def _predicate(
+    subj: _Subject, words: int, state: str | None, *, available: bool = False
+) -> tuple[list[str], str, list[str]]:
+    """A clause's subject (the name and what of it), its verb and its object, from a title;
+    ``available``: the title said the thing is (now) available."""
+    after = [w for w in _words(subj.after) if _bare_word(w).lower() not in ("amazon", "aws") and w not in "'’"]
+    while after and after[0].lower() in ("now", "also"):
+        after = after[1:]
+    name_words = subj.name.lower().split()
+    if [w.lower() for w in after[: len(name_words)]] == name_words:
+        after = after[len(name_words) :]  # "S3 S3 Batch Operations": the name once
+    verb, at = _verb_at(after), _state_at(after)
+    if at is not None and (verb is None or verb > at or after[verb].lower() in ("is", "are")):
+        extension = [w for w in after[:at] if w.lower() not in ("is", "are", "now")]
+        return [subj.name, *extension], _STATE_WORDS[_bare_word(after[at]).lower()], after[at + 1 :]
+    if verb is not None and verb <= 5:
+        said = _bare_word(after[verb]).lower()
+        obj = [w for w in after[verb + 1 :] if w.lower() not in ("now", "also")]
+        if " ".join(obj[:2]).lower() in ("support for", "support to") and (
+            said in _PLAIN_VERB or said in _SAYS_NOTHING
+        ):
+            said, obj = "supports", obj[2:]
+        said, obj = _you_can(said, obj)
+        subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
+        return [w for w in subject_words if w not in ("now", "also")], _PLAIN_VERB.get(said, said), obj
+    if after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
+        return [subj.name], "is", after
+    what = _what(subj, words)
+    if state:  # "DocumentDB Serverless is generally available"
+        return [subj.name, *_object(what, 3)], state, []
+    if available and after:  # "Corretto 11 (is now available) as a release candidate"
+        cut = next((i for i, w in enumerate(after) if _bare_word(w).lower() in _CUT), len(after))
+        return [subj.name, *after[:cut]], "is available", after[cut:] if cut else []
+    return [subj.name], "adds", what
+
+
+def _you_can(said: str, obj: list[str]) -> tuple[str, list[str]]:
+    """ "lets you modify", "allows you to modify", "allows contact centers to route" -> can
+    modify, can route; "allows adding" -> supports adding."""
+    if said not in _YOU_CAN or (said == "enables" and (not obj or obj[0].lower() != "you")):
+        return said, obj
+    to = next((i for i, w in enumerate(obj[:4]) if w.lower() == "to"), None)
+    if obj and obj[0].lower() == "you":
+        rest = obj[2:] if to == 1 else obj[1:]
+    elif to is not None and said != "helps":
+        rest = obj[to + 1 :]
+    else:
+        return ("supports" if said == "allows" else said), obj
+    rest = [w for w in rest if w.lower() not in ("easily", "quickly", "now")]
+    return ("can", [rest[0].lower(), *rest[1:]]) if rest else (said, obj)
+
+
+def _plural(words: Sequence[str], name: str) -> bool:
+    """Whether a clause's subject is plural: "X and Y", or a plural noun after the name
+    ("Lambda Extensions", "EC2 GPUs"); a name alone is one thing ("CloudWatch Logs")."""
+    rest = list(words[1:])
+    if any(w.lower() in ("and", "&") for w in rest) or (not rest and " and " in name):
+        return True
+    if not rest:
+        return False
+    last = _bare_word(rest[-1])
+    low = last.lower()
+    if len(last) >= 3 and last.endswith("s") and last[:-1].isupper():
+        return True  # GPUs, AMIs
+    return len(low) > 3 and low.endswith("s") and not low.endswith(("ss", "us", "is", "ics")) and not last.isupper()
+
+
+def _agree(said: str, plural: bool) -> str:
+    """The verb for a plural subject: is -> are, supports -> support."""
+    if not plural or not said:
+        return said
+    first, _, rest = said.partition(" ")
+    if first in ("is", "has"):
+        return ("are" if first == "is" else "have") + (f" {rest}" if rest else "")
+    if rest or not first.endswith("s") or first.endswith("ss"):
+        return said
+    if first.endswith("ies"):
+        return first[:-3] + "y"
+    return first[:-2] if first.endswith(("sses", "shes", "ches", "xes", "zes")) else first[:-1]
+
+
+def _no_subject(text: str, room: int, keep: set[str], lower: frozenset[str]) -> str:
+    """A title that names no service: an instruction as what you can do ("you can simplify
+    permissions management"), else what AWS introduces."""
+    words = _words(text)
+    while words and words[0].lower() in ("now", "quickly", "easily"):
+        words = words[1:]
+    obj = _sentence_case(_object(words, room), keep, lower)
+    if obj and _bare_word(obj[0]).lower() in _IMPERATIVES:
+        return " ".join(["you can", obj[0].lower(), *obj[1:]])
+    return " ".join(["AWS introduces", *obj])
+
+
+def _instruction_clause(subj: _Subject, text: str, room: int, keep: set[str], lower: frozenset[str]) -> str | None:
+    """A title that starts with an instruction and names the service after it ("Use AWS Config
+    Rules to remediate ...") as what you can do."""
+    before = _words(subj.before)
+    while before and before[0].lower() in ("now", "quickly", "easily", "you", "customers", "can", "securely"):
+        before = before[1:]  # "You can now securely connect to ...", "Customers can now manage ..."
+    if not before or _bare_word(before[0]).lower() not in _IMPERATIVES | {"connect", "authenticate"}:
+        return None
+    words = _words(text)[len(_words(subj.before)) - len(before) :]
+    obj = _sentence_case(_object(words, room), keep | set(subj.name.split()), lower)
+    verbs = [w.lower() if _bare_word(w).lower() in _IMPERATIVES | _VERBS else w for w in obj]
+    return " ".join(["you can", *verbs])
+
+
 def clause(
     story: Story,
     names: ServiceNames,
@@ -1219,54 +1412,42 @@ def clause(
 ) -> str:
     """The story as a plain clause of the Description, of about ``words`` words at most: "ECS
     supports Docker volumes", "Amazon Textract is generally available", "Fargate is available in
-    Sydney". ``proper``: words the window's titles write as names; ``common``: words they write
-    in lowercase."""
+    Sydney", "Lambda extensions are generally available". ``proper``: words the window's titles
+    write as names; ``common``: words they write in lowercase."""
     subj = subject(story, names, vocab)
     state = _STATES.get(story.kind or "")
     if subj.launch and subj.key:
         full = vocab.full_name(subj.key, names)
         return f"{full} {state}" if state else f"AWS releases {full}"
-    if story.kind == "region-expansion" and subj.name:
-        head = heading(story, names, vocab)
-        return (
-            head.replace(" in ", " is available in ", 1) if " in " in head else f"{head} is available in more Regions"
-        )
     text, _ = clean_title(story.primary.title)
     keep = _protected(text, names, vocab, proper)
     lower = frozenset(common) | vocab.lowercase
+    if story.kind == "region-expansion" and subj.name:
+        head = heading(story, names, vocab)
+        what, _, where = head.partition(" in ")
+        feature = _sentence_case(what[len(subj.name) :].split(), keep, lower) if what.startswith(subj.name) else []
+        subject_words = [subj.name, *feature] if what.startswith(subj.name) else [what]
+        said = _agree("is available", _plural(subject_words, subj.name))
+        where = "more regions" if not where or where == "More Regions" else where
+        return " ".join([*subject_words, said, "in", where])
+    available = bool(re.search(r"\bavailable\b", story.primary.title, re.I))
     if not subj.name:
-        return " ".join(_sentence_case(_object(_words(text), words), keep, lower))
-    after = [w for w in _words(subj.after) if _bare_word(w).lower() not in ("amazon", "aws")]
-    while after and after[0].lower() in ("now", "also"):
-        after = after[1:]
-    name_words = subj.name.lower().split()
-    if [w.lower() for w in after[: len(name_words)]] == name_words:
-        after = after[len(name_words) :]  # "S3 S3 Batch Operations": the name once
-    verb = _verb_at(after)
-    if verb is not None and verb <= 5:
-        said = _bare_word(after[verb]).lower()
-        obj = after[verb + 1 :]
-        while obj and obj[0].lower() in ("now", "also"):
-            obj = obj[1:]
-        if " ".join(obj[:2]).lower() in ("support for", "support to") and said in _PLAIN_VERB:
-            said, obj = "supports", obj[2:]
-        said = _PLAIN_VERB.get(said, said)
-        subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
-        subject_words = [w for w in subject_words if w not in ("now", "also")]
-    elif after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
-        subject_words, said, obj = [subj.name], "is", after
-    else:
-        subject_words, said, obj = [subj.name], "gets", _what(subj, words)
-        if state:  # "DocumentDB Serverless is generally available"
-            subject_words, said, obj = [subj.name, *_object(obj, 3)], state, []
+        return _no_subject(text, words, keep, lower)
+    instruction = _instruction_clause(subj, text, words, keep, lower)
+    if instruction:
+        return instruction
+    subject_words, said, obj = _predicate(subj, words, state, available=available)
+    if said == "adds" and not obj and subj.key:
+        return f"AWS releases {vocab.full_name(subj.key, names)}"
+    said = _agree(said, _plural(subject_words, subj.name))
     room = max(2, words - len(" ".join(subject_words).split()) - 1)
     named = keep | {w for w in subject_words[1:] if w[:1].isupper()}  # "Distributed Map reads": a name
-    parts = [
-        subject_words[0],
-        *_sentence_case(subject_words[1:], named, lower),
-        said.lower(),
-        *_sentence_case(_object(obj, room), keep, lower),
-    ]
+    if said.endswith("available") and obj and len(obj) > room:
+        obj = _cut(obj) if len(_cut(obj)) <= room else []  # "is available on Ubuntu", never "is available Ubuntu"
+    obj = _sentence_case(_object(obj, room), keep, lower)
+    if said == "can" and obj and obj[0][:1].isupper() and obj[0] not in keep:
+        obj = [obj[0].lower(), *obj[1:]]  # "can Modify" -> can modify: a verb
+    parts = [subject_words[0], *_sentence_case(subject_words[1:], named, lower), said.lower(), *obj]
     return " ".join(p for p in parts if p)
 
 
