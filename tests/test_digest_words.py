@@ -324,6 +324,46 @@ def test_the_description_is_one_plain_clause_per_story_about_the_authors_length(
     assert w.description([], NAMES) == ""
 
 
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        # What a service lets you do is what you can do; never "allows Customize ...".
+        ("Amazon ECS now lets you modify task placement strategies", "ECS can modify task placement strategies"),
+        ("Lambda@Edge now allows you to customize error responses", "Lambda@Edge can customize error responses"),
+        # What something now is: "is", never "gets" or "is supported".
+        ("Amazon Textract is now HIPAA eligible", "Textract is HIPAA eligible"),
+        ("Amazon EC2 Hibernation Now Available on Ubuntu 22.04", "EC2 Hibernation is available on Ubuntu 22.04"),
+        (
+            "Amazon Aurora Global Database is now supported on Aurora PostgreSQL 11",
+            "Aurora Global Database is available on Aurora PostgreSQL 11",
+        ),
+        # The verb agrees with its subject.
+        ("AWS Lambda Extensions are now Generally Available", "Lambda Extensions are generally available"),
+        ("Amazon ECS and AWS Fargate add support for Windows containers", "ECS and Fargate support Windows containers"),
+        (
+            "Amazon EC2 G5 Instances are now available in the Asia Pacific (Sydney) Region",
+            "EC2 G5 instances are available in Sydney",
+        ),
+        # Title Case is not taken over: common words in lowercase, connectors too.
+        ("Amazon ECS Adds Throttling Logic For Task Launches", "ECS adds throttling logic for task launches"),
+        # An instruction is what you can do; a title whose verb comes before the name is a clause already.
+        (
+            "Simplify permission management with attribute-based access control",
+            "you can simplify permission management with attribute-based access control",
+        ),
+        (
+            "AWS for Fluent Bit now supports Amazon Kinesis Data Streams",
+            "AWS for Fluent Bit supports Kinesis Data Streams",
+        ),
+    ],
+)
+def test_a_clause_is_plain_english(title: str, expected: str) -> None:
+    regions = ("ap-southeast-2",) if "Sydney" in title else None
+    clause = w.clause(story(title, regions=regions), NAMES, words=12)
+    assert clause == expected
+    assert not re.search(r"\b(gets|allows|lets)\b|is supported", clause)
+
+
 def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
     title = "Amazon CloudWatch Adds Anomaly Detection for Kansas City Metrics"
     clause = w.clause(story(title), NAMES, words=12, common={"anomaly", "detection", "metrics"})

@@ -886,6 +886,8 @@ def _what(subj: _Subject, room: int) -> list[str]:
         return _modal(after, modal)
     while after and after[0].lower() in _AUXILIARY:
         after = after[1:]
+    if 1 < len(after) <= 8 and _bare_word(after[-1]).lower() in _PREDICATES and _find_verb(after) is None:
+        return [w for w in map(_bare_word, after) if w.isalpha() and w.lower() not in CONNECTORS]  # SOC Compliance
     verb = _find_verb(after, right_after=True)
     if verb is not None:
         extension = [w for w in after[:verb] if w.lower() not in _AUXILIARY]
@@ -896,6 +898,8 @@ def _what(subj: _Subject, room: int) -> list[str]:
         said = _bare_word(after[verb]).lower()
         if not extension and said not in _SAYS_NOTHING:
             return _nominal(said, obj)  # "increases limits": the verb is half of what is new
+        if extension and extension[0].lower() in ("and", "&"):
+            return obj  # "ECS and Fargate add Windows containers": another subject, not what is new
         if extension and len(extension) <= 3 and all(not w[:1].islower() or w in CONNECTORS for w in extension):
             extension = [w for w in extension if w not in CONNECTORS and w.lower() not in _QUALIFIERS]
             return extension + (obj if obj and len(obj) <= room - len(extension) else [])
@@ -1161,7 +1165,7 @@ _COMMON_ENDINGS = (
 COMMON_WORDS = frozenset(
     """access account accounts action actions activity alarm alarms alert alerts analysis application applications
     automatic automated backup backups billing bucket buckets capacity catalog certificate certificates change
-    changes classroom client cross multi single same real clients cluster clusters code console content control controls cost costs course
+    changes classroom client cross multi single same real logic error errors response responses clients cluster clusters code console content control controls cost costs course
     courses custom customer customers dashboard dashboards data database databases default deployment deployments
     developer developers digital domain domains driver edition endpoint endpoints engine environment environments
     event events exam experience export file files filter filters flow flows format function functions group groups
@@ -1173,7 +1177,7 @@ COMMON_WORDS = frozenset(
     schedule search secret secrets security server servers session sessions set settings size sizes snapshot
     snapshots solution solutions source standard storage stream streams support system systems table tables tag
     tags task tasks template templates throughput tier tiers time tool tools traffic training type types update
-    updates usage user users version versions view volume volumes workflow workflows workload workloads""".split()  # noqa: SIM905
+    updates usage user users version versions view volume volumes workflow workflows workload workloads zone zones launch launches""".split()  # noqa: SIM905
 )
 """Words of announcements that are common words whatever case a title writes them in: the
 rules' prior, beside the words the window's titles and the author's notes write in lowercase."""
@@ -1198,7 +1202,7 @@ def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[
         bare = word.strip(".,;:()")
         parts = bare.split("-")
         title_case = all(p[:1].isupper() and p[1:] == p[1:].lower() and p.isalpha() for p in parts)
-        known = all(_common(p.lower(), common) for p in parts)
+        known = all(_common(p.lower(), common) or p.lower() in CONNECTORS for p in parts)
         out.append(
             word.lower() if title_case and known and bare not in protected and parts[0] not in protected else word
         )
@@ -1224,7 +1228,11 @@ def _object(words: list[str], room: int) -> list[str]:
         words = words[:-1]  # "... now available": press, not what is new
     while len(words) > 1 and _bare_word(words[0]).lower() in ("and", "or", "&"):
         words = words[1:]  # "(New) and updated courses"
-    if len(words) > room:
+    if len(words) > 3 and words[0].lower() == "the" and words[1].lower() in _OF_WHAT and words[2].lower() == "of":
+        words = words[3:]  # "the use of FSx"
+    if len(words) > room and [w.lower() for w in words[:2]] == ["up", "to"]:
+        words = words[:3] + _cut(words[3:])  # "up to 250 attendees"
+    elif len(words) > room:
         words = _cut(words)
     if len(words) > room:
         words = words[-room:]
@@ -1245,8 +1253,8 @@ def _verb_at(after: list[str]) -> int | None:
     modal = next((i for i, w in enumerate(after[:5]) if w.lower() in ("can", "will")), None)
     if modal is not None and _find_verb(after[:modal]) is None:
         at = modal + 1
-        while at < len(after) and after[at].lower() in ("now", "also"):
-            at += 1
+        while at < len(after) and (after[at].lower() in ("now", "also") or after[at].lower().endswith("ly")):
+            at += 1  # "will automatically copy": the verb after the adverb
         return at if at < len(after) else None
     now = next((i + 1 for i, w in enumerate(after[:5]) if w.lower() == "now" and i + 1 < len(after)), None)
     if now is not None and _bare_word(after[now]).lower() in _VERBS:
@@ -1305,6 +1313,11 @@ def _predicate(
     name_words = subj.name.lower().split()
     if [w.lower() for w in after[: len(name_words)]] == name_words:
         after = after[len(name_words) :]  # "S3 S3 Batch Operations": the name once
+    if after and after[0].lower() in ("is", "are") and len(after) > 1:  # "is now SOC 1, 2, and 3 compliant"
+        rest = [w for w in after[1:] if w.lower() not in ("now", "also")]
+        if rest and _bare_word(rest[0]).lower() in _STATE_WORDS:
+            return [subj.name], _STATE_WORDS[_bare_word(rest[0]).lower()], rest[1:]
+        return [subj.name], "is", rest
     verb, at = _verb_at(after), _state_at(after)
     if at is not None and (verb is None or verb > at or after[verb].lower() in ("is", "are")):
         extension = [w for w in after[:at] if w.lower() not in ("is", "are", "now")]
@@ -1320,7 +1333,7 @@ def _predicate(
         subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
         return [w for w in subject_words if w not in ("now", "also")], _PLAIN_VERB.get(said, said), obj
     if after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
-        return [subj.name], "is", after
+        return [subj.name], "is available" if available else "is", after
     what = _what(subj, words)
     if state:  # "DocumentDB Serverless is generally available"
         return [subj.name, *_object(what, 3)], state, []
@@ -1346,19 +1359,23 @@ def _you_can(said: str, obj: list[str]) -> tuple[str, list[str]]:
     return ("can", [rest[0].lower(), *rest[1:]]) if rest else (said, obj)
 
 
-def _plural(words: Sequence[str], name: str) -> bool:
+def _plural(words: Sequence[str], name: str, common: frozenset[str] = frozenset()) -> bool:
     """Whether a clause's subject is plural: "X and Y", or a plural noun after the name
-    ("Lambda Extensions", "EC2 GPUs"); a name alone is one thing ("CloudWatch Logs")."""
+    ("Lambda Extensions", "EC2 GPUs"); a name alone is one thing ("CloudWatch Logs"), and so
+    is a capitalized word nothing says is common ("ECS for Windows")."""
     rest = list(words[1:])
     if any(w.lower() in ("and", "&") for w in rest) or (not rest and " and " in name):
         return True
     if not rest:
-        return False
+        last = name.split()[-1] if name.split() else ""
+        return len(last) >= 4 and last.endswith("s") and last[:-1].isupper()  # "AWS SDKs"
     last = _bare_word(rest[-1])
     low = last.lower()
     if len(last) >= 3 and last.endswith("s") and last[:-1].isupper():
         return True  # GPUs, AMIs
-    return len(low) > 3 and low.endswith("s") and not low.endswith(("ss", "us", "is", "ics")) and not last.isupper()
+    if len(low) <= 3 or not low.endswith("s") or low.endswith(("ss", "us", "is", "ics")) or last.isupper():
+        return False
+    return last.islower() or _common(low, common)
 
 
 def _agree(said: str, plural: bool) -> str:
@@ -1375,12 +1392,15 @@ def _agree(said: str, plural: bool) -> str:
     return first[:-2] if first.endswith(("sses", "shes", "ches", "xes", "zes")) else first[:-1]
 
 
+_YOU_CAN_NOW = frozenset({"now", "quickly", "easily", "you", "customers", "can", "securely", "it's", "it’s"})
+
+
 def _no_subject(text: str, room: int, keep: set[str], lower: frozenset[str]) -> str:
     """A title that names no service: an instruction as what you can do ("you can simplify
     permissions management"), else what AWS introduces."""
     words = _words(text)
-    while words and words[0].lower() in ("now", "quickly", "easily"):
-        words = words[1:]
+    while words and words[0].lower() in _YOU_CAN_NOW:
+        words = words[1:]  # "Customers can now use ..."
     obj = _sentence_case(_object(words, room), keep, lower)
     if obj and _bare_word(obj[0]).lower() in _IMPERATIVES:
         return " ".join(["you can", obj[0].lower(), *obj[1:]])
@@ -1391,7 +1411,7 @@ def _instruction_clause(subj: _Subject, text: str, room: int, keep: set[str], lo
     """A title that starts with an instruction and names the service after it ("Use AWS Config
     Rules to remediate ...") as what you can do."""
     before = _words(subj.before)
-    while before and before[0].lower() in ("now", "quickly", "easily", "you", "customers", "can", "securely"):
+    while before and before[0].lower() in _YOU_CAN_NOW:
         before = before[1:]  # "You can now securely connect to ...", "Customers can now manage ..."
     if not before or _bare_word(before[0]).lower() not in _IMPERATIVES | {"connect", "authenticate"}:
         return None
@@ -1399,6 +1419,23 @@ def _instruction_clause(subj: _Subject, text: str, room: int, keep: set[str], lo
     obj = _sentence_case(_object(words, room), keep | set(subj.name.split()), lower)
     verbs = [w.lower() if _bare_word(w).lower() in _IMPERATIVES | _VERBS else w for w in obj]
     return " ".join(["you can", *verbs])
+
+
+def _sentence(subj: _Subject, text: str, room: int, keep: set[str], lower: frozenset[str]) -> str | None:
+    """A title whose verb comes before the service's name ("AWS for Fluent Bit now supports
+    Amazon Kinesis Data Streams") is a clause already: as it is, in sentence case."""
+    before = _words(subj.before)
+    verb = _find_verb(before)
+    if not verb or _bare_word(before[verb]).lower() in ("support", "update", "updates"):
+        return None
+    words = [w for w in _words(text) if w.lower() not in ("now", "also")]
+    at = _find_verb(words)
+    if not at:
+        return None
+    said = [w for i, w in enumerate(words[: at + 1]) if not (w in ("Amazon", "AWS") and i > 0)]  # "AWS for Fluent Bit"
+    said[-1] = _PLAIN_VERB.get(said[-1].lower(), said[-1].lower()) or said[-1].lower()
+    obj = _object(words[at + 1 :], max(2, room - len(said)))
+    return " ".join([*said, *_sentence_case(obj, keep | set(subj.name.split()), lower)])
 
 
 def clause(
@@ -1417,8 +1454,8 @@ def clause(
     subj = subject(story, names, vocab)
     state = _STATES.get(story.kind or "")
     if subj.launch and subj.key:
-        full = vocab.full_name(subj.key, names)
-        return f"{full} {state}" if state else f"AWS releases {full}"
+        full = heading(story, names, vocab)  # the service's full name, or the product's ("Amazon Connect Voice ID")
+        return f"{full} {_agree(state, _plural([full], full))}" if state else f"AWS releases {full}"
     text, _ = clean_title(story.primary.title)
     keep = _protected(text, names, vocab, proper)
     lower = frozenset(common) | vocab.lowercase
@@ -1427,22 +1464,26 @@ def clause(
         what, _, where = head.partition(" in ")
         feature = _sentence_case(what[len(subj.name) :].split(), keep, lower) if what.startswith(subj.name) else []
         subject_words = [subj.name, *feature] if what.startswith(subj.name) else [what]
-        said = _agree("is available", _plural(subject_words, subj.name))
+        said = _agree("is available", _plural(subject_words, subj.name, lower))
         where = "more regions" if not where or where == "More Regions" else where
         return " ".join([*subject_words, said, "in", where])
     available = bool(re.search(r"\bavailable\b", story.primary.title, re.I))
     if not subj.name:
         return _no_subject(text, words, keep, lower)
-    instruction = _instruction_clause(subj, text, words, keep, lower)
+    instruction = _instruction_clause(subj, text, words, keep, lower) or _sentence(subj, text, words, keep, lower)
     if instruction:
         return instruction
     subject_words, said, obj = _predicate(subj, words, state, available=available)
-    if said == "adds" and not obj and subj.key:
-        return f"AWS releases {vocab.full_name(subj.key, names)}"
-    said = _agree(said, _plural(subject_words, subj.name))
+    if said == "adds" and not obj:  # nothing says what: "AWS releases X" when new, else an update
+        return (
+            f"AWS releases {vocab.full_name(subj.key, names)}"
+            if subj.key and not subj.before
+            else f"{subj.name} is updated"
+        )
+    said = _agree(said, _plural(subject_words, subj.name, lower))
     room = max(2, words - len(" ".join(subject_words).split()) - 1)
     named = keep | {w for w in subject_words[1:] if w[:1].isupper()}  # "Distributed Map reads": a name
-    if said.endswith("available") and obj and len(obj) > room:
+    if said in ("is", "is available", "are", "are available") and obj and len(obj) > room:
         obj = _cut(obj) if len(_cut(obj)) <= room else []  # "is available on Ubuntu", never "is available Ubuntu"
     obj = _sentence_case(_object(obj, room), keep, lower)
     if said == "can" and obj and obj[0][:1].isupper() and obj[0] not in keep:
@@ -1460,7 +1501,7 @@ def description(
     common: Iterable[str] = (),
 ) -> str:
     """One plain clause per featured story, about as long as the author's Descriptions: "ECS
-    supports Docker volumes, S3 gets same-region replication, and Lambda is available in Melbourne."."""
+    supports Docker volumes, S3 adds same-region replication, and Lambda is available in Melbourne."."""
     if not stories:
         return ""
     each = max(6, vocab.description_words // len(stories))
