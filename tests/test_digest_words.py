@@ -267,6 +267,9 @@ def test_the_title_has_three_topics_at_most_as_many_as_the_author_writes() -> No
     assert two.title_topics == 2
     assert w.title(34, 2018, headings, two) == "Week 34, 2018 - ECS Docker Volumes; S3 Same-Region Replication"
     assert w.title(34, 2018, []) == "Week 34, 2018"
+    # A topic is the heading without "AWS"/"Amazon" when two words or more are left.
+    launches = ["AWS Security Hub", "Amazon Textract", "ECS Docker Volumes", "S3 Batch Operations"]
+    assert w.title(48, 2018, launches) == "Week 48, 2018 - Security Hub; Amazon Textract; ECS Docker Volumes"
 
 
 FEATURED = [

@@ -1083,9 +1083,18 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
 
 def title(week: int, year: int, headings: Sequence[str], vocab: Vocabulary = PRIOR) -> str:
     """ "Week 34, 2018 - CloudFormation Secure String Parameters; ECS Docker Volumes": the first
-    featured headings, as many as the author puts in a title (three at most)."""
-    topics = list(dict.fromkeys(h for h in headings if h))[: min(3, vocab.title_topics)]
+    featured headings in the sections' order, as many as the author puts in a title (three at
+    most), as a title says them (``topic``)."""
+    topics = list(dict.fromkeys(topic(h) for h in headings if h))[: min(3, vocab.title_topics)]
     return f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
+
+
+def topic(heading: str) -> str:
+    """A heading as a title's topic: without its "AWS"/"Amazon" when two words or more are left
+    ("AWS CloudFormation StackSets" -> CloudFormation StackSets; "AWS CodeStar" stays), as the
+    author shortens their headings in their titles."""
+    rest = _PREFIX.sub("", heading)
+    return rest if rest != heading and len(rest.split()) >= 2 else heading
 
 
 KEYWORD_THRESHOLD = 0.5
