@@ -127,6 +127,11 @@ def test_headings_are_the_service_and_what_is_new(title: str, expected: str) -> 
         ("AWS Elastic Beanstalk now supports Amazon Route 53 aliasing", "Elastic Beanstalk Aliasing"),
         # A Region whose short name is shared goes by its country.
         ("Amazon Athena is now available in the Canada (Central) Region", "Athena in Canada"),
+        # What follows a name used as a label is what is new; a launch's colon says what it is.
+        ("Elastic Load Balancing: Account Limits API", "ELB Account Limits API"),
+        ("Introducing AWS Proton: automated management for container and serverless deployments", "AWS Proton"),
+        # Words that say nothing alone give way to what they are about.
+        ("Amazon EC2 announces increases for instance network bandwidth", "EC2 Instance Network Bandwidth"),
     ],
 )
 def test_headings_are_noun_phrases(title: str, expected: str) -> None:
@@ -358,6 +363,9 @@ def test_the_description_is_one_plain_clause_per_story_about_the_authors_length(
             "AWS for Fluent Bit now supports Amazon Kinesis Data Streams",
             "AWS for Fluent Bit supports Kinesis Data Streams",
         ),
+        ("AWS Glue DataBrew adds the ability to schedule recipe jobs", "Glue DataBrew can schedule recipe jobs"),
+        # What follows a name used as a label is what is new.
+        ("Elastic Load Balancing: Account Limits API", "ELB adds account limits API"),
     ],
 )
 def test_a_clause_is_plain_english(title: str, expected: str) -> None:

@@ -65,7 +65,7 @@ _VERBS = frozenset(
     publishes achieves automates accelerates streamlines speeds detects sends receives doubles triples
     deploys optimizes scales removes adopts debuts previews unlocks boosts showcases signs sets writes rolls
     reads runs stores shows displays exports imports generates creates returns tracks protects encrypts
-    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has""".split()  # noqa: SIM905
+    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has raises""".split()  # noqa: SIM905
 )
 """Verbs of What's New titles: the name before them is the subject, what follows is what is new."""
 _IMPERATIVES = frozenset(
@@ -608,6 +608,9 @@ def subject(story: Story, names: ServiceNames, vocab: Vocabulary) -> _Subject:
     written = text[start:end]
     name = _subject_name(key, written, names, vocab)
     before, after = text[:start].strip(), text[end:].strip()
+    label = re.match(r"^[^:]+:\s+(.+)$", _SPACES.sub(" ", story.primary.title).strip().rstrip(".!"))
+    if not before and not after and label and not said_launch and not _PRESS_PART.match(label.group(1)):
+        after = clean_title(label.group(1))[0]  # "Elastic Load Balancing: Account Limits API": what follows the label
     rest = [w for w in _words(before + " " + after) if w.lower() not in _FILLERS and w.lower() not in _VERBS]
     lead = [w for w in _words(before) if w.lower() not in _FILLERS | _VERBS | {"amazon", "aws"}]
     launch = ((kinds_launch or said_launch) and not rest) or (story.kind == "new-service" and not lead)
@@ -636,7 +639,9 @@ def _is_gerund(word: str) -> bool:
 _NUMBERS = frozenset("two three four five six seven eight nine ten dozens several many".split())  # noqa: SIM905
 _PAIRING = frozenset({"integration", "integrations", "interoperability"})
 """Words that say nothing alone but with what they pair ("integration with S3")."""
-_SAYS_LITTLE = _GENERIC_TAIL | _FILLERS | _PAIRING | _NUMBERS | {"changes", "change", "additions", "update"}
+_SAYS_LITTLE = (
+    _GENERIC_TAIL | _FILLERS | _PAIRING | _NUMBERS | {"changes", "change", "additions", "update", "increases"}
+)
 """What is new when the words before a connector are only these is what comes after ("changes to X")."""
 _OF_WHAT = frozenset({"launch", "release", "introduction", "availability", "use", "addition", "number", "set"})
 """Words of "the launch of X": what is new is X."""
@@ -832,6 +837,8 @@ def _before(subj: _Subject) -> list[str]:
     """The words before the name that say what is new: "Service Discovery" of "Service Discovery
     for", "price reduction" of "AWS announces a price reduction of up to 56% for"."""
     before = [w for w in _words(subj.before) if _bare_word(w).lower() not in ("amazon", "aws")]
+    while len(before) > 1 and before[0].lower() in _YOU_CAN_NOW:
+        before = before[1:]  # "Customers can now find, subscribe to, and deploy ..."
     verb = _find_verb(before)
     if verb is not None and _bare_word(before[verb]).lower() not in ("support", "update", "updates"):
         before = before[verb + 1 :]
@@ -842,6 +849,7 @@ def _before(subj: _Subject) -> list[str]:
     return _strip_lead(before)
 
 
+_BE = frozenset({"is", "are", "be", "been", "was", "were"})
 _STATE_END = frozenset({"now", "available", "generally", "is", "are", "supported"})
 
 
@@ -928,7 +936,7 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
     words = _versions(_cut(_strip_lead(words)))
-    while words and (words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS or _participle(words)):
+    while words and (words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS | _BE or _participle(words)):
         words = words[:-1]
     if words and words[-1].lower() in _PREDICATES:
         words = [*words[:-1], _PREDICATES[words[-1].lower()]]  # "HIPAA eligible" -> HIPAA Eligibility
@@ -963,8 +971,8 @@ def _trim(words: list[str]) -> list[str]:
 def _title_case(word: str) -> str:
     """A heading's word with its capital ("Blue/Green", "Same-Region"); connectors and words
     with capitals of their own as they are."""
-    if word.lower() in CONNECTORS or any(c.isupper() for c in word[1:]):
-        return word  # "gRPC", "iOS": capitals of their own
+    if word.lower() in CONNECTORS or any(c.isupper() for c in word[1:]) or re.match(r"v\d", word):
+        return word  # "gRPC", "iOS": capitals of their own; "v2.0" a version
     return re.sub(r"(^|[-/])([a-z])", lambda m: m.group(1) + m.group(2).upper(), word) if word[:1].islower() else word
 
 
@@ -1271,6 +1279,8 @@ def _verb_at(after: list[str]) -> int | None:
     verb = _find_verb(after, right_after=True)
     if verb is not None and verb == len(after) - 1 and after[verb].lower() not in ("is", "are"):
         return None  # "Data Stores": a verb has an object
+    if verb == 0 and after[0].lower() in _VERB_BASES | {"update", "release"}:
+        return None  # "Deep Learning AMI release v2.0": a noun after a name that is one thing
     if (
         verb is not None
         and verb + 1 < len(after)
@@ -1306,7 +1316,7 @@ def _state_at(after: list[str]) -> int | None:
         low = _bare_word(word).lower()
         if low in _STATE_WORDS:
             return i
-        if low in _VERBS or low in _CUT:
+        if (low in _VERBS and low.endswith("s")) or low in _CUT:
             return None
     return None
 
@@ -1339,6 +1349,9 @@ def _predicate(
         ):
             said, obj = "supports", obj[2:]
         said, obj = _you_can(said, obj)
+        ability = [w.lower() for w in obj[:3]]
+        if said in _SAYS_NOTHING | set(_PLAIN_VERB) and "ability" in ability[:2] and "to" in ability[1:3]:
+            said, obj = "can", obj[ability.index("to") + 1 :]  # "adds the ability to specify" -> can specify
         subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
         return [w for w in subject_words if w not in ("now", "also")], _PLAIN_VERB.get(said, said), obj
     if after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
@@ -1348,7 +1361,8 @@ def _predicate(
         return [subj.name, *_object(what, 3)], state, []
     if available and after:  # "Corretto 11 (is now available) as a release candidate"
         cut = next((i for i, w in enumerate(after) if _bare_word(w).lower() in _CUT), len(after))
-        return [subj.name, *after[:cut]], "is available", after[cut:] if cut else []
+        extension = [w for w in after[:cut] if _bare_word(w).lower() not in _STATE_END]
+        return [subj.name, *extension], "is available", after[cut:] if cut else []
     return [subj.name], "adds", what
 
 
