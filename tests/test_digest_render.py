@@ -102,7 +102,7 @@ def test_the_first_paragraph_repeats_the_description(draft_text: str) -> None:
     assert body.split("\n\n", 1)[0] == description
     assert description == (
         "ECS supports Docker volume plugins, Step Functions Distributed Map reads S3 prefixes,"
-        " S3 adds Same-Region Replication, and Lambda supports JSON structured logs."
+        " S3 adds same-region replication, and Lambda supports JSON structured logs."
     )
 
 
@@ -439,12 +439,12 @@ NAMES = stories.ServiceNames(
             "new-feature",
             "ECS Target Tracking",
         ),
-        # A verb that is half of what is new stays ("signs"); one that only says "new" goes ("supports").
+        # A verb that is half of what is new, as a noun ("signs"); one that only says "new" goes ("supports").
         (
             "Amazon CloudFront signs requests to Lambda function URLs with origin access control",
             "cloudfront",
             "new-feature",
-            "CloudFront Signs Requests",
+            "CloudFront Request Signing",
         ),
         ("AWS Lambda supports Ruby 3.3", "lambda", "new-feature", "Lambda Ruby 3.3"),
     ],

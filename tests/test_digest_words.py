@@ -92,10 +92,10 @@ def note(
         ("AWS Lambda supports Go", "Lambda Go"),
         ("Set concurrency limits on individual AWS Lambda functions", "Lambda Concurrency Limits"),
         ("AWS Fargate now supports time and event-based task scheduling", "Fargate Event-Based Task Scheduling"),
-        # A verb that is half of what is new stays.
+        # A verb that is half of what is new, as a noun.
         (
             "Amazon CloudFront signs requests to Lambda function URLs with origin access control",
-            "CloudFront Signs Requests",
+            "CloudFront Request Signing",
         ),
         # Products of a service keep their names; a long name its acronym when it has one.
         ("Amazon SageMaker HyperPod supports EC2 P5en instances", "SageMaker HyperPod P5en Instances"),
@@ -103,6 +103,38 @@ def note(
     ],
 )
 def test_headings_are_the_service_and_what_is_new(title: str, expected: str) -> None:
+    assert w.heading(story(title), NAMES) == expected
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        # A verb of change or of action, a predicate: said as a noun phrase.
+        ("Amazon EKS increases the number of clusters per account", "EKS More Clusters"),
+        ("AWS Step Functions now encrypts execution history", "Step Functions History Encryption"),
+        ("Amazon Textract is now HIPAA eligible", "Textract HIPAA Eligibility"),
+        ("Amazon Neptune makes it easier for you to load graph data", "Neptune Graph Data"),
+        # Passives and modals: what can be done, not "Can Now Be Managed".
+        ("Amazon Kinesis Data Streams quotas can now be managed through AWS Service Quotas", "Kinesis Quotas"),
+        ("Amazon MSK customers can now use Cruise Control", "MSK Cruise Control"),
+        ("Amazon Aurora Global Database is now supported on Aurora PostgreSQL 11", "Aurora Global Database"),
+        # A generic word with what it pairs with; a count; an instruction's verbs.
+        ("AWS AppConfig announces integration with Amazon S3", "AppConfig S3 Integration"),
+        ("Amazon EC2 Fleet now supports up to 500 instance types per fleet", "EC2 Fleet Instance Types"),
+        ("Simplify permission management with attribute-based access control", "Permission Management"),
+        # The name once, in its compound; a number never without its name.
+        ("Amazon ECS now supports the Amazon ECS-optimized AMI for Graviton", "ECS-optimized AMI"),
+        ("AWS Elastic Beanstalk now supports Amazon Route 53 aliasing", "Elastic Beanstalk Aliasing"),
+        # A Region whose short name is shared goes by its country.
+        ("Amazon Athena is now available in the Canada (Central) Region", "Athena in Canada"),
+        # What follows a name used as a label is what is new; a launch's colon says what it is.
+        ("Elastic Load Balancing: Account Limits API", "ELB Account Limits API"),
+        ("Introducing AWS Proton: automated management for container and serverless deployments", "AWS Proton"),
+        # Words that say nothing alone give way to what they are about.
+        ("Amazon EC2 announces increases for instance network bandwidth", "EC2 Instance Network Bandwidth"),
+    ],
+)
+def test_headings_are_noun_phrases(title: str, expected: str) -> None:
     assert w.heading(story(title), NAMES) == expected
 
 
@@ -184,12 +216,16 @@ def test_the_authors_names_for_services_are_learned_from_their_headings() -> Non
     notes = [
         note(10, ["ALB Built-in Authentication", "Lambda Layers"], keywords=["aws", "alb", "lambda"]),
         note(12, ["ALB Redirects"], keywords=["aws", "alb"]),
+        note(13, ["Multiple Certificates on ALBs", "NLBs"], keywords=["aws", "alb"]),  # a plural is the same name
         note(14, ["DocumentDB Elastic Clusters"], keywords=["aws", "documentdb"]),
     ]
     vocab = w.learn_vocabulary(notes, at=AT, registry=SHIPPED)
     title = "Elastic Load Balancing announces weighted target groups for Application Load Balancer"
     assert vocab.heading_words == 3  # the author's headings are short
     assert w.heading(story(title), NAMES, vocab) == "ALB Target Groups"
+    assert (
+        w.heading(story("Application Load Balancers now support gRPC workloads"), NAMES, vocab) == "ALB gRPC Workloads"
+    )
     assert w.heading(story(title), NAMES) == "ELB Weighted Target Groups"  # the registry's short name without notes
     # ALB is a product of ELB, not its name: a story about ELB itself is not headed ALB.
     assert w.heading(story("Elastic Load Balancing adds IPv6 support"), NAMES, vocab).startswith("ELB")
@@ -236,6 +272,9 @@ def test_the_title_has_three_topics_at_most_as_many_as_the_author_writes() -> No
     assert two.title_topics == 2
     assert w.title(34, 2018, headings, two) == "Week 34, 2018 - ECS Docker Volumes; S3 Same-Region Replication"
     assert w.title(34, 2018, []) == "Week 34, 2018"
+    # A topic is the heading without "AWS"/"Amazon" when two words or more are left.
+    launches = ["AWS Security Hub", "Amazon Textract", "ECS Docker Volumes", "S3 Batch Operations"]
+    assert w.title(48, 2018, launches) == "Week 48, 2018 - Security Hub; Amazon Textract; ECS Docker Volumes"
 
 
 FEATURED = [
@@ -291,6 +330,49 @@ def test_the_description_is_one_plain_clause_per_story_about_the_authors_length(
     short = dataclasses.replace(w.PRIOR, description_words=16)
     assert len(w.description(stories, NAMES, short).split()) <= 16 + 8
     assert w.description([], NAMES) == ""
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        # What a service lets you do is what you can do; never "allows Customize ...".
+        ("Amazon ECS now lets you modify task placement strategies", "ECS can modify task placement strategies"),
+        ("Lambda@Edge now allows you to customize error responses", "Lambda@Edge can customize error responses"),
+        # What something now is: "is", never "gets" or "is supported".
+        ("Amazon Textract is now HIPAA eligible", "Textract is HIPAA eligible"),
+        ("Amazon EC2 Hibernation Now Available on Ubuntu 22.04", "EC2 Hibernation is available on Ubuntu 22.04"),
+        (
+            "Amazon Aurora Global Database is now supported on Aurora PostgreSQL 11",
+            "Aurora Global Database is available on Aurora PostgreSQL 11",
+        ),
+        # The verb agrees with its subject.
+        ("AWS Lambda Extensions are now Generally Available", "Lambda Extensions are generally available"),
+        ("Amazon ECS and AWS Fargate add support for Windows containers", "ECS and Fargate support Windows containers"),
+        (
+            "Amazon EC2 G5 Instances are now available in the Asia Pacific (Sydney) Region",
+            "EC2 G5 instances are available in Sydney",
+        ),
+        # Title Case is not taken over: common words in lowercase, connectors too.
+        ("Amazon ECS Adds Throttling Logic For Task Launches", "ECS adds throttling logic for task launches"),
+        # An instruction is what you can do; a title whose verb comes before the name is a clause already.
+        (
+            "Simplify permission management with attribute-based access control",
+            "you can simplify permission management with attribute-based access control",
+        ),
+        (
+            "AWS for Fluent Bit now supports Amazon Kinesis Data Streams",
+            "AWS for Fluent Bit supports Kinesis Data Streams",
+        ),
+        ("AWS Glue DataBrew adds the ability to schedule recipe jobs", "Glue DataBrew can schedule recipe jobs"),
+        # What follows a name used as a label is what is new.
+        ("Elastic Load Balancing: Account Limits API", "ELB adds account limits API"),
+    ],
+)
+def test_a_clause_is_plain_english(title: str, expected: str) -> None:
+    regions = ("ap-southeast-2",) if "Sydney" in title else None
+    clause = w.clause(story(title, regions=regions), NAMES, words=12)
+    assert clause == expected
+    assert not re.search(r"\b(gets|allows|lets)\b|is supported", clause)
 
 
 def test_a_clause_keeps_names_and_lowercases_common_words() -> None:

@@ -618,7 +618,7 @@ def groups(ranked: Sequence[Ranked], names: ServiceNames) -> tuple[Group, ...]:
 
 def description(selection: Selection, vocabulary: Vocabulary = PRIOR) -> str:
     """One plain clause per featured story, about as long as the author's Descriptions ("ECS
-    supports Docker volumes, and S3 gets same-region replication.")."""
+    supports Docker volumes, and S3 adds same-region replication.")."""
     stories = [f.ranked.story for f in selection.featured]
     if not stories:
         if selection.problems:  # a silent source is not a quiet week

@@ -65,12 +65,14 @@ _VERBS = frozenset(
     publishes achieves automates accelerates streamlines speeds detects sends receives doubles triples
     deploys optimizes scales removes adopts debuts previews unlocks boosts showcases signs sets writes rolls
     reads runs stores shows displays exports imports generates creates returns tracks protects encrypts
-    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has""".split()  # noqa: SIM905
+    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has raises""".split()  # noqa: SIM905
 )
 """Verbs of What's New titles: the name before them is the subject, what follows is what is new."""
 _IMPERATIVES = frozenset(
     """set use run create get add manage build deploy track monitor specify view save simplify automate
-    launch easily now sign try""".split()  # noqa: SIM905
+    launch easily now sign try achieve optimize discover review remediate detect configure protect
+    secure gather organize compare analyze visualize migrate accelerate reduce improve customize control
+    find subscribe share test quickly""".split()  # noqa: SIM905
 )
 """Words that start a title written as an instruction ("Set Concurrency Limits on ...")."""
 _PRESS = re.compile(
@@ -383,7 +385,7 @@ def _count_headings(note: Note, w: float, registry: Registry, counts: _Counts) -
             prefix = _PREFIX.match(written)
             if prefix:
                 counts.prefixes[key][prefix.group(1)] += w
-            counts.names[key][_bare(written)] += w
+            counts.names[key][_singular_name(_bare(written))] += w
             named.add(key)
         if spans:
             counts.heading_words.append((w, len(section.heading.split())))
@@ -392,6 +394,12 @@ def _count_headings(note: Note, w: float, registry: Registry, counts: _Counts) -
     for short in _regions_named(note.description):
         counts.regions[short] += w / 2
     return named
+
+
+def _singular_name(name: str) -> str:
+    """A name as a heading starts with it: "ALBs" (the author's plural in "Certificates on
+    ALBs") is ALB."""
+    return name[:-1] if len(name) > 2 and name.endswith("s") and name[:-1].isupper() else name
 
 
 def _count_pairs(note: Note, posts: Mapping[str, Linked], ids: Mapping[str, str], counts: _Counts) -> None:
@@ -469,6 +477,7 @@ def learn_vocabulary(
         if note.description:
             counts.capitalized.update(capitalized_words(note.description))
             counts.lowercase.update(lowercase_words([note.description]))
+        counts.lowercase.update(lowercase_words(p.title for p in linked_posts))
         if note.topics:
             counts.title_topics.append((w, len(note.topics)))
     return _vocabulary(counts, registry, len(earlier))
@@ -599,6 +608,9 @@ def subject(story: Story, names: ServiceNames, vocab: Vocabulary) -> _Subject:
     written = text[start:end]
     name = _subject_name(key, written, names, vocab)
     before, after = text[:start].strip(), text[end:].strip()
+    label = re.match(r"^[^:]+:\s+(.+)$", _SPACES.sub(" ", story.primary.title).strip().rstrip(".!"))
+    if not before and not after and label and not said_launch and not _PRESS_PART.match(label.group(1)):
+        after = clean_title(label.group(1))[0]  # "Elastic Load Balancing: Account Limits API": what follows the label
     rest = [w for w in _words(before + " " + after) if w.lower() not in _FILLERS and w.lower() not in _VERBS]
     lead = [w for w in _words(before) if w.lower() not in _FILLERS | _VERBS | {"amazon", "aws"}]
     launch = ((kinds_launch or said_launch) and not rest) or (story.kind == "new-service" and not lead)
@@ -624,12 +636,24 @@ def _is_gerund(word: str) -> bool:
     return len(low) > 4 and low.endswith("ing") and word[:1].islower()
 
 
+_NUMBERS = frozenset("two three four five six seven eight nine ten dozens several many".split())  # noqa: SIM905
+_PAIRING = frozenset({"integration", "integrations", "interoperability"})
+"""Words that say nothing alone but with what they pair ("integration with S3")."""
+_SAYS_LITTLE = (
+    _GENERIC_TAIL | _FILLERS | _PAIRING | _NUMBERS | {"changes", "change", "additions", "update", "increases"}
+)
+"""What is new when the words before a connector are only these is what comes after ("changes to X")."""
+_OF_WHAT = frozenset({"launch", "release", "introduction", "availability", "use", "addition", "number", "set"})
+"""Words of "the launch of X": what is new is X."""
+_LEAD = frozenset({"is", "are", "be", "been", "available", "generally", "of", "for"})
+
+
 def _strip_lead(words: list[str]) -> list[str]:
     """Fillers off the front of what is new: "the ability to", "support for", "new", "you to
     create and orchestrate" (a verb of an instruction goes with its "to")."""
     while words:
         low = _bare_word(words[0]).lower()
-        if low in _FILLERS or low in ("is", "are", "be", "been", "available", "generally", "of", "for"):
+        if (low in _FILLERS and words[0] != "More") or low in _LEAD:
             words = words[1:]
         elif low == "to" and len(words) > 2:  # "to assign IAM permissions": the verb goes too
             words = words[2:]
@@ -639,9 +663,27 @@ def _strip_lead(words: list[str]) -> list[str]:
             words = words[1:]  # "25 new controls"
         elif _is_gerund(words[0]) and len(words) >= 3 and _bare_word(words[1]).lower() not in _CUT:
             words = words[1:]  # "testing web apps on Edge": what is tested
+        elif low in ("it", "it's", "it’s") and _easier_to(words) is not None:
+            words = words[_easier_to(words) or 0 :]  # "(makes) it easier for you to send logs": the logs
+        elif low == "up" and len(words) > 3 and words[1].lower() == "to":
+            words = words[3:]  # "up to 50 outputs per flow"
+        elif low in _NUMBERS and len(words) > 1:
+            words = words[1:]  # "five new features"
+        elif low in _OF_WHAT and len(words) > 2 and words[1].lower() == "of":
+            words = words[2:]  # "the launch of hosted configurations"
+        elif low in _PARTICIPLES - _ADJECTIVAL and len(words) > 1 and (words[0].islower() or words[1].lower() in _CUT):
+            words = words[2:] if words[1].lower() in _CUT else words[1:]  # "(is now) supported on MySQL 5.7"
         else:
             break
     return words
+
+
+def _easier_to(words: Sequence[str]) -> int | None:
+    """Where what is new starts after "it easier (for you) to VERB": past the verb."""
+    if len(words) < 4 or not {w.lower() for w in words[1:3]} & _EASIER:
+        return None
+    to = next((i for i, w in enumerate(words[2:8], start=2) if w.lower() == "to"), None)
+    return to + 2 if to is not None and to + 2 < len(words) else None
 
 
 def _cut(words: list[str]) -> list[str]:
@@ -657,16 +699,20 @@ def _cut(words: list[str]) -> list[str]:
                 break
             continue
         previous = _bare_word(words[i - 1]).lower()
-        if low in _CUT or (
-            low in ("and", "&", "or") and (i >= 2 or (previous.endswith("s") and not previous.endswith("ss")))
+        if (
+            low in _CUT
+            or (low in ("and", "&", "or") and (i >= 2 or (previous.endswith("s") and not previous.endswith("ss"))))
+            or (low == "up" and i + 1 < len(words) and words[i + 1].lower() == "to")  # "rates up to 50%"
         ):
             out = words[:i]
         elif word.endswith((",", ";", ":")):
             out = [*words[:i], _bare_word(word)]
         else:
             continue
-        if all(_bare_word(w).lower() in _GENERIC_TAIL | _FILLERS for w in out) and len(words) > i + 1:
-            return _cut(_strip_lead(words[i + 1 :]))
+        if all(_bare_word(w).lower() in _SAYS_LITTLE for w in out) and len(words) > i + 1:
+            pairing = [_bare_word(w) for w in out if _bare_word(w).lower() in _PAIRING]
+            rest = _cut(_strip_lead(words[i + 1 :]))
+            return [*rest, *pairing[-1:]] if low == "with" and rest else rest  # "integration with S3": S3 Integration
         break
     return [_bare_word(w) for w in out]
 
@@ -698,6 +744,7 @@ def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None
         and len(low) > 3
         and low.endswith("s")
         and not low.endswith(("ss", "us", "is"))
+        and _bare_word(words[1]).lower() not in _CUT | CONNECTORS  # "instances with ...": a noun
     ):
         return 0  # "signs", "writes": a sentence-case title's verb right after the name
     return None
@@ -708,38 +755,159 @@ _SAYS_NOTHING = frozenset(
     gets releases delivers unveils includes has expands extends can now""".split()  # noqa: SIM905
 )
 """Verbs that only say something is new: a heading does without them ("Lambda Go")."""
+_CHANGE = {
+    **dict.fromkeys(("increases", "raises", "boosts", "doubles", "triples", "quadruples"), "Higher"),
+    **dict.fromkeys(("reduces", "lowers", "cuts", "decreases"), "Lower"),
+    **dict.fromkeys(("improves", "enhances", "strengthens", "refines"), "Improved"),
+    **dict.fromkeys(("accelerates", "speeds"), "Faster"),
+    **dict.fromkeys(("simplifies", "streamlines", "eases"), "Simpler"),
+    "automates": "Automated",
+    "redesigns": "Redesigned",
+    "refreshes": "Refreshed",
+}
+"""Verbs that change something, as the word a noun phrase says it with ("EKS Higher Limits")."""
+_LEVELS = frozenset({"limits", "quotas", "rates", "speeds", "sizes", "resolutions", "ceilings", "iops"})
+"""Plurals that are raised, not added to: "Higher Limits", but "More Clusters"."""
+_CHANGED = {"increased": "Higher", "raised": "Higher", "reduced": "Lower", "lowered": "Lower", "improved": "Improved"}
+"""... and as participles ("quotas have increased")."""
+_ACTION = {
+    "encrypts": "Encryption",
+    "signs": "Signing",
+    "monitors": "Monitoring",
+    "tracks": "Tracking",
+    "detects": "Detection",
+    "validates": "Validation",
+    "protects": "Protection",
+    "generates": "Generation",
+    "exports": "Export",
+    "imports": "Import",
+    "migrates": "Migration",
+    "replicates": "Replication",
+    "schedules": "Scheduling",
+    "scans": "Scanning",
+    "tags": "Tagging",
+    "filters": "Filtering",
+    "routes": "Routing",
+    "logs": "Logging",
+    "integrates": "Integration",
+}
+"""Verbs whose action is what is new, as the noun after their object ("CloudFront Request Signing")."""
+_NOMINALS = frozenset(n.lower() for n in _ACTION.values()) | _PAIRING
+"""The nouns a heading adds after what is new, first to go when there is no room."""
+_PREDICATES = {
+    "eligible": "Eligibility",
+    "compliant": "Compliance",
+    "certified": "Certification",
+    "qualified": "Qualification",
+    "assessed": "Assessment",
+    "authorized": "Authorization",
+    "validated": "Validation",
+    "accredited": "Accreditation",
+    "approved": "Approval",
+}
+"""What a title says a service now is, as the noun a heading says it with ("HIPAA Eligibility")."""
+_PARTICIPLES = frozenset(
+    """supported added updated published included deployed integrated launched released enabled expanded
+    increased improved created defined generated stored hosted focused allowed required announced unveiled
+    relaunched aligned shared extended introduced offered provided delivered built designed managed optimized
+    powered based""".split()  # noqa: SIM905
+)
+"""Participles that only say something happened to what is new ("Windows Nodes Supported")."""
+_ADJECTIVAL = frozenset({"managed", "optimized", "powered", "based", "shared", "designed", "built"})
+"""... except before a noun, where they say which one ("managed node groups")."""
+_EASIER = frozenset({"easier", "easy", "simpler", "simple", "faster", "possible", "cheaper", "quicker"})
+"""Words of "makes it easier to ...": what is new is what comes after."""
 _QUALIFIERS = frozenset({"compatibility", "edition", "compatible"})
 """Words of a name's qualifier a heading does without ("with PostgreSQL Compatibility" -> PostgreSQL)."""
 _AUXILIARY = frozenset({"now", "also", "can", "is", "are", "'s", "’s"})
+
+
+def _instruction(words: list[str]) -> list[str]:
+    """A title written as an instruction without its verbs ("Now add endpoint policies to ...",
+    "Discover, review, and remediate ...")."""
+    while len(words) > 1 and (
+        _bare_word(words[0]).lower() in _IMPERATIVES
+        or (words[0].lower() in ("and", "or") and _bare_word(words[1]).lower() in _IMPERATIVES)
+    ):
+        words = words[1:]
+    return words
 
 
 def _before(subj: _Subject) -> list[str]:
     """The words before the name that say what is new: "Service Discovery" of "Service Discovery
     for", "price reduction" of "AWS announces a price reduction of up to 56% for"."""
     before = [w for w in _words(subj.before) if _bare_word(w).lower() not in ("amazon", "aws")]
+    while len(before) > 1 and before[0].lower() in _YOU_CAN_NOW:
+        before = before[1:]  # "Customers can now find, subscribe to, and deploy ..."
     verb = _find_verb(before)
-    if verb is not None and _bare_word(before[verb]).lower() not in ("support", "supports", "update", "updates"):
+    if verb is not None and _bare_word(before[verb]).lower() not in ("support", "update", "updates"):
         before = before[verb + 1 :]
-    while before and _bare_word(before[0]).lower() in _IMPERATIVES:
-        before = before[1:]
+    if before and _bare_word(before[0]).lower() in _IMPERATIVES:
+        before = _instruction(before) if len(before) > 1 else []
+    while before and _bare_word(before[-1]).lower() in _CUT | _STATE_END:
+        before = before[:-1]  # "8K encoding now available with": the encoding
     return _strip_lead(before)
+
+
+_BE = frozenset({"is", "are", "be", "been", "was", "were"})
+_STATE_END = frozenset({"now", "available", "generally", "is", "are", "supported"})
+
+
+def _singular(word: str) -> str:
+    """ "requests" -> request, "policies" -> policy: a noun before another one."""
+    low = word.lower()
+    if not word.islower() or len(low) < 4 or low.endswith(("ss", "us", "is")) or not low.endswith("s"):
+        return word
+    return word[:-3] + "y" if low.endswith("ies") else word[:-1]
+
+
+def _nominal(verb: str, obj: list[str]) -> list[str]:
+    """A verb and its object as a noun phrase: "increases limits" -> Higher Limits, "signs
+    requests" -> Request Signing, "achieves HIPAA eligibility" -> HIPAA Eligibility."""
+    while obj and obj[0].lower() in CONNECTORS:
+        obj = obj[1:]  # "integrates with EventBridge"
+    if verb in _CHANGE:
+        more = _CHANGE[verb] == "Higher" and obj and obj[-1].lower().endswith("s") and obj[-1].lower() not in _LEVELS
+        return ["More" if more else _CHANGE[verb], *obj]  # "More Clusters", "Higher Limits"
+    if verb in _ACTION and obj:
+        return [*obj[:-1], _singular(obj[-1]), _ACTION[verb]]
+    return obj
+
+
+def _modal(after: list[str], at: int) -> list[str]:
+    """What is new in "quotas can now be managed ..." (the quotas) or "customers can now use
+    ED25519 keys" (the keys: the verb after "can" goes with it)."""
+    extension = [w for w in after[:at] if w.lower() not in _AUXILIARY and w.lower() not in _FILLERS]
+    rest = [w for w in after[at + 1 :] if w.lower() not in ("now", "also")]
+    if not rest or rest[0].lower() in ("be", "been"):
+        return _cut(extension)
+    return _cut(_strip_lead(rest[1:]))
 
 
 def _what(subj: _Subject, room: int) -> list[str]:
     """The title's words that say what is new: the object of its verb (after the named part of
     the service before the verb: "Global Database"), else the words around the name."""
     after = _words(subj.after)
+    modal = next((i for i, w in enumerate(after[:6]) if w.lower() in ("can", "will")), None)
+    verb = _find_verb(after)
+    if modal is not None and (verb is None or modal < verb):
+        return _modal(after, modal)
     while after and after[0].lower() in _AUXILIARY:
         after = after[1:]
+    if 1 < len(after) <= 8 and _bare_word(after[-1]).lower() in _PREDICATES and _find_verb(after) is None:
+        return [w for w in map(_bare_word, after) if w.isalpha() and w.lower() not in CONNECTORS]  # SOC Compliance
     verb = _find_verb(after, right_after=True)
     if verb is not None:
         extension = [w for w in after[:verb] if w.lower() not in _AUXILIARY]
-        if extension and after[verb].lower() in ("is", "are"):  # "controllers for Kubernetes are now available"
-            return _cut(extension)
+        if extension and after[verb].lower() in ("is", "are", "has", "have"):  # "controllers ... are now available"
+            done = next((w.lower() for w in after[verb + 1 :] if w.lower() not in ("now", "also", "been")), "")
+            return ([_CHANGED[done]] if done in _CHANGED else []) + _cut(extension)  # "quotas have increased"
         obj = _cut(_strip_lead(after[verb + 1 :]))
-        said = _bare_word(after[verb])
-        if not extension and len(obj) <= 2 and said.lower() not in _SAYS_NOTHING:
-            return [said, *obj]  # "signs requests": the verb is half of what is new
+        said = _bare_word(after[verb]).lower()
+        if not extension and said not in _SAYS_NOTHING:
+            return _nominal(said, obj)  # "increases limits": the verb is half of what is new
+        if extension and extension[0].lower() in ("and", "&"):
+            return obj  # "ECS and Fargate add Windows containers": another subject, not what is new
         if extension and len(extension) <= 3 and all(not w[:1].islower() or w in CONNECTORS for w in extension):
             extension = [w for w in extension if w not in CONNECTORS and w.lower() not in _QUALIFIERS]
             return extension + (obj if obj and len(obj) <= room - len(extension) else [])
@@ -748,6 +916,8 @@ def _what(subj: _Subject, room: int) -> list[str]:
     ends_on_connector = bool(words) and _bare_word(words[-1]).lower() in _CUT
     significant = [w for w in after if _bare_word(w).lower() not in _GENERIC_TAIL]
     trailing_noun = len(significant) == 1 and significant[0].islower()  # "... AWS Lambda functions"
+    if words and _bare_word(words[0]).lower() in _IMPERATIVES and len(significant) >= 2:
+        return _strip_lead(after)  # "Optimize cost with EFS Infrequent Access": what it is done with
     if _before(subj) and (
         ends_on_connector or not significant or trailing_noun or _bare_word(after[0]).lower() in _CUT
     ):
@@ -757,12 +927,19 @@ def _what(subj: _Subject, room: int) -> list[str]:
     return _strip_lead(after)
 
 
+def _participle(words: Sequence[str]) -> bool:
+    """Whether a phrase ends on a participle that says only that something happened to it."""
+    return len(words) > 1 and words[-1].lower() in _PARTICIPLES
+
+
 def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str]) -> list[str]:
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
     words = _versions(_cut(_strip_lead(words)))
-    while words and words[-1].lower() in _GENERIC_TAIL | CONNECTORS:
+    while words and (words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS | _BE or _participle(words)):
         words = words[:-1]
+    if words and words[-1].lower() in _PREDICATES:
+        words = [*words[:-1], _PREDICATES[words[-1].lower()]]  # "HIPAA eligible" -> HIPAA Eligibility
     name = [w.lower() for w in taken]
     if name and [w.lower() for w in words[: len(name)]] == name:
         words = words[len(name) :]  # "S3 Batch Operations" after "S3": the name once
@@ -772,33 +949,59 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
         if low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
             kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
     learned = [w for w in kept if w.lower() not in vocab.dropped]
-    words = learned or kept
+    words = _trim(learned or kept)
+    if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
+        words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
-        words = words[-budget:]
-        while words and words[0].lower() in CONNECTORS:
-            words = words[1:]
+        words = _trim(words[-budget:])
+        while len(words) > 1 and words[0].isdigit():
+            words = words[1:]  # "53 Aliasing": a number without what it numbers
+    return words
+
+
+def _trim(words: list[str]) -> list[str]:
+    """A phrase without connectors at either end."""
+    while words and words[0].lower() in CONNECTORS:
+        words = words[1:]
+    while words and words[-1].lower() in CONNECTORS:
+        words = words[:-1]
     return words
 
 
 def _title_case(word: str) -> str:
     """A heading's word with its capital ("Blue/Green", "Same-Region"); connectors and words
     with capitals of their own as they are."""
-    if word.lower() in CONNECTORS:
-        return word
+    if word.lower() in CONNECTORS or any(c.isupper() for c in word[1:]) or re.match(r"v\d", word):
+        return word  # "gRPC", "iOS": capitals of their own; "v2.0" a version
     return re.sub(r"(^|[-/])([a-z])", lambda m: m.group(1) + m.group(2).upper(), word) if word[:1].islower() else word
 
 
+_SHARED_SHORT = frozenset(
+    s for s in (r.short for r in REGIONS.values()) if sum(r.short == s for r in REGIONS.values()) > 1
+)
+
+
 def region_name(code: str) -> str:
-    """A Region as a heading names it: Sydney; GovCloud for either GovCloud Region."""
+    """A Region as a heading names it: Sydney; GovCloud for either GovCloud Region; the country
+    where the short name is shared ("Canada", not "Central")."""
     region = REGIONS.get(code)
     if region is None:
         return code
-    return "GovCloud" if region.name.startswith("AWS GovCloud") else region.short
+    if region.name.startswith("AWS GovCloud"):
+        return "GovCloud"
+    return region.name.split(" (")[0] if region.short in _SHARED_SHORT else region.short
 
 
 _REGION_STOP = frozenset(
-    {"in", "to", "into", "available", "expands", "expand", "launches", "now", "is", "are", "arrives"}
+    {"in", "to", "into", "available", "expands", "expand", "launches", "now", "is", "are", "arrives", "globally"}
 )
+_REGION_WORDS = frozenset(
+    {w.lower() for r in REGIONS.values() for w in re.findall(r"[\w.]+", r.name)}
+    - CONNECTORS
+    - {"aws"}
+    - {"cloud", "sovereign"}
+) | {"region", "regions", "regional", "expansion", "worldwide", "globally"}
+"""Words that say where, not what: a Region expansion names its Region once ("Asia Pacific", "regional")."""
 
 
 def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int) -> str:
@@ -810,13 +1013,14 @@ def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int
     )
     where = f"in {named[0]}" if named else "in More Regions"
     words = _words(subj.after)
-    if words and _find_verb(words[:1], right_after=True) == 0:  # "supports PostgreSQL 11.7 in GovCloud"
-        words = words[1:]
+    verb = _find_verb(words, right_after=True)
+    if words and (verb == 0 or (verb is not None and words[0].lower() in ("and", "&"))):
+        words = words[verb + 1 :]  # "supports PostgreSQL 11.7 in GovCloud", "and RDS for SQL Server support R5b"
     for i, word in enumerate(words):
         if _bare_word(word).lower() in _REGION_STOP:
             words = words[:i]
             break
-    words = [w for w in words if _bare_word(w).lower() not in ("regions", "region")]
+    words = [w for w in words if _bare_word(w).lower() not in _REGION_WORDS]
     what = _noun_phrase(words, max(1, budget - len(subj.name.split()) - 1), vocab, subj.name.split())
     return _tidy(" ".join([subj.name, *(_title_case(w) for w in what), where]))
 
@@ -873,8 +1077,10 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     if subj.name:
         room = max(2 if len(taken) == 2 else 1, budget - len(taken))
         what = _noun_phrase(_what(subj, room), room, vocab, taken)
+        if what and len(taken) == 1 and re.split(r"[-/]", what[0])[0].lower() == taken[0].lower():
+            taken = []  # "EKS-Optimized AMI": the name once, in its compound
     else:
-        what = _noun_phrase(_words(clean_title(story.primary.title)[0]), budget, vocab, ())
+        what = _noun_phrase(_instruction(_words(clean_title(story.primary.title)[0])), budget, vocab, ())
     text = _tidy(" ".join([*taken, *(_title_case(w) for w in what)]))
     text = text or _tidy(subj.name) or _first_words(clean_title(story.primary.title)[0], budget)
     return text[:1].upper() + text[1:]
@@ -885,9 +1091,18 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
 
 def title(week: int, year: int, headings: Sequence[str], vocab: Vocabulary = PRIOR) -> str:
     """ "Week 34, 2018 - CloudFormation Secure String Parameters; ECS Docker Volumes": the first
-    featured headings, as many as the author puts in a title (three at most)."""
-    topics = list(dict.fromkeys(h for h in headings if h))[: min(3, vocab.title_topics)]
+    featured headings in the sections' order, as many as the author puts in a title (three at
+    most), as a title says them (``topic``)."""
+    topics = list(dict.fromkeys(topic(h) for h in headings if h))[: min(3, vocab.title_topics)]
     return f"Week {week}, {year}" + (" - " + "; ".join(topics) if topics else "")
+
+
+def topic(heading: str) -> str:
+    """A heading as a title's topic: without its "AWS"/"Amazon" when two words or more are left
+    ("AWS CloudFormation StackSets" -> CloudFormation StackSets; "AWS CodeStar" stays), as the
+    author shortens their headings in their titles."""
+    rest = _PREFIX.sub("", heading)
+    return rest if rest != heading and len(rest.split()) >= 2 else heading
 
 
 KEYWORD_THRESHOLD = 0.5
@@ -929,6 +1144,10 @@ def keywords(
 
 
 _PLAIN_VERB = {
+    "announce": "add",
+    "launch": "add",
+    "introduce": "add",
+    "release": "add",
     "announces": "adds",
     "launches": "adds",
     "introduces": "adds",
@@ -953,6 +1172,44 @@ def proper_words(titles: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+_COMMON_ENDINGS = (
+    *("ing", "ings", "tion", "tions", "sion", "sions", "ment", "ments", "ness", "ity", "ities", "ally"),
+    *("ance", "ances", "ence", "ences", "able", "ible", "ive", "ous", "ional", "ure", "ures", "age", "ages"),
+)
+"""Endings of common nouns: "Throttling", "Notifications", "Management" are words, not names."""
+
+
+COMMON_WORDS = frozenset(
+    """access account accounts action actions activity alarm alarms alert alerts analysis application applications
+    automatic automated backup backups billing bucket buckets capacity catalog certificate certificates change
+    changes classroom client cross multi single same real logic error errors response responses clients cluster clusters code console content control controls cost costs course
+    courses custom customer customers dashboard dashboards data database databases default deployment deployments
+    developer developers digital domain domains driver edition endpoint endpoints engine environment environments
+    event events exam experience export file files filter filters flow flows format function functions group groups
+    guide health image images import instance instances job jobs key keys language level library limit limits list
+    lists local log logs machine manager mode model models network networks new notification object objects option
+    options parameter parameters partner partners pipeline pipelines plan plans platform policies policy price
+    prices pricing program protocol provider providers queries query queue queues recommendations region regions
+    release releases report reports repository request requests resource resources role roles rule rules runtime
+    schedule search secret secrets security server servers session sessions set settings size sizes snapshot
+    snapshots solution solutions source standard storage stream streams support system systems table tables tag
+    tags task tasks template templates throughput tier tiers time tool tools traffic training type types update
+    updates usage user users version versions view volume volumes workflow workflows workload workloads zone zones launch launches""".split()  # noqa: SIM905
+)
+"""Words of announcements that are common words whatever case a title writes them in: the
+rules' prior, beside the words the window's titles and the author's notes write in lowercase."""
+
+
+def _common(word: str, common: frozenset[str]) -> bool:
+    """Whether a lowercased word is a common one: written so in lowercase, a plural of one, or of
+    a common noun's form."""
+    if word in common or word in COMMON_WORDS or (word.endswith("s") and word[:-1] in common):
+        return True
+    if word.endswith("ies") and word[:-3] + "y" in common:
+        return True
+    return len(word) > 6 and word.endswith(_COMMON_ENDINGS)
+
+
 def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[str]) -> list[str]:
     """Title Case words lowercased where they are common words ("Supports Docker Volumes" ->
     supports Docker volumes: "volumes" is written in lowercase elsewhere, "Docker" is a name);
@@ -962,7 +1219,7 @@ def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[
         bare = word.strip(".,;:()")
         parts = bare.split("-")
         title_case = all(p[:1].isupper() and p[1:] == p[1:].lower() and p.isalpha() for p in parts)
-        known = all(p.lower() in common for p in parts)
+        known = all(_common(p.lower(), common) or p.lower() in CONNECTORS for p in parts)
         out.append(
             word.lower() if title_case and known and bare not in protected and parts[0] not in protected else word
         )
@@ -984,7 +1241,15 @@ def _object(words: list[str], room: int) -> list[str]:
     """What a clause says is new, in at most ``room`` words: whole, else up to its first
     connector, else its head ("the Serverless Developer Portal" -> Serverless Developer Portal)."""
     words = [w for w in words if _bare_word(w).lower() not in ("new", "aws", "amazon")]
-    if len(words) > room:
+    while len(words) > 1 and _bare_word(words[-1]).lower() in ("now", "available"):
+        words = words[:-1]  # "... now available": press, not what is new
+    while len(words) > 1 and _bare_word(words[0]).lower() in ("and", "or", "&"):
+        words = words[1:]  # "(New) and updated courses"
+    if len(words) > 3 and words[0].lower() == "the" and words[1].lower() in _OF_WHAT and words[2].lower() == "of":
+        words = words[3:]  # "the use of FSx"
+    if len(words) > room and [w.lower() for w in words[:2]] == ["up", "to"]:
+        words = words[:3] + _cut(words[3:])  # "up to 250 attendees"
+    elif len(words) > room:
         words = _cut(words)
     if len(words) > room:
         words = words[-room:]
@@ -1000,14 +1265,22 @@ _STATES = {"general-availability": "is generally available", "preview": "is in p
 
 
 def _verb_at(after: list[str]) -> int | None:
-    """The verb of a clause among the words after its subject: "can Output" -> Output; "Support
-    for" is a noun."""
-    if after and after[0].lower() == "can":
-        at = 1
-        while at < len(after) and after[at].lower() in ("now", "also"):
-            at += 1
+    """The verb of a clause among the words after its subject: "can Output" -> Output, "quotas
+    can now be managed" -> be; "Support for" is a noun."""
+    modal = next((i for i, w in enumerate(after[:5]) if w.lower() in ("can", "will")), None)
+    if modal is not None and _find_verb(after[:modal]) is None:
+        at = modal + 1
+        while at < len(after) and (after[at].lower() in ("now", "also") or after[at].lower().endswith("ly")):
+            at += 1  # "will automatically copy": the verb after the adverb
         return at if at < len(after) else None
+    now = next((i + 1 for i, w in enumerate(after[:5]) if w.lower() == "now" and i + 1 < len(after)), None)
+    if now is not None and _bare_word(after[now]).lower() in _VERBS:
+        return now  # "EMR 6.3 release version now supports": the verb after "now"
     verb = _find_verb(after, right_after=True)
+    if verb is not None and verb == len(after) - 1 and after[verb].lower() not in ("is", "are"):
+        return None  # "Data Stores": a verb has an object
+    if verb == 0 and after[0].lower() in _VERB_BASES | {"update", "release"}:
+        return None  # "Deep Learning AMI release v2.0": a noun after a name that is one thing
     if (
         verb is not None
         and verb + 1 < len(after)
@@ -1021,6 +1294,173 @@ def _verb_at(after: list[str]) -> int | None:
 _VERB_BASES = frozenset({"support", "add", "introduce", "announce", "launch", "release"})
 
 
+_STATE_WORDS = {
+    "available": "is available",
+    "supported": "is available",
+    "integrated": "integrates",
+    "eligible": "is eligible",
+    "compliant": "is compliant",
+    "certified": "is certified",
+    "qualified": "is qualified",
+}
+"""What a title says something now is ("X now available on Y", "X is now supported on Y"), as a
+clause says it: never "is supported"."""
+_YOU_CAN = {"lets", "allows", "enables", "helps"}
+"""Verbs that say a service lets you do something: the clause says what you can do."""
+
+
+def _state_at(after: list[str]) -> int | None:
+    """Where a title says what something now is, with no verb before: "Hibernation Now Available
+    on Ubuntu" -> available."""
+    for i, word in enumerate(after[:6]):
+        low = _bare_word(word).lower()
+        if low in _STATE_WORDS:
+            return i
+        if (low in _VERBS and low.endswith("s")) or low in _CUT:
+            return None
+    return None
+
+
+def _predicate(
+    subj: _Subject, words: int, state: str | None, *, available: bool = False
+) -> tuple[list[str], str, list[str]]:
+    """A clause's subject (the name and what of it), its verb and its object, from a title;
+    ``available``: the title said the thing is (now) available."""
+    after = [w for w in _words(subj.after) if _bare_word(w).lower() not in ("amazon", "aws") and w not in "'’"]
+    while after and after[0].lower() in ("now", "also"):
+        after = after[1:]
+    name_words = subj.name.lower().split()
+    if [w.lower() for w in after[: len(name_words)]] == name_words:
+        after = after[len(name_words) :]  # "S3 S3 Batch Operations": the name once
+    if after and after[0].lower() in ("is", "are") and len(after) > 1:  # "is now SOC 1, 2, and 3 compliant"
+        rest = [w for w in after[1:] if w.lower() not in ("now", "also")]
+        if rest and _bare_word(rest[0]).lower() in _STATE_WORDS:
+            return [subj.name], _STATE_WORDS[_bare_word(rest[0]).lower()], rest[1:]
+        return [subj.name], "is", rest
+    verb, at = _verb_at(after), _state_at(after)
+    if at is not None and (verb is None or verb > at or after[verb].lower() in ("is", "are")):
+        extension = [w for w in after[:at] if w.lower() not in ("is", "are", "now")]
+        return [subj.name, *extension], _STATE_WORDS[_bare_word(after[at]).lower()], after[at + 1 :]
+    if verb is not None and verb <= 5:
+        said = _bare_word(after[verb]).lower()
+        obj = [w for w in after[verb + 1 :] if w.lower() not in ("now", "also")]
+        if " ".join(obj[:2]).lower() in ("support for", "support to") and (
+            said in _PLAIN_VERB or said in _SAYS_NOTHING
+        ):
+            said, obj = "supports", obj[2:]
+        said, obj = _you_can(said, obj)
+        ability = [w.lower() for w in obj[:3]]
+        if said in _SAYS_NOTHING | set(_PLAIN_VERB) and "ability" in ability[:2] and "to" in ability[1:3]:
+            said, obj = "can", obj[ability.index("to") + 1 :]  # "adds the ability to specify" -> can specify
+        subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
+        return [w for w in subject_words if w not in ("now", "also")], _PLAIN_VERB.get(said, said), obj
+    if after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
+        return [subj.name], "is available" if available else "is", after
+    what = _what(subj, words)
+    if state:  # "DocumentDB Serverless is generally available"
+        return [subj.name, *_object(what, 3)], state, []
+    if available and after:  # "Corretto 11 (is now available) as a release candidate"
+        cut = next((i for i, w in enumerate(after) if _bare_word(w).lower() in _CUT), len(after))
+        extension = [w for w in after[:cut] if _bare_word(w).lower() not in _STATE_END]
+        return [subj.name, *extension], "is available", after[cut:] if cut else []
+    return [subj.name], "adds", what
+
+
+def _you_can(said: str, obj: list[str]) -> tuple[str, list[str]]:
+    """ "lets you modify", "allows you to modify", "allows contact centers to route" -> can
+    modify, can route; "allows adding" -> supports adding."""
+    if said not in _YOU_CAN or (said == "enables" and (not obj or obj[0].lower() != "you")):
+        return said, obj
+    to = next((i for i, w in enumerate(obj[:4]) if w.lower() == "to"), None)
+    if obj and obj[0].lower() == "you":
+        rest = obj[2:] if to == 1 else obj[1:]
+    elif to is not None and said != "helps":
+        rest = obj[to + 1 :]
+    else:
+        return ("supports" if said == "allows" else said), obj
+    rest = [w for w in rest if w.lower() not in ("easily", "quickly", "now")]
+    return ("can", [rest[0].lower(), *rest[1:]]) if rest else (said, obj)
+
+
+def _plural(words: Sequence[str], name: str, common: frozenset[str] = frozenset()) -> bool:
+    """Whether a clause's subject is plural: "X and Y", or a plural noun after the name
+    ("Lambda Extensions", "EC2 GPUs"); a name alone is one thing ("CloudWatch Logs"), and so
+    is a capitalized word nothing says is common ("ECS for Windows")."""
+    rest = list(words[1:])
+    if any(w.lower() in ("and", "&") for w in rest) or (not rest and " and " in name):
+        return True
+    if not rest:
+        last = name.split()[-1] if name.split() else ""
+        return len(last) >= 4 and last.endswith("s") and last[:-1].isupper()  # "AWS SDKs"
+    last = _bare_word(rest[-1])
+    low = last.lower()
+    if len(last) >= 3 and last.endswith("s") and last[:-1].isupper():
+        return True  # GPUs, AMIs
+    if len(low) <= 3 or not low.endswith("s") or low.endswith(("ss", "us", "is", "ics")) or last.isupper():
+        return False
+    return last.islower() or _common(low, common)
+
+
+def _agree(said: str, plural: bool) -> str:
+    """The verb for a plural subject: is -> are, supports -> support."""
+    if not plural or not said:
+        return said
+    first, _, rest = said.partition(" ")
+    if first in ("is", "has"):
+        return ("are" if first == "is" else "have") + (f" {rest}" if rest else "")
+    if rest or not first.endswith("s") or first.endswith("ss"):
+        return said
+    if first.endswith("ies"):
+        return first[:-3] + "y"
+    return first[:-2] if first.endswith(("sses", "shes", "ches", "xes", "zes")) else first[:-1]
+
+
+_YOU_CAN_NOW = frozenset({"now", "quickly", "easily", "you", "customers", "can", "securely", "it's", "it’s"})
+
+
+def _no_subject(text: str, room: int, keep: set[str], lower: frozenset[str]) -> str:
+    """A title that names no service: an instruction as what you can do ("you can simplify
+    permissions management"), else what AWS introduces."""
+    words = _words(text)
+    while words and words[0].lower() in _YOU_CAN_NOW:
+        words = words[1:]  # "Customers can now use ..."
+    obj = _sentence_case(_object(words, room), keep, lower)
+    if obj and _bare_word(obj[0]).lower() in _IMPERATIVES:
+        return " ".join(["you can", obj[0].lower(), *obj[1:]])
+    return " ".join(["AWS introduces", *obj])
+
+
+def _instruction_clause(subj: _Subject, text: str, room: int, keep: set[str], lower: frozenset[str]) -> str | None:
+    """A title that starts with an instruction and names the service after it ("Use AWS Config
+    Rules to remediate ...") as what you can do."""
+    before = _words(subj.before)
+    while before and before[0].lower() in _YOU_CAN_NOW:
+        before = before[1:]  # "You can now securely connect to ...", "Customers can now manage ..."
+    if not before or _bare_word(before[0]).lower() not in _IMPERATIVES | {"connect", "authenticate"}:
+        return None
+    words = _words(text)[len(_words(subj.before)) - len(before) :]
+    obj = _sentence_case(_object(words, room), keep | set(subj.name.split()), lower)
+    verbs = [w.lower() if _bare_word(w).lower() in _IMPERATIVES | _VERBS else w for w in obj]
+    return " ".join(["you can", *verbs])
+
+
+def _sentence(subj: _Subject, text: str, room: int, keep: set[str], lower: frozenset[str]) -> str | None:
+    """A title whose verb comes before the service's name ("AWS for Fluent Bit now supports
+    Amazon Kinesis Data Streams") is a clause already: as it is, in sentence case."""
+    before = _words(subj.before)
+    verb = _find_verb(before)
+    if not verb or _bare_word(before[verb]).lower() in ("support", "update", "updates"):
+        return None
+    words = [w for w in _words(text) if w.lower() not in ("now", "also")]
+    at = _find_verb(words)
+    if not at:
+        return None
+    said = [w for i, w in enumerate(words[: at + 1]) if not (w in ("Amazon", "AWS") and i > 0)]  # "AWS for Fluent Bit"
+    said[-1] = _PLAIN_VERB.get(said[-1].lower(), said[-1].lower()) or said[-1].lower()
+    obj = _object(words[at + 1 :], max(2, room - len(said)))
+    return " ".join([*said, *_sentence_case(obj, keep | set(subj.name.split()), lower)])
+
+
 def clause(
     story: Story,
     names: ServiceNames,
@@ -1032,54 +1472,46 @@ def clause(
 ) -> str:
     """The story as a plain clause of the Description, of about ``words`` words at most: "ECS
     supports Docker volumes", "Amazon Textract is generally available", "Fargate is available in
-    Sydney". ``proper``: words the window's titles write as names; ``common``: words they write
-    in lowercase."""
+    Sydney", "Lambda extensions are generally available". ``proper``: words the window's titles
+    write as names; ``common``: words they write in lowercase."""
     subj = subject(story, names, vocab)
     state = _STATES.get(story.kind or "")
     if subj.launch and subj.key:
-        full = vocab.full_name(subj.key, names)
-        return f"{full} {state}" if state else f"AWS releases {full}"
-    if story.kind == "region-expansion" and subj.name:
-        head = heading(story, names, vocab)
-        return (
-            head.replace(" in ", " is available in ", 1) if " in " in head else f"{head} is available in more Regions"
-        )
+        full = heading(story, names, vocab)  # the service's full name, or the product's ("Amazon Connect Voice ID")
+        return f"{full} {_agree(state, _plural([full], full))}" if state else f"AWS releases {full}"
     text, _ = clean_title(story.primary.title)
     keep = _protected(text, names, vocab, proper)
     lower = frozenset(common) | vocab.lowercase
+    if story.kind == "region-expansion" and subj.name:
+        head = heading(story, names, vocab)
+        what, _, where = head.partition(" in ")
+        feature = _sentence_case(what[len(subj.name) :].split(), keep, lower) if what.startswith(subj.name) else []
+        subject_words = [subj.name, *feature] if what.startswith(subj.name) else [what]
+        said = _agree("is available", _plural(subject_words, subj.name, lower))
+        where = "more regions" if not where or where == "More Regions" else where
+        return " ".join([*subject_words, said, "in", where])
+    available = bool(re.search(r"\bavailable\b", story.primary.title, re.I))
     if not subj.name:
-        return " ".join(_sentence_case(_object(_words(text), words), keep, lower))
-    after = [w for w in _words(subj.after) if _bare_word(w).lower() not in ("amazon", "aws")]
-    while after and after[0].lower() in ("now", "also"):
-        after = after[1:]
-    name_words = subj.name.lower().split()
-    if [w.lower() for w in after[: len(name_words)]] == name_words:
-        after = after[len(name_words) :]  # "S3 S3 Batch Operations": the name once
-    verb = _verb_at(after)
-    if verb is not None and verb <= 5:
-        said = _bare_word(after[verb]).lower()
-        obj = after[verb + 1 :]
-        while obj and obj[0].lower() in ("now", "also"):
-            obj = obj[1:]
-        if " ".join(obj[:2]).lower() in ("support for", "support to") and said in _PLAIN_VERB:
-            said, obj = "supports", obj[2:]
-        said = _PLAIN_VERB.get(said, said)
-        subject_words = [subj.name, *(w.lower() if w.lower() in _AUXILIARY else w for w in after[:verb])]
-        subject_words = [w for w in subject_words if w not in ("now", "also")]
-    elif after and after[0].lower() in ("in", "on", "at"):  # "Direct Connect now in Kansas City"
-        subject_words, said, obj = [subj.name], "is", after
-    else:
-        subject_words, said, obj = [subj.name], "gets", _what(subj, words)
-        if state:  # "DocumentDB Serverless is generally available"
-            subject_words, said, obj = [subj.name, *_object(obj, 3)], state, []
+        return _no_subject(text, words, keep, lower)
+    instruction = _instruction_clause(subj, text, words, keep, lower) or _sentence(subj, text, words, keep, lower)
+    if instruction:
+        return instruction
+    subject_words, said, obj = _predicate(subj, words, state, available=available)
+    if said == "adds" and not obj:  # nothing says what: "AWS releases X" when new, else an update
+        return (
+            f"AWS releases {vocab.full_name(subj.key, names)}"
+            if subj.key and not subj.before
+            else f"{subj.name} is updated"
+        )
+    said = _agree(said, _plural(subject_words, subj.name, lower))
     room = max(2, words - len(" ".join(subject_words).split()) - 1)
     named = keep | {w for w in subject_words[1:] if w[:1].isupper()}  # "Distributed Map reads": a name
-    parts = [
-        subject_words[0],
-        *_sentence_case(subject_words[1:], named, lower),
-        said.lower(),
-        *_sentence_case(_object(obj, room), keep, lower),
-    ]
+    if said in ("is", "is available", "are", "are available") and obj and len(obj) > room:
+        obj = _cut(obj) if len(_cut(obj)) <= room else []  # "is available on Ubuntu", never "is available Ubuntu"
+    obj = _sentence_case(_object(obj, room), keep, lower)
+    if said == "can" and obj and obj[0][:1].isupper() and obj[0] not in keep:
+        obj = [obj[0].lower(), *obj[1:]]  # "can Modify" -> can modify: a verb
+    parts = [subject_words[0], *_sentence_case(subject_words[1:], named, lower), said.lower(), *obj]
     return " ".join(p for p in parts if p)
 
 
@@ -1092,7 +1524,7 @@ def description(
     common: Iterable[str] = (),
 ) -> str:
     """One plain clause per featured story, about as long as the author's Descriptions: "ECS
-    supports Docker volumes, S3 gets same-region replication, and Lambda is available in Melbourne."."""
+    supports Docker volumes, S3 adds same-region replication, and Lambda is available in Melbourne."."""
     if not stories:
         return ""
     each = max(6, vocab.description_words // len(stories))
