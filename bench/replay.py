@@ -503,6 +503,12 @@ def parse_args() -> argparse.Namespace:
     span.add_argument("--tune", action="store_true", help="the notes of 2016-2017 (what is tuned on)")
     span.add_argument("--check", action="store_true", help="the notes of 2018 (the check, never tuned on)")
     ap.add_argument("--json", action="store_true", help="one JSON object per note, then the totals")
+    ap.add_argument(
+        "--drafts",
+        type=Path,
+        metavar="DIR",
+        help="also write each note's learned draft to DIR (YYYY-WW.md), to read or build",
+    )
     ap.add_argument("--all", action="store_true", help="a row for every note, not only those with something to measure")
     ap.add_argument("--misses", action="store_true", help="list every featured miss of the learned ranking")
     ap.add_argument(
@@ -586,6 +592,9 @@ def replay(args: argparse.Namespace, corpus: Path, tools: Path, notes: Sequence[
                     ranking=ranking, keyword_topics=profile.keyword_topics if name == "learned" else (),
                 )  # fmt: skip
                 seconds[f"drafts ({name})"] += time.perf_counter() - t0
+                if args.drafts and name == "learned":
+                    args.drafts.mkdir(parents=True, exist_ok=True)
+                    (args.drafts / draft.filename).write_text(draft.text, encoding="utf-8")
                 result.scores[name] = evaluate(
                     draft, note, earlier, archive_ids=archive_ids, vocabulary=vocabulary, named_before=named
                 )
