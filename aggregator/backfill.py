@@ -645,7 +645,7 @@ class _Run:
             raw,
             url=self.feed.url,
             now=self.now(),
-            tagger=self.poller.tagger,
+            tagger=self.poller.get_tagger(),
             history=True,
             also=advance,
         )

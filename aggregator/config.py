@@ -55,6 +55,18 @@ def raise_(error: ConfigError) -> None:
     raise error
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a settings or feed class, worked out once: it evaluates every
+    annotation each time, and a feed list of hundreds of feeds asked for it once a feed."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def setting(default: Any, help: str) -> Any:
     """A settings field: its default and the sentence that documents it."""
     if isinstance(default, (list, dict)):
@@ -574,8 +586,8 @@ def settings_table() -> list[tuple[str, str, Any, str]]:
     """Every setting as ``(dotted.key, type, default, help)``, in declaration order."""
     rows = []
     for section in dataclasses.fields(Settings):
-        section_cls = typing.get_type_hints(Settings)[section.name]
-        hints = typing.get_type_hints(section_cls)
+        section_cls = _type_hints(Settings)[section.name]
+        hints = _type_hints(section_cls)
         for f in dataclasses.fields(section_cls):
             if f.default is not dataclasses.MISSING:
                 default = f.default
@@ -596,7 +608,7 @@ def _load_section(cls: type[Any], data: object, *, path: str, section: str, repo
     if not isinstance(data, dict):
         report(ConfigError(f"expected a table [{section}], got {data!r}", path=path, key=section))
         return cls()
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     values = {}
     for key, value in data.items():
@@ -772,7 +784,7 @@ def _check_digest(digest: DigestSettings, path: str, report: Report = raise_) ->
 
 def parse_settings(data: dict[str, Any], *, path: str, report: Report = raise_) -> Settings:
     """Build ``Settings`` from the settings tables of a parsed TOML document."""
-    sections = {f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
+    sections = {f.name: _type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
     values = {}
     for key, value in data.items():
         if key == "feeds":
@@ -865,7 +877,7 @@ def _parse_feed(item: dict[str, Any], *, label: str, path: str, base_dir: Path, 
     for required in ("name", "url", "kind"):
         if required not in item:
             problems.append(ConfigError(f"missing required key {required!r}", path=path, key=label))
-    hints = typing.get_type_hints(Feed)
+    hints = _type_hints(Feed)
     values: dict[str, Any] = {}
     for key, value in item.items():
         if key not in FEED_KEYS:

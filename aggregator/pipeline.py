@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, Feed, format_duration
-from .errors import FeedError, HTTPStatusError, ImportFileError, ParseError, StoreError
+from .errors import ConfigError, FeedError, HTTPStatusError, ImportFileError, ParseError, StoreError
 from .models import Clock, FeedGap, FeedState, FetchResult, Outcome, PollResult, Post, TaggedFeed, TaggedPost, utcnow
 from .normalize import normalize_feed
 from .parse import RawFeed, parse_bytes
@@ -221,7 +221,9 @@ class Poller:
     config: Config
     client: httpx.Client
     limiter: HostLimiter
-    tagger: Tagger
+    tagger: Tagger | None = None
+    """The tagger to tag with; None: the configured one (``tagger_for``), built when first needed,
+    so a poll answered by 304s never builds it (``get_tagger``)."""
     now: Clock = utcnow
     rng: random.Random = field(default_factory=random.Random)
     cancellation: Cancellation = field(default_factory=lambda: fetching.Cancellation())
@@ -237,16 +239,20 @@ class Poller:
         now: Clock = utcnow,
         rng: random.Random | None = None,
     ) -> Poller:
-        """Defaults: a limiter of ``http.per_host``, the configured tagger (a broken registry
-        fails here, first), the real clock."""
+        """Defaults: a limiter of ``http.per_host``, the configured tagger (when first needed: a
+        broken registry then stops the poll with its message), the real clock."""
         return cls(
             config=config,
             client=client,
             limiter=limiter or fetching.HostLimiter(config.settings.http.per_host),
-            tagger=tagger or tagger_for(config),
+            tagger=tagger,
             now=now,
             rng=rng or random.Random(),
         )
+
+    def get_tagger(self) -> Tagger:
+        """The tagger given, else the configured one (built once per process)."""
+        return self.tagger or tagger_for(self.config)
 
 
 # --- schedule ----------------------------------------------------------------------------------
@@ -916,6 +922,8 @@ def _fetched(future: Future[Fetched], feed: Feed, state: FeedState, poller: Poll
     feeds down."""
     try:
         return future.result()
+    except ConfigError:  # the services registry cannot be read: every feed would fail the same way
+        raise
     except Exception as exc:
         log.exception("feed=%s: unexpected error while fetching", feed.name)
         return Fetched(

@@ -154,3 +154,21 @@ def test_the_console_script_entry_point_loads_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_services_file_that_cannot_be_read_stops_the_poll_with_its_message(server, write_config, tmp_path) -> None:
+    """The tagger is built when the first body needs tagging (a poll answered by 304s never
+    builds it); a broken services file then stops the poll with what is wrong, not every feed
+    with an internal error."""
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    server.route("/feed", Response(200, rss(item("p1", "Amazon S3 adds a feature"))))
+    (tmp_path / "services.toml").write_text("[services.s3\nname = broken", encoding="utf-8")
+    config_path = write_config(
+        [{"name": "blog", "url": server.url("/feed"), "kind": "other"}], '[taxonomy]\nservices_file = "services.toml"'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config_path), "--db", str(tmp_path / "a.db"), "poll"])
+    assert result.exit_code == 1
+    assert "services" in result.output and "internal error" not in result.output
