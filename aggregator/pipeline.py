@@ -462,9 +462,19 @@ def find_gap(check: store.WindowCheck, posts: Sequence[Post]) -> tuple[dt.dateti
     return check.newest, oldest
 
 
-def _write(db: Database, fetched: Fetched, plan: _Plan) -> tuple[store.StoreCounts, FeedGap | None]:
-    """Write one poll: its posts (tagged), a gap it reveals, its feed's state, its fetch-log row.
-    Inside a transaction."""
+@dataclass(frozen=True)
+class _Written:
+    """What writing one poll's posts gave, and the bookkeeping rows the batch writes together."""
+
+    counts: store.StoreCounts
+    gap: FeedGap | None
+    state: tuple[FeedState, str | None]
+    fetch_log: tuple[Any, ...]
+
+
+def _write(db: Database, fetched: Fetched, plan: _Plan) -> _Written:
+    """Write one poll's posts (tagged) and a gap it reveals; return its feed's state and its
+    fetch-log row for the batch to write. Inside a transaction."""
     feed, result, tagged = fetched.feed, fetched.result, fetched.tagged
     counts = store.StoreCounts(0, 0)
     gap: FeedGap | None = None
@@ -479,24 +489,20 @@ def _write(db: Database, fetched: Fetched, plan: _Plan) -> tuple[store.StoreCoun
                 reason = f"feeds of kind {feed.kind} have no history to read it back from"
                 store.update_gap(db, gap.id, status="unrepairable", items_recovered=0, attempts=0, error=reason)
                 gap = dataclasses.replace(gap, status="unrepairable", error=reason)
-    # The title the feed list gives wins; else the feed's own, as the document says it now.
-    store.save_feed_state(db, plan.state, title=feed.title or (tagged.title if tagged else None))
-    store.log_fetch(
-        db,
-        {
-            "feed": feed.name,
-            "started": store.iso(fetched.started),
-            "status": plan.state.last_status,
-            "outcome": plan.outcome,
-            "duration_ms": fetched.duration_ms,
-            "bytes": result.bytes_received if result else 0,
-            "new": counts.new,
-            "updated": counts.updated,
-            "error": plan.error,
-            "url": fetched.state.url,
-        },
+    log_row = (  # store.FETCH_LOG_COLUMNS
+        feed.name,
+        store.iso(fetched.started),
+        plan.state.last_status,
+        plan.outcome,
+        fetched.duration_ms,
+        result.bytes_received if result else 0,
+        counts.new,
+        counts.updated,
+        plan.error,
+        fetched.state.url,
     )
-    return counts, gap
+    # The title the feed list gives wins; else the feed's own, as the document says it now.
+    return _Written(counts, gap, (plan.state, feed.title or (tagged.title if tagged else None)), log_row)
 
 
 def _result(fetched: Fetched, plan: _Plan, counts: store.StoreCounts, gap: FeedGap | None = None) -> PollResult:
@@ -539,7 +545,9 @@ def record_batch(db: Database, batch: Sequence[Fetched], poller: Poller) -> list
     plans = [_plan(fetched, poller) for fetched in batch]
     with store.write_transaction(db):
         written = [_write(db, fetched, plan) for fetched, plan in zip(batch, plans, strict=True)]
-    return [_result(f, p, c, g) for f, p, (c, g) in zip(batch, plans, written, strict=True)]
+        store.save_feed_states(db, [w.state for w in written])
+        store.log_fetches(db, [w.fetch_log for w in written])
+    return [_result(f, p, w.counts, w.gap) for f, p, w in zip(batch, plans, written, strict=True)]
 
 
 def log_poll(result: PollResult) -> None:

@@ -63,6 +63,7 @@ from .schema import log as log
 from .schema import marks as marks
 from .schema import open_db as open_db
 from .schema import write_transaction as write_transaction
+from .writes import FETCH_LOG_COLUMNS as FETCH_LOG_COLUMNS
 from .writes import MANUAL_CONFIDENCE as MANUAL_CONFIDENCE
 from .writes import PROFILE_CACHE_ROWS as PROFILE_CACHE_ROWS
 from .writes import FeedSpec as FeedSpec
@@ -74,10 +75,12 @@ from .writes import ensure_feeds as ensure_feeds
 from .writes import insert_backfill as insert_backfill
 from .writes import larger_page_cache as larger_page_cache
 from .writes import log_fetch as log_fetch
+from .writes import log_fetches as log_fetches
 from .writes import record_gap as record_gap
 from .writes import remove_manual_tags as remove_manual_tags
 from .writes import replace_unknown_tokens as replace_unknown_tokens
 from .writes import save_feed_state as save_feed_state
+from .writes import save_feed_states as save_feed_states
 from .writes import save_profile as save_profile
 from .writes import save_taggings as save_taggings
 from .writes import set_next_check as set_next_check

@@ -97,28 +97,41 @@ def ensure_feeds(db: Database, feeds: Iterable[FeedSpec], *, now: dt.datetime) -
 
 def save_feed_state(db: Database, state: FeedState, *, title: str | None = None) -> None:
     """Write a feed's fetch state; call inside the poll's transaction."""
-    db.execute(
+    save_feed_states(db, [(state, title)])
+
+
+def save_feed_states(db: Database, states: Sequence[tuple[FeedState, str | None]]) -> None:
+    """Write feeds' fetch states (each with the title to keep, if any); call inside the polls'
+    transaction. One statement for a whole batch of polls."""
+    db.conn.executemany(
         "UPDATE feeds SET url = ?, etag = ?, last_modified = ?, body_hash = ?, last_status = ?, last_outcome = ?,"
         " last_error = ?, last_polled = ?, last_success = ?, consecutive_failures = ?, next_check = ?,"
         " retry_after_until = ?, gone = ?, title = coalesce(nullif(?, ''), title) WHERE name = ?",
         [
-            state.url,
-            state.etag,
-            state.last_modified,
-            state.body_hash,
-            state.last_status,
-            state.last_outcome,
-            state.last_error,
-            iso(state.last_polled),
-            iso(state.last_success),
-            state.consecutive_failures,
-            iso(state.next_check),
-            iso(state.retry_after_until),
-            int(state.gone),
-            title or "",
-            state.name,
+            (
+                state.url,
+                state.etag,
+                state.last_modified,
+                state.body_hash,
+                state.last_status,
+                state.last_outcome,
+                state.last_error,
+                iso(state.last_polled),
+                iso(state.last_success),
+                state.consecutive_failures,
+                iso(state.next_check),
+                iso(state.retry_after_until),
+                int(state.gone),
+                title or "",
+                state.name,
+            )
+            for state, title in states
         ],
     )
+
+
+FETCH_LOG_COLUMNS = ("feed", "started", "status", "outcome", "duration_ms", "bytes", "new", "updated", "error", "url")
+"""What each ``fetch_log`` row says of one poll."""
 
 
 def log_fetch(db: Database, row: dict[str, Any]) -> None:
@@ -129,6 +142,15 @@ def log_fetch(db: Database, row: dict[str, Any]) -> None:
     """
     columns = ", ".join(f"[{column}]" for column in row)
     db.execute(f"INSERT INTO fetch_log ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+def log_fetches(db: Database, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Append rows of ``FETCH_LOG_COLUMNS`` to the fetch log, one statement for a batch of polls;
+    call inside their transaction."""
+    db.conn.executemany(
+        f"INSERT INTO fetch_log ({', '.join(FETCH_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(FETCH_LOG_COLUMNS))})",
+        rows,
+    )
 
 
 def set_next_check(db: Database, name: str, when: dt.datetime | None) -> None:
