@@ -34,6 +34,11 @@ finally:
         if sys.modules.get(_name, ...) is None:
             del sys.modules[_name]
 
+PLUGINS = False
+"""sqlite-utils plugins are not run on the archive's connections: the archive needs none of their
+SQL functions, and finding them scans every installed package's entry points (a tenth of a
+listing command's start-up). Datasette and ``sqlite-utils`` itself still run them on the file."""
+
 BUSY_TIMEOUT_S = 30.0
 """How long a write waits for another process's transaction before giving up."""
 BUSY_NOTICE_S = 1.5
@@ -302,7 +307,7 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Database:
             raise StoreError(f"cannot create the folder of the archive {path}: {exc.strerror or exc}") from None
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
-        db = Database(conn)
+        db = Database(conn, execute_plugins=PLUGINS)
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
@@ -333,7 +338,7 @@ def _open_for_reading(path: Path) -> Database:
         except sqlite3.DatabaseError as exc:
             last = exc
             continue
-        db = Database(conn)
+        db = Database(conn, execute_plugins=PLUGINS)
         if MIGRATIONS.pending(db):
             raise StoreError(
                 f"the archive {path} is read-only here and needs upgrading to this version: run"
