@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..models import FeedGap, FeedState, GapStatus, TaggedPost, Tagging
+from ..models import FeedGap, FeedState, GapStatus, Post, TaggedPost, Tagging
 from .reads import existing_by_guid, existing_by_id, feed_state, state_from_row
 from .schema import BUSY_NOTICE_S, Database, _begin_within, iso, link_rows, log, write_transaction
 
@@ -245,19 +245,7 @@ def store_posts(
             sources.append((post_id, feed, post.guid, now_s, now_s))
             continue
         published = iso(post.published)
-        fields = (
-            post.url,
-            post.title,
-            post.summary,
-            post.summary_html,
-            json_list(post.links),
-            published,
-            iso(post.updated),
-            published or now_s,  # the date: when published, else now
-            json_list(post.authors),
-            json_list(post.categories),
-            post.content_hash,
-        )
+        fields = _post_fields(post, now_s)
         if tagging is None:  # said unchanged when read in this transaction: a caller's bug
             raise ValueError(f"post {post_id} is new or changed but came untagged: tag it before storing it")
         columns = tag_columns(tagging, tagged_with)
@@ -302,6 +290,25 @@ def store_posts(
     )
     save_taggings(db, tagged, tagged_with=tagged_with, posts_written=True)
     return StoreCounts(len(inserts), len(updates), tuple(new_ids), tuple(updated_ids))
+
+
+def _post_fields(post: Post, now_s: str) -> tuple[Any, ...]:
+    """``posts.url`` to ``posts.content_hash``, in the order of the columns; the date is when the post
+    was published, else now."""
+    published = iso(post.published)
+    return (
+        post.url,
+        post.title,
+        post.summary,
+        post.summary_html,
+        json_list(post.links),
+        published,
+        iso(post.updated),
+        published or now_s,
+        json_list(post.authors),
+        json_list(post.categories),
+        post.content_hash,
+    )
 
 
 # --- tags --------------------------------------------------------------------------------------
