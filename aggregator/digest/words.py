@@ -72,7 +72,7 @@ _IMPERATIVES = frozenset(
     """set use run create get add manage build deploy track monitor specify view save simplify automate
     launch easily now sign try achieve optimize discover review remediate detect configure protect
     secure gather organize compare analyze visualize migrate accelerate reduce improve customize control
-    find subscribe share test quickly""".split()  # noqa: SIM905
+    find subscribe share test quickly adjust modify identify choose take read""".split()  # noqa: SIM905
 )
 """Words that start a title written as an instruction ("Set Concurrency Limits on ...")."""
 _PRESS = re.compile(
@@ -766,6 +766,7 @@ _CHANGE = {
     "refreshes": "Refreshed",
 }
 """Verbs that change something, as the word a noun phrase says it with ("EKS Higher Limits")."""
+_CHANGE_WORDS = frozenset(w.lower() for w in _CHANGE.values()) | {"more"}
 _LEVELS = frozenset({"limits", "quotas", "rates", "speeds", "sizes", "resolutions", "ceilings", "iops"})
 """Plurals that are raised, not added to: "Higher Limits", but "More Clusters"."""
 _CHANGED = {"increased": "Higher", "raised": "Higher", "reduced": "Lower", "lowered": "Lower", "improved": "Improved"}
@@ -810,7 +811,7 @@ _PARTICIPLES = frozenset(
     """supported added updated published included deployed integrated launched released enabled expanded
     increased improved created defined generated stored hosted focused allowed required announced unveiled
     relaunched aligned shared extended introduced offered provided delivered built designed managed optimized
-    powered based""".split()  # noqa: SIM905
+    powered based used consumed needed selected specified""".split()  # noqa: SIM905
 )
 """Participles that only say something happened to what is new ("Windows Nodes Supported")."""
 _ADJECTIVAL = frozenset({"managed", "optimized", "powered", "based", "shared", "designed", "built"})
@@ -927,6 +928,20 @@ def _what(subj: _Subject, room: int) -> list[str]:
     return _strip_lead(after)
 
 
+_NOT_ADVERBS = frozenset(
+    """family assembly anomaly supply reply italy july rally ally fly only early daily weekly monthly
+    quarterly hourly yearly friendly""".split()  # noqa: SIM905
+)
+
+
+def _adverb(words: Sequence[str]) -> bool:
+    """Whether a phrase ends on an adverb that says how, not what ("Sort Keys Dynamically")."""
+    low = words[-1].lower()
+    if len(words) > 1 and low in ("even", "still", "again", "further", "too"):
+        return True  # "Text Even (More Accurately)"
+    return len(words) > 1 and len(low) > 5 and low.endswith("ly") and low.isalpha() and low not in _NOT_ADVERBS
+
+
 def _participle(words: Sequence[str]) -> bool:
     """Whether a phrase ends on a participle that says only that something happened to it."""
     return len(words) > 1 and words[-1].lower() in _PARTICIPLES
@@ -936,7 +951,14 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
     words = _versions(_cut(_strip_lead(words)))
-    while words and (words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS | _BE or _participle(words)):
+    words = [
+        w
+        for i, w in enumerate(words)
+        if not (w.lower() == "service" and words[i + 1 :][:1] and words[i + 1].lower() in _PAIRING)
+    ]  # "EMR service integration": EMR Integration
+    while words and (
+        words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS | _BE or _participle(words) or _adverb(words)
+    ):
         words = words[:-1]
     if words and words[-1].lower() in _PREDICATES:
         words = [*words[:-1], _PREDICATES[words[-1].lower()]]  # "HIPAA eligible" -> HIPAA Eligibility
@@ -948,15 +970,60 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
         low = word.lower()
         if low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
             kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
-    learned = [w for w in kept if w.lower() not in vocab.dropped]
+    learned = [w for i, w in enumerate(kept) if w.lower() not in vocab.dropped or _numbered(kept, i)]
     words = _trim(learned or kept)
     if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
         words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
-        words = _trim(words[-budget:])
-        while len(words) > 1 and words[0].isdigit():
-            words = words[1:]  # "53 Aliasing": a number without what it numbers
+        words = _budget(words, budget)
     return words
+
+
+_UNNAMING = frozenset({"minor", "major", "version", "versions", "release", "releases", "new", "latest", "gbps"})
+"""Capitalized words before a number that are not its name ("Minor 11.5": the version is the news)."""
+
+
+def _numbered(words: Sequence[str], i: int) -> bool:
+    """Whether a word is the name of the number after it ("Route 53", "Beta 1"): never torn from it."""
+    return (
+        i + 1 < len(words)
+        and words[i][:1].isupper()
+        and words[i].lower() not in _UNNAMING
+        and bool(re.fullmatch(r"\d+(\.\d+)*", words[i + 1]))
+    )
+
+
+def _budget(words: list[str], budget: int) -> list[str]:
+    """The last ``budget`` words of a phrase (its head), not starting inside a name: a number
+    that ends it keeps the word it numbers ("Route 53"), a modifier the compound it opens
+    ("Software Defined Radios", "Bring Your Own IP"); one word over the budget for that, else
+    nothing of it ("53 Aliasing" -> Aliasing)."""
+    last = len(words) - 1
+    start = len(words) - budget
+    while start > 0 and ((_numbered(words, start - 1) and start == last) or _opens_compound(words, start)):
+        start -= 1  # "Route 53" as the phrase's head; "Software Defined Radios"
+    if len(words) - start > budget + 1:
+        start = len(words) - budget
+    while start < last and (_VERSION.match(words[start]) or _opens_compound(words, start)):
+        start += 1  # "53 Aliasing", "Defined Radios": the head without the torn piece
+    return _trim(words[start:])
+
+
+_POSSESSIVES = frozenset({"own", "your", "my", "our"})
+
+
+def _opens_compound(words: Sequence[str], i: int) -> bool:
+    """Whether a phrase cut at ``i`` would start on the inside of a compound: a participle or a
+    possessive after a capitalized word ("Software Defined", "Bring Your Own")."""
+    low, previous = words[i].lower(), words[i - 1].lower() if i > 0 else ""
+    inside = low in _POSSESSIVES or (len(low) > 4 and low.endswith("ed") and "-" not in low and low not in _CHANGED)
+    return (
+        inside
+        and words[i][:1].isupper()  # a capitalized run is a name: "the last used timestamp" is none
+        and words[i - 1][:1].isupper()
+        and previous not in _IMPERATIVES | _VERBS | _CHANGE_WORDS | _UNNAMING  # "Take Certified", "Improved Automated"
+        and i + 1 < len(words)
+    )
 
 
 def _trim(words: list[str]) -> list[str]:
