@@ -181,6 +181,8 @@ class Vocabulary:
         """The name a heading gives a service, from the name a title wrote ("Amazon ECS",
         "Application Load Balancer", "Kinesis Analytics")."""
         bare = _bare(written)
+        if _PREFIX.match(names.short(key)) and written.lower().startswith(names.short(key).lower()):
+            bare = written  # "Amazon Linux 2", "AWS IQ": the prefix is part of the name, never torn off
         spellings = sorted(self.names.get(key, {}).items(), key=lambda item: (-item[1], item[0]))
         for spelling, _ in spellings:
             if _same_name(spelling, bare):
@@ -919,6 +921,9 @@ def _what(subj: _Subject, room: int) -> list[str]:
     trailing_noun = len(significant) == 1 and significant[0].islower()  # "... AWS Lambda functions"
     if words and _bare_word(words[0]).lower() in _IMPERATIVES and len(significant) >= 2:
         return _strip_lead(after)  # "Optimize cost with EFS Infrequent Access": what it is done with
+    said_little = bool(_before(subj)) and all(_bare_word(w).lower() in _SAYS_LITTLE for w in _before(subj))
+    if said_little and significant and _bare_word(after[0]).lower() not in _CUT:
+        return _strip_lead(after)  # "enhancements to Rekognition text detection": the text detection
     if _before(subj) and (
         ends_on_connector or not significant or trailing_noun or _bare_word(after[0]).lower() in _CUT
     ):
@@ -1120,6 +1125,41 @@ def _short_form(subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> str:
     return acronym if acronym in known or acronym == names.short(subj.key).upper() else subj.name
 
 
+_PROGRAMMES = {
+    p.lower(): p
+    for p in "SOC PCI HIPAA ISO FedRAMP IRAP HITRUST C5 GDPR DoD ENS MTCS OSPAR K-ISMS FINMA GxP CSA".split()  # noqa: SIM905
+}
+"""Compliance programmes as a heading writes them."""
+_IN_SCOPE = re.compile(r"(?i)\b(in scope|regulated by)\b")
+_PREDICATE_NOUNS = {n.lower(): n for n in _PREDICATES.values()}
+_SOC_SPELLED = re.compile(r"(?i)\bsystems? and organi[sz]ation(al)? controls\b")
+
+
+def _compliance(title: str) -> list[str] | None:
+    """A title saying a service is in scope for programmes, or eligible or compliant for one, as
+    what is new: the programme and what the service now is ("HIPAA Eligibility", "PCI DSS
+    Certification"); several programmes as Compliance alone."""
+    tokens = re.findall(r"[\w-]+", _SOC_SPELLED.sub("SOC", title))
+    low = [t.lower() for t in tokens]
+    found = list(dict.fromkeys(_PROGRAMMES[t] + (" DSS" if low[i + 1 : i + 2] == ["dss"] else "")
+                               for i, t in enumerate(low) if t in _PROGRAMMES))  # fmt: skip
+    said = [i for i, t in enumerate(low) if t in _PREDICATES or t in _PREDICATE_NOUNS]
+    programmes = [i for i, t in enumerate(low) if t in _PROGRAMMES]
+    after = any(0 < s - p <= 4 for s in said for p in programmes)  # "PCI DSS compliant", "HIPAA eligible"
+    if not found or not (after or _IN_SCOPE.search(title)):
+        return None
+    word = next((low[i] for i in said), "compliant") if len(found) == 1 else "compliant"
+    noun = _PREDICATES.get(word) or _PREDICATE_NOUNS.get(word, "Compliance")
+    return [*found[0].split(), noun] if len(found) == 1 else [noun]
+
+
+def _names_service(text: str, subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> bool:
+    """Whether what is new is only the service a part of it is named for ("Performance Insights
+    ... on RDS"): the service then comes first, as a heading names it."""
+    own = (vocab.own_name(subj.key, names), names.short(subj.key))
+    return any(_same_name(text, n) for n in own) and not any(_same_name(subj.name, n) for n in own)
+
+
 def _first_words(text: str, budget: int) -> str:
     """A title nothing else could be made of, as a heading: its first words, up to a connector
     when two or more come before it, each once."""
@@ -1143,7 +1183,10 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     taken = _short_form(subj, names, vocab).split()
     if subj.name:
         room = max(2 if len(taken) == 2 else 1, budget - len(taken))
-        what = _noun_phrase(_what(subj, room), room, vocab, taken)
+        what = _compliance(story.primary.title) or _noun_phrase(_what(subj, room), room, vocab, taken)
+        if what and subj.key and _names_service(" ".join(what), subj, names, vocab):
+            # "Performance Insights (is available on) RDS": RDS Performance Insights; "NLB for ELB": NLB
+            taken, what = (what, taken) if len(taken) > 1 else (taken, [])
         if what and len(taken) == 1 and re.split(r"[-/]", what[0])[0].lower() == taken[0].lower():
             taken = []  # "EKS-Optimized AMI": the name once, in its compound
     else:
