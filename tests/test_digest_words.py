@@ -399,6 +399,9 @@ def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
         ("Amazon Polly is now in scope for SOC 1 and SOC 2", "Polly SOC Compliance"),
         ("AWS Glue is now a HIPAA eligible service", "Glue HIPAA Eligibility"),
         ("Amazon Kinesis workloads can now be regulated by PCI, ISO and SOC", "Kinesis Compliance"),
+        ("AWS CodePipeline now supports Amazon Linux 2", "CodePipeline Amazon Linux 2"),
+        # Metrics or events for a named thing are that thing's.
+        ("Amazon CloudWatch adds metrics for Amazon EC2 Dedicated Hosts", "CloudWatch Dedicated Host Metrics"),
         # The service before its feature; what the enhancements are to.
         ("Performance Insights is now available on Amazon RDS for Oracle", "RDS Performance Insights"),
         ("Announcing improvements to Amazon Rekognition face search", "Rekognition Face Search"),

@@ -72,7 +72,7 @@ _IMPERATIVES = frozenset(
     """set use run create get add manage build deploy track monitor specify view save simplify automate
     launch easily now sign try achieve optimize discover review remediate detect configure protect
     secure gather organize compare analyze visualize migrate accelerate reduce improve customize control
-    find subscribe share test quickly adjust modify identify choose take read""".split()  # noqa: SIM905
+    find subscribe share test quickly adjust modify identify choose take""".split()  # noqa: SIM905
 )
 """Words that start a title written as an instruction ("Set Concurrency Limits on ...")."""
 _PRESS = re.compile(
@@ -952,7 +952,9 @@ def _participle(words: Sequence[str]) -> bool:
     return len(words) > 1 and words[-1].lower() in _PARTICIPLES
 
 
-def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str]) -> list[str]:
+def _noun_phrase(
+    words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str], *, prefixed: frozenset[str] = frozenset()
+) -> list[str]:
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
     words = _versions(_cut(_strip_lead(words)))
@@ -971,9 +973,11 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
     if name and [w.lower() for w in words[: len(name)]] == name:
         words = words[len(name) :]  # "S3 Batch Operations" after "S3": the name once
     kept: list[str] = []
-    for word in words:
+    for i, word in enumerate(words):
         low = word.lower()
-        if low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
+        if " ".join(words[i : i + 2]).lower() in prefixed:
+            kept.append(word)  # "Amazon Linux": the prefix is part of the name
+        elif low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
             kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
     learned = [w for i, w in enumerate(kept) if w.lower() not in vocab.dropped or _numbered(kept, i)]
     words = _trim(learned or kept)
@@ -1026,6 +1030,7 @@ def _opens_compound(words: Sequence[str], i: int) -> bool:
         inside
         and words[i][:1].isupper()  # a capitalized run is a name: "the last used timestamp" is none
         and words[i - 1][:1].isupper()
+        and not re.search(r"[A-Z\d]", words[i - 1][1:])  # "EC2 Dedicated Hosts": a name before, not a compound
         and previous not in _IMPERATIVES | _VERBS | _CHANGE_WORDS | _UNNAMING  # "Take Certified", "Improved Automated"
         and i + 1 < len(words)
     )
@@ -1153,6 +1158,29 @@ def _compliance(title: str) -> list[str] | None:
     return [*found[0].split(), noun] if len(found) == 1 else [noun]
 
 
+_MEASURES = frozenset({"metrics", "logs", "events", "alarms", "dashboards", "notifications"})
+"""Nouns that say little alone and much with what they are for ("metrics for Capacity Reservations")."""
+
+
+def _measured(what: list[str], title: str, room: int, vocab: Vocabulary) -> list[str] | None:
+    """Metrics, logs or events for a named thing, as that thing's ("CloudWatch Capacity
+    Reservation Metrics" of "CloudWatch metrics for EC2 On-Demand Capacity Reservations")."""
+    if len(what) != 1 or what[0].lower() not in _MEASURES:
+        return None
+    match = re.search(rf"(?i)\b{what[0]}\s+for\s+(the\s+)?(.+)$", clean_title(title)[0])
+    rest = _words(match.group(2)) if match else []
+    rest = [w for w in rest if w.lower() not in ("amazon", "aws")]
+    if not rest or not rest[0][:1].isupper():
+        return None  # "metrics for increased visibility": no thing named
+    thing = _noun_phrase(rest, max(1, room - 1), vocab, ())
+    if not thing:
+        return None
+    last = thing[-1]
+    if last[:1].isupper() and last.lower().endswith("s") and not last.lower().endswith(("ss", "us", "is")):
+        thing = [*thing[:-1], last[:-3] + "y" if last.lower().endswith("ies") else last[:-1]]
+    return [*thing, _title_case(what[0])]
+
+
 def _names_service(text: str, subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> bool:
     """Whether what is new is only the service a part of it is named for ("Performance Insights
     ... on RDS"): the service then comes first, as a heading names it."""
@@ -1183,7 +1211,11 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     taken = _short_form(subj, names, vocab).split()
     if subj.name:
         room = max(2 if len(taken) == 2 else 1, budget - len(taken))
-        what = _compliance(story.primary.title) or _noun_phrase(_what(subj, room), room, vocab, taken)
+        prefixed = frozenset(e.short.lower() for e in names.registry.entries.values() if _PREFIX.match(e.short))
+        what = _compliance(story.primary.title) or _noun_phrase(
+            _what(subj, room), room, vocab, taken, prefixed=prefixed
+        )
+        what = _measured(what, story.primary.title, room, vocab) or what
         if what and subj.key and _names_service(" ".join(what), subj, names, vocab):
             # "Performance Insights (is available on) RDS": RDS Performance Insights; "NLB for ELB": NLB
             taken, what = (what, taken) if len(taken) > 1 else (taken, [])
