@@ -339,9 +339,11 @@ def _name_piece(heading: str, title: str, ctx: Context) -> bool:
     "Amazon Linux") written without it."""
     for entry in ctx.registry.entries.values():
         short = entry.short
-        if re.match(r"(?i)(amazon|aws)\s", short) and short.lower() in title.lower():
+        if re.match(r"(?i)(amazon|aws)\s", short) and re.search(rf"(?i)\b{re.escape(short)}\b", title):
             bare = short.split(" ", 1)[1]
-            if re.search(rf"(?i)\b{re.escape(bare)}\b", heading) and short.lower() not in heading.lower():
+            if re.search(rf"(?i)\b{re.escape(bare)}\b", heading) and not re.search(
+                rf"(?i)\b{re.escape(short)}\b", heading
+            ):
                 return True
     return False
 
@@ -351,13 +353,17 @@ _NOT_ADVERB = frozenset({"family", "assembly", "anomaly", "supply", "reply", "it
 _AFTER_ONLY = frozenset({"used", "needed", "consumed", "required", "selected", "specified"})
 
 
+_NOT_A_NAME = frozenset({"new", "the", "and", "now", "amazon", "aws", "introducing", "announcing"})
+"""Capitalized words before a compound that are not part of it."""
+
+
 def _cut_modifier(words: Sequence[str], title: str, names: set[str]) -> bool:
     """A heading starting what is new inside a capitalized compound of the title ("Defined Radios"
     of "Software Defined Radios", "Own IP" of "Bring Your Own IP"), or ending on an adverb or a
     participle that only says how ("Sort Keys Dynamically", "Bandwidth Used")."""
     last = words[-1].lower() if words else ""
     adverb = len(last) > 5 and last.endswith("ly") and last.isalpha() and last not in _NOT_ADVERB
-    if len(words) > 1 and (adverb or last in _AFTER_ONLY):
+    if len(words) > 1 and (adverb or last in _AFTER_ONLY) and last not in names:  # "CloudWatch Evidently"
         return True
     title_words = [x.strip(",;:()") for x in title.split()]
     kept = {x.lower() for x in words} | names
@@ -371,7 +377,7 @@ def _cut_modifier(words: Sequence[str], title: str, names: set[str]) -> bool:
                 other == word
                 and before[:1].isupper()
                 and before.isalpha()
-                and before.lower() not in kept | _FINITE | _IMPERATIVE | {"new", "the", "and", "now"}
+                and before.lower() not in kept | _FINITE | _IMPERATIVE | _NOT_A_NAME
             ):
                 return True
     return False
@@ -405,6 +411,7 @@ def _wrong_noun(o: Outcome, words: Sequence[str], ctx: Context) -> bool:
     short = ctx.names.short(o.story.service).lower() if o.story.service else ""
     launch = o.story.kind in ("new-service", "general-availability", "preview")
     joined = " ".join(low)
+    launch = launch or low[0] in ("amazon", "aws")
     if len(words) > 1 and short and joined.endswith(" " + short) and not joined.startswith(short) and not launch:
         return True  # a launch is headed by the full name: "Amazon RDS" is no feature before RDS
     if low and low[-1] == "service" and "service integration" in title:
