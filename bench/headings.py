@@ -91,7 +91,7 @@ _IMPERATIVE = frozenset(
 _ADJECTIVES = frozenset(
     """eligible compliant available faster easier more less new better simpler lower higher larger smaller
     up ready generally now today quickly easily directly automatically additional enhanced improved
-    expanded""".split()  # noqa: SIM905
+    expanded public private""".split()  # noqa: SIM905
 )
 _GENERIC = frozenset(
     """features feature computing updates update updated enhancements enhancement improvements improvement

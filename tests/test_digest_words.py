@@ -405,6 +405,8 @@ def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
         # The service before its feature; what the enhancements are to.
         ("Performance Insights is now available on Amazon RDS for Oracle", "RDS Performance Insights"),
         ("Announcing improvements to Amazon Rekognition face search", "Rekognition Face Search"),
+        # A modifier whose head is a word of the service's name goes with it.
+        ("Quickly review external access using the IAM Access Analyzer console", "IAM Access Analyzer"),
     ],
 )
 def test_headings_keep_names_whole_and_say_what_is_new(title: str, expected: str) -> None:

@@ -979,6 +979,8 @@ def _noun_phrase(
             kept.append(word)  # "Amazon Linux": the prefix is part of the name
         elif low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
             kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
+    if len(kept) == 1 and words and words[-1].lower() in name and kept[-1] != words[-1] and _adjective(kept[0]):
+        kept = []  # "public (access)" after "IAM Access Analyzer": a modifier without its head says nothing
     learned = [w for i, w in enumerate(kept) if w.lower() not in vocab.dropped or _numbered(kept, i)]
     words = _trim(learned or kept)
     if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
@@ -990,6 +992,15 @@ def _noun_phrase(
 
 _UNNAMING = frozenset({"minor", "major", "version", "versions", "release", "releases", "new", "latest", "gbps"})
 """Capitalized words before a number that are not its name ("Minor 11.5": the version is the news)."""
+
+
+_ADJECTIVE_ENDINGS = ("ic", "al", "ous", "ive", "ed", "able", "ible", "ful", "less", "ary", "ent", "ant")
+
+
+def _adjective(word: str) -> bool:
+    """Whether a lowercase word reads as an adjective ("public", "continuous"), not as a noun
+    that can stand as a modifier alone ("desktop")."""
+    return word.islower() and len(word) > 3 and word.endswith(_ADJECTIVE_ENDINGS)
 
 
 def _numbered(words: Sequence[str], i: int) -> bool:
@@ -1030,7 +1041,7 @@ def _opens_compound(words: Sequence[str], i: int) -> bool:
         inside
         and words[i][:1].isupper()  # a capitalized run is a name: "the last used timestamp" is none
         and words[i - 1][:1].isupper()
-        and not re.search(r"[A-Z\d]", words[i - 1][1:])  # "EC2 Dedicated Hosts": a name before, not a compound
+        and not (words[i - 1].isupper() or re.search(r"\d", words[i - 1]))  # "EC2 Dedicated Hosts": a name before
         and previous not in _IMPERATIVES | _VERBS | _CHANGE_WORDS | _UNNAMING  # "Take Certified", "Improved Automated"
         and i + 1 < len(words)
     )
