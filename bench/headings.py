@@ -61,6 +61,10 @@ CLASSES = {
     "no service": "the title names a service, the heading none",
     "generic tail": "a tail that says nothing (Features, Computing, Updates, Integration)",
     "region": "a Region expansion headed by a fragment or without its Region",
+    "name piece": "a product named without the Amazon/AWS that is part of its name (Linux 2 for Amazon Linux 2)",
+    "cut modifier": "a compound cut inside (Defined Radios, Own IP) or a trailing adverb or participle (Dynamically)",
+    "compliance": "a programme the title says the service is in scope or eligible for, missing (FinSpace Scope)",
+    "wrong noun": "the service after its feature, a bare name, or a generic noun for what the title says is new",
     "long": "a heading over five words",
     "hanging": "a heading ending on a connector, a parenthetical, Generally Available",
     "title case": "a clause keeping a title's capital on a common word (gets Throttling Logic)",
@@ -87,7 +91,7 @@ _IMPERATIVE = frozenset(
 _ADJECTIVES = frozenset(
     """eligible compliant available faster easier more less new better simpler lower higher larger smaller
     up ready generally now today quickly easily directly automatically additional enhanced improved
-    expanded""".split()  # noqa: SIM905
+    expanded public private""".split()  # noqa: SIM905
 )
 _GENERIC = frozenset(
     """features feature computing updates update updated enhancements enhancement improvements improvement
@@ -277,8 +281,21 @@ def heading_classes(o: Outcome, ctx: Context) -> list[str]:
     if named_in(title, ctx) and not (set(_tokens(heading)) & names) and o.story.kind != "new-service":
         out.append("no service")
     what = [x.lower() for x in rest]  # after the name
-    if len(words) > 1 and (last in _GENERIC_ALWAYS or (what and all(x in _GENERIC | _ADJECTIVES for x in what))):
+    paired = len(words) > 2 and last in ("integration", "integrations") and low[-2] in names  # "EMR Integration"
+    if (
+        len(words) > 1
+        and not paired
+        and (last in _GENERIC_ALWAYS or (what and all(x in _GENERIC | _ADJECTIVES for x in what)))
+    ):
         out.append("generic tail")
+    if _name_piece(heading, title, ctx):
+        out.append("name piece")
+    if _cut_modifier(words, title, names):
+        out.append("cut modifier")
+    if _compliance_missing(low, title):
+        out.append("compliance")
+    if _wrong_noun(o, words, ctx):
+        out.append("wrong noun")
     if o.story.kind == "region-expansion" and _bad_region(heading, ctx):
         out.append("region")
     if len(words) > 5:
@@ -315,6 +332,94 @@ def _fragment(words: Sequence[str], title: str) -> bool:
             ):
                 return True
     return False
+
+
+def _name_piece(heading: str, title: str, ctx: Context) -> bool:
+    """A product whose "Amazon"/"AWS" is part of its name (the registry's short name keeps it:
+    "Amazon Linux") written without it."""
+    for entry in ctx.registry.entries.values():
+        short = entry.short
+        if re.match(r"(?i)(amazon|aws)\s", short) and re.search(rf"(?i)\b{re.escape(short)}\b", title):
+            bare = short.split(" ", 1)[1]
+            if re.search(rf"(?i)\b{re.escape(bare)}\b", heading) and not re.search(
+                rf"(?i)\b{re.escape(short)}\b", heading
+            ):
+                return True
+    return False
+
+
+_POSSESSIVE_WORDS = frozenset({"own", "your", "my", "our"})
+_NOT_ADVERB = frozenset({"family", "assembly", "anomaly", "supply", "reply", "italy", "july", "only", "early"})
+_AFTER_ONLY = frozenset({"used", "needed", "consumed", "required", "selected", "specified"})
+
+
+_NOT_A_NAME = frozenset({"new", "the", "and", "now", "amazon", "aws", "introducing", "announcing"})
+"""Capitalized words before a compound that are not part of it."""
+
+
+def _cut_modifier(words: Sequence[str], title: str, names: set[str]) -> bool:
+    """A heading starting what is new inside a capitalized compound of the title ("Defined Radios"
+    of "Software Defined Radios", "Own IP" of "Bring Your Own IP"), or ending on an adverb or a
+    participle that only says how ("Sort Keys Dynamically", "Bandwidth Used")."""
+    last = words[-1].lower() if words else ""
+    adverb = len(last) > 5 and last.endswith("ly") and last.isalpha() and last not in _NOT_ADVERB
+    if len(words) > 1 and (adverb or last in _AFTER_ONLY) and last not in names:  # "CloudWatch Evidently"
+        return True
+    title_words = [x.strip(",;:()") for x in title.split()]
+    kept = {x.lower() for x in words} | names
+    for word in words[1:]:
+        low = word.lower()
+        if not word[:1].isupper() or not (low in _POSSESSIVE_WORDS or (low.endswith("ed") and "-" not in low)):
+            continue
+        for i, other in enumerate(title_words[1:], start=1):
+            before = title_words[i - 1]
+            if (
+                other == word
+                and before[:1].isupper()
+                and before.isalpha()
+                and before.lower() not in kept | _FINITE | _IMPERATIVE | _NOT_A_NAME
+            ):
+                return True
+    return False
+
+
+_PROGRAMMES = frozenset({"soc", "pci", "hipaa", "iso", "fedramp", "irap", "hitrust", "c5", "gdpr", "dod", "gxp"})
+_SAID = re.compile(r"(?i)\b(in scope|regulated by|eligible|compliant|certified|authorized)\b")
+_PROGRAMME_NOUNS = frozenset({"compliance", "eligibility", "certification", "authorization", "accreditation"})
+
+
+def _compliance_missing(low: Sequence[str], title: str) -> bool:
+    """A title saying a service is in scope, eligible or compliant for a programme, headed
+    without the programme or what the service now is ("FinSpace Scope", "Eligible Service")."""
+    programmes = set(re.findall(r"[a-z0-9]+", title.lower())) & _PROGRAMMES
+    if not programmes or not _SAID.search(title):
+        return False
+    return not (set(low) & (_PROGRAMMES | _PROGRAMME_NOUNS)) or bool(set(low) & {"scope", "eligible", "regulated"})
+
+
+_MEASURES = frozenset({"metrics", "logs", "alarms", "dashboards", "events"})
+
+
+def _wrong_noun(o: Outcome, words: Sequence[str], ctx: Context) -> bool:
+    """The service's name after its feature ("Performance Insights RDS"), a generic noun for what
+    the title pairs ("EMR Service" of "service integration"), a noun without what the title says
+    it is for ("CloudWatch Metrics" of "metrics for EC2 ..."), or the bare name of a service for a
+    story about a part of it ("Rekognition" of "enhancements to Rekognition text detection")."""
+    title = o.item.title.lower()
+    low = [x.lower() for x in words]
+    own = {o.story.service, *(n.lower() for n in ctx.names.all_names(o.story.service))} if o.story.service else set()
+    short = ctx.names.short(o.story.service).lower() if o.story.service else ""
+    launch = o.story.kind in ("new-service", "general-availability", "preview")
+    joined = " ".join(low)
+    launch = launch or low[0] in ("amazon", "aws")
+    if len(words) > 1 and short and joined.endswith(" " + short) and not joined.startswith(short) and not launch:
+        return True  # a launch is headed by the full name: "Amazon RDS" is no feature before RDS
+    if low and low[-1] == "service" and "service integration" in title:
+        return True
+    if len(low) <= 2 and low[-1:] and low[-1] in _MEASURES and f"{low[-1]} for " in title:
+        return True
+    bare_name = joined in own or joined == short
+    return bare_name and not launch and bool(re.search(r"(?i)\b(enhancements|improvements|updates) to\b", title))
 
 
 def _bad_region(heading: str, ctx: Context) -> bool:

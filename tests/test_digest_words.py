@@ -381,3 +381,33 @@ def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
     assert clause == "CloudWatch adds anomaly detection for Kansas City metrics"  # nothing says Kansas is a word
     vocab = w.Vocabulary(capitalized=frozenset({"Docker"}), lowercase=frozenset({"volumes"}))
     assert w.clause(story("Amazon ECS Supports Docker Volumes"), NAMES, vocab) == "ECS supports Docker volumes"
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # A name is never torn: its number stays with it, a compound keeps its first word, a
+        # product whose "Amazon" is part of its name keeps it.
+        ("AWS Glue now supports Amazon Route 53", "Glue Route 53"),
+        ("AWS Ground Station adds Software Defined Modems", "Ground Station Software Defined Modems"),
+        ("Amazon Linux 2 Kernel Preview is now available", "Amazon Linux 2 Preview"),
+        # No adverb or participle that only says how, no "service" before integration.
+        ("Amazon Neptune now supports changing cluster parameters dynamically", "Neptune Cluster Parameters"),
+        ("You can now adjust the memory used by a running AWS Batch job", "Batch Memory"),
+        ("AWS Step Functions adds Amazon SQS service integration", "Step Functions SQS Integration"),
+        # Compliance: the programme and what the service now is; several as Compliance.
+        ("Amazon Polly is now in scope for SOC 1 and SOC 2", "Polly SOC Compliance"),
+        ("AWS Glue is now a HIPAA eligible service", "Glue HIPAA Eligibility"),
+        ("Amazon Kinesis workloads can now be regulated by PCI, ISO and SOC", "Kinesis Compliance"),
+        ("AWS CodePipeline now supports Amazon Linux 2", "CodePipeline Amazon Linux 2"),
+        # Metrics or events for a named thing are that thing's.
+        ("Amazon CloudWatch adds metrics for Amazon EC2 Dedicated Hosts", "CloudWatch Dedicated Host Metrics"),
+        # The service before its feature; what the enhancements are to.
+        ("Performance Insights is now available on Amazon RDS for Oracle", "RDS Performance Insights"),
+        ("Announcing improvements to Amazon Rekognition face search", "Rekognition Face Search"),
+        # A modifier whose head is a word of the service's name goes with it.
+        ("Quickly review external access using the IAM Access Analyzer console", "IAM Access Analyzer"),
+    ],
+)
+def test_headings_keep_names_whole_and_say_what_is_new(title: str, expected: str) -> None:
+    assert w.heading(story(title), NAMES) == expected

@@ -72,7 +72,7 @@ _IMPERATIVES = frozenset(
     """set use run create get add manage build deploy track monitor specify view save simplify automate
     launch easily now sign try achieve optimize discover review remediate detect configure protect
     secure gather organize compare analyze visualize migrate accelerate reduce improve customize control
-    find subscribe share test quickly""".split()  # noqa: SIM905
+    find subscribe share test quickly adjust modify identify choose take""".split()  # noqa: SIM905
 )
 """Words that start a title written as an instruction ("Set Concurrency Limits on ...")."""
 _PRESS = re.compile(
@@ -181,6 +181,8 @@ class Vocabulary:
         """The name a heading gives a service, from the name a title wrote ("Amazon ECS",
         "Application Load Balancer", "Kinesis Analytics")."""
         bare = _bare(written)
+        if _PREFIX.match(names.short(key)) and written.lower().startswith(names.short(key).lower()):
+            bare = written  # "Amazon Linux 2", "AWS IQ": the prefix is part of the name, never torn off
         spellings = sorted(self.names.get(key, {}).items(), key=lambda item: (-item[1], item[0]))
         for spelling, _ in spellings:
             if _same_name(spelling, bare):
@@ -766,6 +768,7 @@ _CHANGE = {
     "refreshes": "Refreshed",
 }
 """Verbs that change something, as the word a noun phrase says it with ("EKS Higher Limits")."""
+_CHANGE_WORDS = frozenset(w.lower() for w in _CHANGE.values()) | {"more"}
 _LEVELS = frozenset({"limits", "quotas", "rates", "speeds", "sizes", "resolutions", "ceilings", "iops"})
 """Plurals that are raised, not added to: "Higher Limits", but "More Clusters"."""
 _CHANGED = {"increased": "Higher", "raised": "Higher", "reduced": "Lower", "lowered": "Lower", "improved": "Improved"}
@@ -810,7 +813,7 @@ _PARTICIPLES = frozenset(
     """supported added updated published included deployed integrated launched released enabled expanded
     increased improved created defined generated stored hosted focused allowed required announced unveiled
     relaunched aligned shared extended introduced offered provided delivered built designed managed optimized
-    powered based""".split()  # noqa: SIM905
+    powered based used consumed needed selected specified""".split()  # noqa: SIM905
 )
 """Participles that only say something happened to what is new ("Windows Nodes Supported")."""
 _ADJECTIVAL = frozenset({"managed", "optimized", "powered", "based", "shared", "designed", "built"})
@@ -918,6 +921,9 @@ def _what(subj: _Subject, room: int) -> list[str]:
     trailing_noun = len(significant) == 1 and significant[0].islower()  # "... AWS Lambda functions"
     if words and _bare_word(words[0]).lower() in _IMPERATIVES and len(significant) >= 2:
         return _strip_lead(after)  # "Optimize cost with EFS Infrequent Access": what it is done with
+    said_little = bool(_before(subj)) and all(_bare_word(w).lower() in _SAYS_LITTLE for w in _before(subj))
+    if said_little and significant and _bare_word(after[0]).lower() not in _CUT:
+        return _strip_lead(after)  # "enhancements to Rekognition text detection": the text detection
     if _before(subj) and (
         ends_on_connector or not significant or trailing_noun or _bare_word(after[0]).lower() in _CUT
     ):
@@ -927,16 +933,39 @@ def _what(subj: _Subject, room: int) -> list[str]:
     return _strip_lead(after)
 
 
+_NOT_ADVERBS = frozenset(
+    """family assembly anomaly supply reply italy july rally ally fly only early daily weekly monthly
+    quarterly hourly yearly friendly""".split()  # noqa: SIM905
+)
+
+
+def _adverb(words: Sequence[str]) -> bool:
+    """Whether a phrase ends on an adverb that says how, not what ("Sort Keys Dynamically")."""
+    low = words[-1].lower()
+    if len(words) > 1 and low in ("even", "still", "again", "further", "too"):
+        return True  # "Text Even (More Accurately)"
+    return len(words) > 1 and len(low) > 5 and low.endswith("ly") and low.isalpha() and low not in _NOT_ADVERBS
+
+
 def _participle(words: Sequence[str]) -> bool:
     """Whether a phrase ends on a participle that says only that something happened to it."""
     return len(words) > 1 and words[-1].lower() in _PARTICIPLES
 
 
-def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str]) -> list[str]:
+def _noun_phrase(
+    words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str], *, prefixed: frozenset[str] = frozenset()
+) -> list[str]:
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
     words = _versions(_cut(_strip_lead(words)))
-    while words and (words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS | _BE or _participle(words)):
+    words = [
+        w
+        for i, w in enumerate(words)
+        if not (w.lower() == "service" and words[i + 1 :][:1] and words[i + 1].lower() in _PAIRING)
+    ]  # "EMR service integration": EMR Integration
+    while words and (
+        words[-1].lower() in _GENERIC_TAIL | CONNECTORS | _FILLERS | _BE or _participle(words) or _adverb(words)
+    ):
         words = words[:-1]
     if words and words[-1].lower() in _PREDICATES:
         words = [*words[:-1], _PREDICATES[words[-1].lower()]]  # "HIPAA eligible" -> HIPAA Eligibility
@@ -944,19 +973,78 @@ def _noun_phrase(words: list[str], budget: int, vocab: Vocabulary, taken: Iterab
     if name and [w.lower() for w in words[: len(name)]] == name:
         words = words[len(name) :]  # "S3 Batch Operations" after "S3": the name once
     kept: list[str] = []
-    for word in words:
+    for i, word in enumerate(words):
         low = word.lower()
-        if low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
+        if " ".join(words[i : i + 2]).lower() in prefixed:
+            kept.append(word)  # "Amazon Linux": the prefix is part of the name
+        elif low not in ("amazon", "aws", "aws's") and low not in (k.lower() for k in kept) and low not in name:
             kept.append(word)  # a word of the name again reads as a doubled name ("API Gateway API ...")
-    learned = [w for w in kept if w.lower() not in vocab.dropped]
+    if len(kept) == 1 and words and words[-1].lower() in name and kept[-1] != words[-1] and _adjective(kept[0]):
+        kept = []  # "public (access)" after "IAM Access Analyzer": a modifier without its head says nothing
+    learned = [w for i, w in enumerate(kept) if w.lower() not in vocab.dropped or _numbered(kept, i)]
     words = _trim(learned or kept)
     if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
         words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
-        words = _trim(words[-budget:])
-        while len(words) > 1 and words[0].isdigit():
-            words = words[1:]  # "53 Aliasing": a number without what it numbers
+        words = _budget(words, budget)
     return words
+
+
+_UNNAMING = frozenset({"minor", "major", "version", "versions", "release", "releases", "new", "latest", "gbps"})
+"""Capitalized words before a number that are not its name ("Minor 11.5": the version is the news)."""
+
+
+_ADJECTIVE_ENDINGS = ("ic", "al", "ous", "ive", "ed", "able", "ible", "ful", "less", "ary", "ent", "ant")
+
+
+def _adjective(word: str) -> bool:
+    """Whether a lowercase word reads as an adjective ("public", "continuous"), not as a noun
+    that can stand as a modifier alone ("desktop")."""
+    return word.islower() and len(word) > 3 and word.endswith(_ADJECTIVE_ENDINGS)
+
+
+def _numbered(words: Sequence[str], i: int) -> bool:
+    """Whether a word is the name of the number after it ("Route 53", "Beta 1"): never torn from it."""
+    return (
+        i + 1 < len(words)
+        and words[i][:1].isupper()
+        and words[i].lower() not in _UNNAMING
+        and bool(re.fullmatch(r"\d+(\.\d+)*", words[i + 1]))
+    )
+
+
+def _budget(words: list[str], budget: int) -> list[str]:
+    """The last ``budget`` words of a phrase (its head), not starting inside a name: a number
+    that ends it keeps the word it numbers ("Route 53"), a modifier the compound it opens
+    ("Software Defined Radios", "Bring Your Own IP"); one word over the budget for that, else
+    nothing of it ("53 Aliasing" -> Aliasing)."""
+    last = len(words) - 1
+    start = len(words) - budget
+    while start > 0 and ((_numbered(words, start - 1) and start == last) or _opens_compound(words, start)):
+        start -= 1  # "Route 53" as the phrase's head; "Software Defined Radios"
+    if len(words) - start > budget + 1:
+        start = len(words) - budget
+    while start < last and (_VERSION.match(words[start]) or _opens_compound(words, start)):
+        start += 1  # "53 Aliasing", "Defined Radios": the head without the torn piece
+    return _trim(words[start:])
+
+
+_POSSESSIVES = frozenset({"own", "your", "my", "our"})
+
+
+def _opens_compound(words: Sequence[str], i: int) -> bool:
+    """Whether a phrase cut at ``i`` would start on the inside of a compound: a participle or a
+    possessive after a capitalized word ("Software Defined", "Bring Your Own")."""
+    low, previous = words[i].lower(), words[i - 1].lower() if i > 0 else ""
+    inside = low in _POSSESSIVES or (len(low) > 4 and low.endswith("ed") and "-" not in low and low not in _CHANGED)
+    return (
+        inside
+        and words[i][:1].isupper()  # a capitalized run is a name: "the last used timestamp" is none
+        and words[i - 1][:1].isupper()
+        and not (words[i - 1].isupper() or re.search(r"\d", words[i - 1]))  # "EC2 Dedicated Hosts": a name before
+        and previous not in _IMPERATIVES | _VERBS | _CHANGE_WORDS | _UNNAMING  # "Take Certified", "Improved Automated"
+        and i + 1 < len(words)
+    )
 
 
 def _trim(words: list[str]) -> list[str]:
@@ -1053,6 +1141,64 @@ def _short_form(subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> str:
     return acronym if acronym in known or acronym == names.short(subj.key).upper() else subj.name
 
 
+_PROGRAMMES = {
+    p.lower(): p
+    for p in "SOC PCI HIPAA ISO FedRAMP IRAP HITRUST C5 GDPR DoD ENS MTCS OSPAR K-ISMS FINMA GxP CSA".split()  # noqa: SIM905
+}
+"""Compliance programmes as a heading writes them."""
+_IN_SCOPE = re.compile(r"(?i)\b(in scope|regulated by)\b")
+_PREDICATE_NOUNS = {n.lower(): n for n in _PREDICATES.values()}
+_SOC_SPELLED = re.compile(r"(?i)\bsystems? and organi[sz]ation(al)? controls\b")
+
+
+def _compliance(title: str) -> list[str] | None:
+    """A title saying a service is in scope for programmes, or eligible or compliant for one, as
+    what is new: the programme and what the service now is ("HIPAA Eligibility", "PCI DSS
+    Certification"); several programmes as Compliance alone."""
+    tokens = re.findall(r"[\w-]+", _SOC_SPELLED.sub("SOC", title))
+    low = [t.lower() for t in tokens]
+    found = list(dict.fromkeys(_PROGRAMMES[t] + (" DSS" if low[i + 1 : i + 2] == ["dss"] else "")
+                               for i, t in enumerate(low) if t in _PROGRAMMES))  # fmt: skip
+    said = [i for i, t in enumerate(low) if t in _PREDICATES or t in _PREDICATE_NOUNS]
+    programmes = [i for i, t in enumerate(low) if t in _PROGRAMMES]
+    after = any(0 < s - p <= 4 for s in said for p in programmes)  # "PCI DSS compliant", "HIPAA eligible"
+    if not found or not (after or _IN_SCOPE.search(title)):
+        return None
+    word = next((low[i] for i in said), "compliant") if len(found) == 1 else "compliant"
+    noun = _PREDICATES.get(word) or _PREDICATE_NOUNS.get(word, "Compliance")
+    return [*found[0].split(), noun] if len(found) == 1 else [noun]
+
+
+_MEASURES = frozenset({"metrics", "logs", "events", "alarms", "dashboards", "notifications"})
+"""Nouns that say little alone and much with what they are for ("metrics for Capacity Reservations")."""
+
+
+def _measured(what: list[str], title: str, room: int, vocab: Vocabulary) -> list[str] | None:
+    """Metrics, logs or events for a named thing, as that thing's ("CloudWatch Capacity
+    Reservation Metrics" of "CloudWatch metrics for EC2 On-Demand Capacity Reservations")."""
+    if len(what) != 1 or what[0].lower() not in _MEASURES:
+        return None
+    match = re.search(rf"(?i)\b{what[0]}\s+for\s+(the\s+)?(.+)$", clean_title(title)[0])
+    rest = _words(match.group(2)) if match else []
+    rest = [w for w in rest if w.lower() not in ("amazon", "aws")]
+    if not rest or not rest[0][:1].isupper():
+        return None  # "metrics for increased visibility": no thing named
+    thing = _noun_phrase(rest, max(1, room - 1), vocab, ())
+    if not thing:
+        return None
+    last = thing[-1]
+    if last[:1].isupper() and last.lower().endswith("s") and not last.lower().endswith(("ss", "us", "is")):
+        thing = [*thing[:-1], last[:-3] + "y" if last.lower().endswith("ies") else last[:-1]]
+    return [*thing, _title_case(what[0])]
+
+
+def _names_service(text: str, subj: _Subject, names: ServiceNames, vocab: Vocabulary) -> bool:
+    """Whether what is new is only the service a part of it is named for ("Performance Insights
+    ... on RDS"): the service then comes first, as a heading names it."""
+    own = (vocab.own_name(subj.key, names), names.short(subj.key))
+    return any(_same_name(text, n) for n in own) and not any(_same_name(subj.name, n) for n in own)
+
+
 def _first_words(text: str, budget: int) -> str:
     """A title nothing else could be made of, as a heading: its first words, up to a connector
     when two or more come before it, each once."""
@@ -1076,7 +1222,14 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     taken = _short_form(subj, names, vocab).split()
     if subj.name:
         room = max(2 if len(taken) == 2 else 1, budget - len(taken))
-        what = _noun_phrase(_what(subj, room), room, vocab, taken)
+        prefixed = frozenset(e.short.lower() for e in names.registry.entries.values() if _PREFIX.match(e.short))
+        what = _compliance(story.primary.title) or _noun_phrase(
+            _what(subj, room), room, vocab, taken, prefixed=prefixed
+        )
+        what = _measured(what, story.primary.title, room, vocab) or what
+        if what and subj.key and _names_service(" ".join(what), subj, names, vocab):
+            # "Performance Insights (is available on) RDS": RDS Performance Insights; "NLB for ELB": NLB
+            taken, what = (what, taken) if len(taken) > 1 else (taken, [])
         if what and len(taken) == 1 and re.split(r"[-/]", what[0])[0].lower() == taken[0].lower():
             taken = []  # "EKS-Optimized AMI": the name once, in its compound
     else:
