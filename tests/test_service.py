@@ -1157,7 +1157,7 @@ def test_readers_and_commands_beside_the_writing_service_never_see_database_is_l
 def test_sigkill_in_poll_bursts_loses_nothing_and_duplicates_nothing(
     server: LoopbackServer, write_config, start_service
 ) -> None:
-    feeds = [GrowingFeed(f"g{i}", per_request=2, delay=0.05) for i in range(8)]
+    feeds = [GrowingFeed(f"g{i}", per_request=2, delay=0.3) for i in range(8)]
     for f in feeds:
         server.route(f"/{f.name}", f)
     port = free_port()
@@ -1168,9 +1168,12 @@ def test_sigkill_in_poll_bursts_loses_nothing_and_duplicates_nothing(
         proc = start_service(config, port)
         wait_until(lambda b=before: len(server.requests) >= b + 12, 15, "a burst of polls")
         time.sleep(rng.uniform(0, 0.6))
+        # Kill as the next request arrives: its answer takes 0.3 s, so this poll is cut short.
+        seen = len(server.requests)
+        wait_until(lambda s=seen: len(server.requests) > s, 15, "the next request", interval=0.005)
         proc.kill()
         assert read_db(proc.db, "PRAGMA integrity_check") == [("ok",)], f"round {round_}"
-    # Some kills landed in the middle of polls: more requests were served than polls recorded.
+    # The kills landed in the middle of polls: more requests were served than polls recorded.
     assert len(server.requests) > read_db(proc.db, "SELECT count(*) FROM fetch_log")[0][0]
 
     for f in feeds:
