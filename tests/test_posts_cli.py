@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import EXAMPLE_CONFIG, invoke
 
+from aggregator import store
 from aggregator.cli import cli
 
 
@@ -98,3 +99,22 @@ def test_a_malformed_search_is_a_usage_error_naming_the_problem(runner, example_
         assert result.exit_code == 2, (query, result.output)
         assert "--search" in result.stderr and "is not a search the full-text index can run" in result.stderr
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_empty_list_says_why_on_stderr_and_prints_nothing_on_stdout(runner, example_archive, tmp_path) -> None:
+    def why(db: Path, *args: str) -> str:
+        result = invoke(runner, "--config", str(EXAMPLE_CONFIG), "--db", str(db), "posts", *args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""  # a script reading the list sees an empty list
+        return result.stderr
+
+    assert "no posts match" in why(example_archive, "--search", "nosuchwordanywhere")
+    assert "no posts match" in why(example_archive, "--until", "2001-01-01")
+    assert "no posts past the first 500" in why(example_archive, "--offset", "500")
+    assert "is not a tag the registry knows" in why(example_archive, "--tag", "nosuchservice")
+    empty = tmp_path / "empty.db"
+    store.open_db(empty).close()  # an archive nothing was polled into yet
+    assert "no posts yet" in why(empty) and "aggregator run --once" in why(empty)
+    # --json stays quiet: one object per post, none here.
+    result = invoke(runner, "--config", str(EXAMPLE_CONFIG), "--db", str(empty), "posts", "--json")
+    assert result.exit_code == 0 and result.output == ""

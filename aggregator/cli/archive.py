@@ -166,15 +166,10 @@ def posts(
     if as_json:
         emit_json(_post_json(r, tags_by_post[r["id"]]) for r in rows)
         return
-    if not rows and tags:
-        registry = app.tagger().registry
-        unknown = [t for t in tags if t not in registry]
-        if unknown:
-            click.echo(
-                f"no posts: {', '.join(unknown)} is not a tag the registry knows"
-                " (`aggregator taxonomy lookup TEXT` shows what a title is tagged with)",
-                err=True,
-            )
+    if not rows:
+        click.echo(
+            _why_none(app, tags, offset, filtered=bool(since or until or feeds or search or tags or kind)), err=True
+        )
     for r in rows:
         day = dt.datetime.fromisoformat(r["date"]).astimezone(zone).date().isoformat()
         click.echo(f"{day}  {','.join(r['sources']):<16}  {r['title']}")
@@ -184,6 +179,21 @@ def posts(
             about = ", ".join(t["tag"] for t in tags_by_post[r["id"]])
             regions = f" ({', '.join(r['regions'])})" if r["regions"] else ""
             click.echo(f"{'':<12}{r['kind']}{regions}: {about or '-'}")
+
+
+def _why_none(app: AppContext, tags: tuple[str, ...], offset: int, *, filtered: bool) -> str:
+    """What an empty list means, on stderr: the list itself stays empty for scripts."""
+    unknown = [t for t in tags if t not in app.tagger().registry] if tags else []
+    if unknown:
+        return (
+            f"no posts: {', '.join(unknown)} is not a tag the registry knows"
+            " (`aggregator taxonomy lookup TEXT` shows what a title is tagged with)"
+        )
+    if offset:
+        return f"no posts past the first {offset}{' that match' if filtered else ''}"
+    if filtered:
+        return "no posts match"
+    return "no posts yet: `aggregator run --once` polls the feeds into the archive"
 
 
 def _when(value: str | None, option: str, zone: dt.tzinfo) -> dt.datetime | None:
