@@ -57,7 +57,10 @@ def starter_configuration(notes_dir: Path, config_file: Path) -> str:
     lines += [
         "",
         "[digest]",
-        _comment(f"notes_dir = {toml_value(_relative(notes_dir, config_file))}", "relative to this file"),
+        _comment(
+            f"notes_dir = {toml_value(where := _relative(notes_dir, config_file))}",
+            "the notes folder" if Path(where).is_absolute() else "relative to this file",
+        ),
     ]
     for key, value, why in (
         ("blog", setup.blog, "the notes' front matter"),
