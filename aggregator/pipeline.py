@@ -299,6 +299,9 @@ BATCH_FEEDS = 16
 """Feeds stored in one transaction at most: each commit rewrites the pages every feed touches
 (the indexes, the full-text index), so a burst stored 16 feeds a commit costs a third less than
 feed by feed."""
+IN_FLIGHT_PER_WORKER = 2
+"""Feeds handed to each polling thread at most, fetched or waiting for the writer: the bound on
+the bodies and posts a poll holds in memory."""
 BATCH_LINGER_S = 0.2
 """How long the writer waits for more feeds to join a batch once one is ready (never when no
 other feed is on its way)."""
@@ -901,7 +904,7 @@ def _fetch_concurrently(work: list[tuple[Feed, FeedState]], poller: Poller) -> G
                 futures[pool.submit(fetch_and_parse, feed, state, poller, read=read)] = (feed, state)
                 return
 
-        for _ in range(workers * 2):
+        for _ in range(workers * IN_FLIGHT_PER_WORKER):
             submit_next()
         batch: list[Fetched] = []
         deadline = 0.0
