@@ -383,6 +383,37 @@ def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
     assert w.clause(story("Amazon ECS Supports Docker Volumes"), NAMES, vocab) == "ECS supports Docker volumes"
 
 
+def test_a_clause_is_sentence_case_whatever_the_week_capitalizes() -> None:
+    # A week whose sentence-case title capitalizes a feature ("Managed Versions") but whose other
+    # titles write the same words in lowercase: no name, so the clause writes them in lowercase.
+    week = [
+        "Amazon RDS for MySQL now supports Managed Versions",
+        "Amazon Aurora lists managed versions in the console",
+        "AWS Lambda adds a managed versions view",
+    ]
+    proper, common = w.proper_words(week), w.lowercase_words(week)
+    assert "Managed" not in proper and "Versions" not in proper
+    clause = w.clause(story("Amazon RDS for MySQL Supports Managed Versions"), NAMES, proper=proper, common=common)
+    assert clause == "RDS for MySQL supports managed versions"
+    # A Title Case title's capitals say nothing: numbers, adjectives, states and instructions
+    # are common words even when no title of the week writes them in lowercase.
+    assert w.clause(story("Amazon GuardDuty Adds Two New Distributed Access Detections"), NAMES) == (
+        "GuardDuty adds two distributed access detections"
+    )
+    assert w.clause(story("Amazon Lex Is Now Certified"), NAMES) == "Lex is certified"
+
+
+def test_a_clause_keeps_a_capitalized_name_of_a_sentence_case_title_whole() -> None:
+    # "Harbor Pilot" names a feature in a sentence-case title: never half lowercased.
+    week = ["Amazon ECS introduces Harbor Pilot for container placement", "Amazon S3 adds a pilot programme"]
+    clause = w.clause(
+        story(week[0]), NAMES, proper=w.proper_words(week), common=w.lowercase_words(week) | {"pilot"}
+    )
+    assert "Harbor Pilot" in clause
+    # Numbers inside a Title Case title do not make it a sentence-case one.
+    assert "Versions" not in w.proper_words(["Amazon RDS Supports New Minor Versions 9.1.2, 9.2.3, and 9.3.4"])
+
+
 @pytest.mark.parametrize(
     ("title", "expected"),
     [

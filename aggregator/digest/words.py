@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -1314,15 +1314,27 @@ _PLAIN_VERB = {
 """Press verbs and the plain ones a clause says instead."""
 
 
+def _sentence_cased(text: str) -> bool:
+    """Whether a title is written in sentence case, its capitals names: no capitalized verb
+    ("Supports"), and at most half of its words after the first capitalized."""
+    words = [w.strip(".,;:()\"'") for w in text.split()[1:]]
+    capitals = [w for w in words if w[:1].isupper()]
+    alpha = [w for w in words if w.isalpha()]  # "Versions 5.7.28, 8.0.17": numbers say nothing of case
+    return bool(alpha) and not any(w.lower() in _VERBS for w in capitals) and len(capitals) <= len(alpha) / 2
+
+
 def proper_words(titles: Iterable[str]) -> frozenset[str]:
-    """Words that keep their capital inside sentence-case titles ("Docker", "Python"): names."""
-    found: set[str] = set()
+    """Words that keep their capital inside sentence-case titles ("Docker", "Python"): names;
+    not a word the titles write in lowercase as often ("supports Managed Versions" beside
+    "managed versions": a feature's name in capitals is no proper name)."""
+    capital: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
     for text in titles:
-        words = text.split()[1:]
-        capitals = [w for w in words if w[:1].isupper()]
-        if words and len(capitals) <= len(words) / 2:  # a sentence-case title: its capitals are names
-            found.update(w.strip(".,;:()") for w in capitals)
-    return frozenset(found)
+        words = [w.strip(".,;:()\"'") for w in text.split()[1:]]
+        lower.update(w for w in words if w.islower())
+        if _sentence_cased(text):  # its capitals are names
+            capital.update(w for w in words if w[:1].isupper())
+    return frozenset(w for w, n in capital.items() if n > lower[w.lower()])
 
 
 _COMMON_ENDINGS = (
@@ -1360,6 +1372,10 @@ def _common(word: str, common: frozenset[str]) -> bool:
         return True
     if word.endswith("ies") and word[:-3] + "y" in common:
         return True
+    if word in _NUMBERS or word in _IMPERATIVES or word in _STATE_WORDS:
+        return True  # "Two", "Create", "Compliant": a number, an instruction, a state
+    if len(word) > 5 and _adjective(word):
+        return True  # "Distributed", "General", "Advanced": adjectives and participles
     return len(word) > 6 and word.endswith(_COMMON_ENDINGS)
 
 
@@ -1379,10 +1395,17 @@ def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[
     return out
 
 
-def _protected(text: str, names: ServiceNames, vocab: Vocabulary, proper: Iterable[str]) -> set[str]:
+def _protected(
+    text: str, names: ServiceNames, vocab: Vocabulary, proper: Iterable[str], common: frozenset[str] = frozenset()
+) -> set[str]:
     """The words of a text a clause keeps capitalized: names of services, topics and Regions,
-    the author's capitalized words, names the window's sentence-case titles capitalize."""
-    keep = set(vocab.capitalized) | set(proper)
+    the author's capitalized words, names the window's sentence-case titles capitalize but for
+    common words (one week's "now supports Event Notifications" names nothing)."""
+    keep = set(vocab.capitalized) | {w for w in proper if not _common(w.lower(), common)}
+    if _sentence_cased(text):  # a capitalized run with a name in it is a name whole: "Incident Manager"
+        for run in re.findall(r"(?:(?<=\s)[A-Z][\w'-]*(?:\s+|$))+", text):
+            if any(not _common(w.lower(), common) and w.lower() not in CONNECTORS for w in run.split()):
+                keep.update(run.split())
     for start, end, _ in _spans(text, names.registry, services=False):
         keep.update(text[start:end].split())
     for region in REGIONS.values():
@@ -1633,8 +1656,8 @@ def clause(
         full = heading(story, names, vocab)  # the service's full name, or the product's ("Amazon Connect Voice ID")
         return f"{full} {_agree(state, _plural([full], full))}" if state else f"AWS releases {full}"
     text, _ = clean_title(story.primary.title)
-    keep = _protected(text, names, vocab, proper)
     lower = frozenset(common) | vocab.lowercase
+    keep = _protected(text, names, vocab, proper, lower)
     if story.kind == "region-expansion" and subj.name:
         head = heading(story, names, vocab)
         what, _, where = head.partition(" in ")
