@@ -163,6 +163,25 @@ def test_a_region_expansion_names_one_region_the_authors_first() -> None:
     assert w.clause(expansion, NAMES, sydney) == "Fargate is available in Sydney"
 
 
+@pytest.mark.parametrize(
+    ("title", "regions", "expected"),
+    [
+        # Over the author's length, the Region's heading drops the kind of thing, not the model
+        # that names it, nor the Region.
+        ("Amazon EC2 Q7zn Instances are now available in the Asia Pacific (Hong Kong) Region", ("ap-east-1",),
+         "EC2 Q7zn in Hong Kong"),  # fmt: skip
+        ("AWS Direct Connect opens new locations in additional regions", (), "Direct Connect in More Regions"),
+        # Within the author's length, nothing is dropped.
+        ("Amazon EC2 Q7zn Instances are now available in the Asia Pacific (Sydney) Region", ("ap-southeast-2",),
+         "EC2 Q7zn Instances in Sydney"),  # fmt: skip
+    ],
+)
+def test_a_long_region_heading_drops_its_least_informative_words(
+    title: str, regions: tuple[str, ...], expected: str
+) -> None:
+    assert w.heading(story(title, regions=regions), NAMES) == expected
+
+
 SERVICES = ["Amazon S3", "AWS IQ", "Amazon ECS", "AWS App Mesh", "Amazon EKS", "AWS Lambda", "Amazon CDK", "AWS CDK"]
 VERBS = ["now supports", "adds", "introduces", "announces", "is now generally available with", "launches", ""]
 OBJECTS = [

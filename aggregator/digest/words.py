@@ -990,6 +990,20 @@ def _noun_phrase(
     return words
 
 
+_LOW_INFO = frozenset(
+    """instance instances type types size sizes endpoint endpoints location locations capabilities features
+    functionality management options""".split()  # noqa: SIM905
+)
+"""Words a heading says least with: the kind of thing, when the name of it is there ("I3en
+Instances"), or when the service's name and the Region say the news ("Direct Connect Location")."""
+
+
+def _model(word: str) -> bool:
+    """Whether a word names a model or product by itself ("I3en", "C5", "AMD"), not a kind of thing."""
+    bare = _bare_word(word)
+    return (any(c.isdigit() for c in bare) and any(c.isalpha() for c in bare)) or (len(bare) > 1 and bare.isupper())
+
+
 _UNNAMING = frozenset({"minor", "major", "version", "versions", "release", "releases", "new", "latest", "gbps"})
 """Capitalized words before a number that are not its name ("Minor 11.5": the version is the news)."""
 
@@ -1110,6 +1124,10 @@ def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int
             break
     words = [w for w in words if _bare_word(w).lower() not in _REGION_WORDS]
     what = _noun_phrase(words, max(1, budget - len(subj.name.split()) - 1), vocab, subj.name.split())
+    room = budget + 1 - len(subj.name.split()) - len(where.split())  # the Region counts: "Fargate in Sydney"
+    shed = [w for w in what if w.lower() not in _LOW_INFO]
+    if len(what) > max(0, room) and (not shed or (len(shed) <= room and any(_model(w) for w in shed))):
+        what = shed  # "EC2 I3en Instances in N. California" -> EC2 I3en; "Direct Connect Location" -> Direct Connect
     return _tidy(" ".join([subj.name, *(_title_case(w) for w in what), where]))
 
 
@@ -1359,7 +1377,11 @@ COMMON_WORDS = frozenset(
     schedule search secret secrets security server servers session sessions set settings size sizes snapshot
     snapshots solution solutions source standard storage stream streams support system systems table tables tag
     tags task tasks template templates throughput tier tiers time tool tools traffic training type types update
-    updates usage user users version versions view volume volumes workflow workflows workload workloads zone zones launch launches""".split()  # noqa: SIM905
+    updates usage user users version versions view volume volumes workflow workflows workload workloads zone zones launch launches
+    address addresses check checks class classes copy detail details disaster header headers metadata metric
+    metrics number numbers practice practices preview recovery status series target targets test tests text
+    threat threats upgrade upgrades best bulk fast faster high higher low lower longer minor major second
+    inbound outbound push refresh restore resume transform""".split()  # noqa: SIM905
 )
 """Words of announcements that are common words whatever case a title writes them in: the
 rules' prior, beside the words the window's titles and the author's notes write in lowercase."""
@@ -1372,8 +1394,8 @@ def _common(word: str, common: frozenset[str]) -> bool:
         return True
     if word.endswith("ies") and word[:-3] + "y" in common:
         return True
-    if word in _NUMBERS or word in _IMPERATIVES or word in _STATE_WORDS:
-        return True  # "Two", "Create", "Compliant": a number, an instruction, a state
+    if word in _NUMBERS or word in _STATE_WORDS:
+        return True  # "Two", "Compliant": a number, a state
     if len(word) > 5 and _adjective(word):
         return True  # "Distributed", "General", "Advanced": adjectives and participles
     return len(word) > 6 and word.endswith(_COMMON_ENDINGS)
