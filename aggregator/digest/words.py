@@ -65,7 +65,8 @@ _VERBS = frozenset(
     publishes achieves automates accelerates streamlines speeds detects sends receives doubles triples
     deploys optimizes scales removes adopts debuts previews unlocks boosts showcases signs sets writes rolls
     reads runs stores shows displays exports imports generates creates returns tracks protects encrypts
-    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has raises""".split()  # noqa: SIM905
+    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has raises
+    refreshes redesigns strengthens refines eases decreases quadruples""".split()  # noqa: SIM905
 )
 """Verbs of What's New titles: the name before them is the subject, what follows is what is new."""
 _IMPERATIVES = frozenset(
@@ -849,6 +850,8 @@ def _before(subj: _Subject) -> list[str]:
         before = _instruction(before) if len(before) > 1 else []
     while before and _bare_word(before[-1]).lower() in _CUT | _STATE_END:
         before = before[:-1]  # "8K encoding now available with": the encoding
+    if all(_bare_word(w).lower() in {"launch", "release", "introduction", "the", "a", "an", "new"} for w in before):
+        return []  # "announces the launch of Comprehend Events": what is new is after the name
     return _strip_lead(before)
 
 
@@ -982,7 +985,7 @@ def _noun_phrase(
     if len(kept) == 1 and words and words[-1].lower() in name and kept[-1] != words[-1] and _adjective(kept[0]):
         kept = []  # "public (access)" after "IAM Access Analyzer": a modifier without its head says nothing
     learned = [w for i, w in enumerate(kept) if w.lower() not in vocab.dropped or _numbered(kept, i)]
-    words = _trim(learned or kept)
+    words = _trim(_no_verbs(learned or kept))
     if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
         words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
@@ -1025,6 +1028,30 @@ def _numbered(words: Sequence[str], i: int) -> bool:
         and words[i].lower() not in _UNNAMING
         and bool(re.fullmatch(r"\d+(\.\d+)*", words[i + 1]))
     )
+
+
+_NOUN_TOO = frozenset(
+    """updates releases sets stores runs shows uses reads writes tracks scales imports exports gains tags logs
+    filters routes scans signs previews transfers cuts speeds""".split()  # noqa: SIM905
+)
+"""Words in -s of ``_VERBS`` and ``_ACTION`` that are nouns as often ("Release Updates", "Flow Logs")."""
+
+
+def _no_verbs(words: list[str]) -> list[str]:
+    """A phrase without the verbs a title left in it: what follows a verb is what is new, and a
+    verb that changes something is the word a noun phrase says it with ("expands availability
+    and streamlines ordering" -> Simpler Ordering); a verb at the end goes; a word that is a noun
+    as often stays ("Release Updates")."""
+    out: list[str] = []
+    for i, word in enumerate(words):
+        low = _bare_word(word).lower()
+        if low in _NOUN_TOO or not low.endswith("s") or low not in _VERBS | set(_CHANGE):
+            out.append(word)
+        elif i + 1 < len(words):  # what follows the verb is what is new: "... supports data import"
+            out = [_CHANGE[low]] if low in _CHANGE else []
+        elif out and out[-1].lower() == "now":
+            out.pop()  # "EMR 5.32 now supports"
+    return out if out else words
 
 
 def _budget(words: list[str], budget: int) -> list[str]:
@@ -1683,7 +1710,12 @@ def clause(
     if story.kind == "region-expansion" and subj.name:
         head = heading(story, names, vocab)
         what, _, where = head.partition(" in ")
-        feature = _sentence_case(what[len(subj.name) :].split(), keep, lower) if what.startswith(subj.name) else []
+        feature = what[len(subj.name) :].split() if what.startswith(subj.name) else []
+        names_one = [
+            w for w in feature if w.isalpha() and not _common(w.lower(), lower) and w.lower() not in CONNECTORS
+        ]
+        if not names_one:
+            feature = _sentence_case(feature, keep, lower)  # else a name whole: "EC2 Auto Recovery"
         subject_words = [subj.name, *feature] if what.startswith(subj.name) else [what]
         said = _agree("is available", _plural(subject_words, subj.name, lower))
         where = "more regions" if not where or where == "More Regions" else where
