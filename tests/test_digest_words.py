@@ -163,6 +163,58 @@ def test_a_region_expansion_names_one_region_the_authors_first() -> None:
     assert w.clause(expansion, NAMES, sydney) == "Fargate is available in Sydney"
 
 
+@pytest.mark.parametrize(
+    ("title", "heading", "clause"),
+    [
+        # "the launch of X": what is new is X, never "Launch".
+        ("AWS announces the launch of Amazon Kendra Widgets", "Kendra Widgets", "AWS adds Kendra Widgets"),
+        # A second verb: what follows it is what is new; one that changes something as its noun.
+        (
+            "AWS Storage Gateway expands storage and streamlines setup of the appliance",
+            "Storage Gateway Simpler Setup",
+            None,
+        ),
+        # A verb that changes something says so in the clause too, never "adds refreshes".
+        (
+            "Amazon Neptune refreshes the query editor to simplify graph creation",
+            None,
+            "Neptune refreshes the query editor",
+        ),
+    ],
+)
+def test_a_heading_has_no_verb_left_in_it(title: str, heading: str | None, clause: str | None) -> None:
+    s = story(title)
+    if heading is not None:
+        assert w.heading(s, NAMES) == heading
+    if clause is not None:
+        assert w.clause(s, NAMES, words=6) == clause
+
+
+@pytest.mark.parametrize(
+    ("title", "regions", "expected"),
+    [
+        # Over the author's length, the Region's heading drops the kind of thing, not the model
+        # that names it, nor the Region.
+        (
+            "Amazon EC2 Q7zn Instances are now available in the Asia Pacific (Hong Kong) Region",
+            ("ap-east-1",),
+            "EC2 Q7zn in Hong Kong",
+        ),
+        ("AWS Direct Connect opens new locations in additional regions", (), "Direct Connect in More Regions"),
+        # Within the author's length, nothing is dropped.
+        (
+            "Amazon EC2 Q7zn Instances are now available in the Asia Pacific (Sydney) Region",
+            ("ap-southeast-2",),
+            "EC2 Q7zn Instances in Sydney",
+        ),
+    ],
+)
+def test_a_long_region_heading_drops_its_least_informative_words(
+    title: str, regions: tuple[str, ...], expected: str
+) -> None:
+    assert w.heading(story(title, regions=regions), NAMES) == expected
+
+
 SERVICES = ["Amazon S3", "AWS IQ", "Amazon ECS", "AWS App Mesh", "Amazon EKS", "AWS Lambda", "Amazon CDK", "AWS CDK"]
 VERBS = ["now supports", "adds", "introduces", "announces", "is now generally available with", "launches", ""]
 OBJECTS = [
@@ -381,6 +433,35 @@ def test_a_clause_keeps_names_and_lowercases_common_words() -> None:
     assert clause == "CloudWatch adds anomaly detection for Kansas City metrics"  # nothing says Kansas is a word
     vocab = w.Vocabulary(capitalized=frozenset({"Docker"}), lowercase=frozenset({"volumes"}))
     assert w.clause(story("Amazon ECS Supports Docker Volumes"), NAMES, vocab) == "ECS supports Docker volumes"
+
+
+def test_a_clause_is_sentence_case_whatever_the_week_capitalizes() -> None:
+    # A week whose sentence-case title capitalizes a feature ("Managed Versions") but whose other
+    # titles write the same words in lowercase: no name, so the clause writes them in lowercase.
+    week = [
+        "Amazon RDS for MySQL now supports Managed Versions",
+        "Amazon Aurora lists managed versions in the console",
+        "AWS Lambda adds a managed versions view",
+    ]
+    proper, common = w.proper_words(week), w.lowercase_words(week)
+    assert "Managed" not in proper and "Versions" not in proper
+    clause = w.clause(story("Amazon RDS for MySQL Supports Managed Versions"), NAMES, proper=proper, common=common)
+    assert clause == "RDS for MySQL supports managed versions"
+    # A Title Case title's capitals say nothing: numbers, adjectives, states and instructions
+    # are common words even when no title of the week writes them in lowercase.
+    assert w.clause(story("Amazon GuardDuty Adds Two New Distributed Access Detections"), NAMES) == (
+        "GuardDuty adds two distributed access detections"
+    )
+    assert w.clause(story("Amazon Lex Is Now Certified"), NAMES) == "Lex is certified"
+
+
+def test_a_clause_keeps_a_capitalized_name_of_a_sentence_case_title_whole() -> None:
+    # "Harbor Pilot" names a feature in a sentence-case title: never half lowercased.
+    week = ["Amazon ECS introduces Harbor Pilot for container placement", "Amazon S3 adds a pilot programme"]
+    clause = w.clause(story(week[0]), NAMES, proper=w.proper_words(week), common=w.lowercase_words(week) | {"pilot"})
+    assert "Harbor Pilot" in clause
+    # Numbers inside a Title Case title do not make it a sentence-case one.
+    assert "Versions" not in w.proper_words(["Amazon RDS Supports New Minor Versions 9.1.2, 9.2.3, and 9.3.4"])
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -65,7 +65,8 @@ _VERBS = frozenset(
     publishes achieves automates accelerates streamlines speeds detects sends receives doubles triples
     deploys optimizes scales removes adopts debuts previews unlocks boosts showcases signs sets writes rolls
     reads runs stores shows displays exports imports generates creates returns tracks protects encrypts
-    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has raises""".split()  # noqa: SIM905
+    validates monitors uses accepts connects migrates retains transfers syncs reduce lower has raises
+    refreshes redesigns strengthens refines eases decreases quadruples""".split()  # noqa: SIM905
 )
 """Verbs of What's New titles: the name before them is the subject, what follows is what is new."""
 _IMPERATIVES = frozenset(
@@ -849,6 +850,8 @@ def _before(subj: _Subject) -> list[str]:
         before = _instruction(before) if len(before) > 1 else []
     while before and _bare_word(before[-1]).lower() in _CUT | _STATE_END:
         before = before[:-1]  # "8K encoding now available with": the encoding
+    if all(_bare_word(w).lower() in {"launch", "release", "introduction", "the", "a", "an", "new"} for w in before):
+        return []  # "announces the launch of Comprehend Events": what is new is after the name
     return _strip_lead(before)
 
 
@@ -982,12 +985,26 @@ def _noun_phrase(
     if len(kept) == 1 and words and words[-1].lower() in name and kept[-1] != words[-1] and _adjective(kept[0]):
         kept = []  # "public (access)" after "IAM Access Analyzer": a modifier without its head says nothing
     learned = [w for i, w in enumerate(kept) if w.lower() not in vocab.dropped or _numbered(kept, i)]
-    words = _trim(learned or kept)
+    words = _trim(_no_verbs(learned or kept))
     if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
         words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
         words = _budget(words, budget)
     return words
+
+
+_LOW_INFO = frozenset(
+    """instance instances type types size sizes endpoint endpoints location locations capabilities features
+    functionality management options""".split()  # noqa: SIM905
+)
+"""Words a heading says least with: the kind of thing, when the name of it is there ("I3en
+Instances"), or when the service's name and the Region say the news ("Direct Connect Location")."""
+
+
+def _model(word: str) -> bool:
+    """Whether a word names a model or product by itself ("I3en", "C5", "AMD"), not a kind of thing."""
+    bare = _bare_word(word)
+    return (any(c.isdigit() for c in bare) and any(c.isalpha() for c in bare)) or (len(bare) > 1 and bare.isupper())
 
 
 _UNNAMING = frozenset({"minor", "major", "version", "versions", "release", "releases", "new", "latest", "gbps"})
@@ -1011,6 +1028,30 @@ def _numbered(words: Sequence[str], i: int) -> bool:
         and words[i].lower() not in _UNNAMING
         and bool(re.fullmatch(r"\d+(\.\d+)*", words[i + 1]))
     )
+
+
+_NOUN_TOO = frozenset(
+    """updates releases sets stores runs shows uses reads writes tracks scales imports exports gains tags logs
+    filters routes scans signs previews transfers cuts speeds""".split()  # noqa: SIM905
+)
+"""Words in -s of ``_VERBS`` and ``_ACTION`` that are nouns as often ("Release Updates", "Flow Logs")."""
+
+
+def _no_verbs(words: list[str]) -> list[str]:
+    """A phrase without the verbs a title left in it: what follows a verb is what is new, and a
+    verb that changes something is the word a noun phrase says it with ("expands availability
+    and streamlines ordering" -> Simpler Ordering); a verb at the end goes; a word that is a noun
+    as often stays ("Release Updates")."""
+    out: list[str] = []
+    for i, word in enumerate(words):
+        low = _bare_word(word).lower()
+        if low in _NOUN_TOO or not low.endswith("s") or low not in _VERBS | set(_CHANGE):
+            out.append(word)
+        elif i + 1 < len(words):  # what follows the verb is what is new: "... supports data import"
+            out = [_CHANGE[low]] if low in _CHANGE else []
+        elif out and out[-1].lower() == "now":
+            out.pop()  # "EMR 5.32 now supports"
+    return out if out else words
 
 
 def _budget(words: list[str], budget: int) -> list[str]:
@@ -1110,6 +1151,10 @@ def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int
             break
     words = [w for w in words if _bare_word(w).lower() not in _REGION_WORDS]
     what = _noun_phrase(words, max(1, budget - len(subj.name.split()) - 1), vocab, subj.name.split())
+    room = budget + 1 - len(subj.name.split()) - len(where.split())  # the Region counts: "Fargate in Sydney"
+    shed = [w for w in what if w.lower() not in _LOW_INFO]
+    if len(what) > max(0, room) and (not shed or (len(shed) <= room and any(_model(w) for w in shed))):
+        what = shed  # "EC2 I3en Instances in N. California" -> EC2 I3en; "Direct Connect Location" -> Direct Connect
     return _tidy(" ".join([subj.name, *(_title_case(w) for w in what), where]))
 
 
@@ -1314,15 +1359,27 @@ _PLAIN_VERB = {
 """Press verbs and the plain ones a clause says instead."""
 
 
+def _sentence_cased(text: str) -> bool:
+    """Whether a title is written in sentence case, its capitals names: no capitalized verb
+    ("Supports"), and at most half of its words after the first capitalized."""
+    words = [w.strip(".,;:()\"'") for w in text.split()[1:]]
+    capitals = [w for w in words if w[:1].isupper()]
+    alpha = [w for w in words if w.isalpha()]  # "Versions 5.7.28, 8.0.17": numbers say nothing of case
+    return bool(alpha) and not any(w.lower() in _VERBS for w in capitals) and len(capitals) <= len(alpha) / 2
+
+
 def proper_words(titles: Iterable[str]) -> frozenset[str]:
-    """Words that keep their capital inside sentence-case titles ("Docker", "Python"): names."""
-    found: set[str] = set()
+    """Words that keep their capital inside sentence-case titles ("Docker", "Python"): names;
+    not a word the titles write in lowercase as often ("supports Managed Versions" beside
+    "managed versions": a feature's name in capitals is no proper name)."""
+    capital: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
     for text in titles:
-        words = text.split()[1:]
-        capitals = [w for w in words if w[:1].isupper()]
-        if words and len(capitals) <= len(words) / 2:  # a sentence-case title: its capitals are names
-            found.update(w.strip(".,;:()") for w in capitals)
-    return frozenset(found)
+        words = [w.strip(".,;:()\"'") for w in text.split()[1:]]
+        lower.update(w for w in words if w.islower())
+        if _sentence_cased(text):  # its capitals are names
+            capital.update(w for w in words if w[:1].isupper())
+    return frozenset(w for w, n in capital.items() if n > lower[w.lower()])
 
 
 _COMMON_ENDINGS = (
@@ -1347,7 +1404,11 @@ COMMON_WORDS = frozenset(
     schedule search secret secrets security server servers session sessions set settings size sizes snapshot
     snapshots solution solutions source standard storage stream streams support system systems table tables tag
     tags task tasks template templates throughput tier tiers time tool tools traffic training type types update
-    updates usage user users version versions view volume volumes workflow workflows workload workloads zone zones launch launches""".split()  # noqa: SIM905
+    updates usage user users version versions view volume volumes workflow workflows workload workloads zone zones launch launches
+    address addresses check checks class classes copy detail details disaster header headers metadata metric
+    metrics number numbers practice practices preview recovery status series target targets test tests text
+    threat threats upgrade upgrades best bulk fast faster high higher low lower longer minor major second
+    inbound outbound push refresh restore resume transform""".split()  # noqa: SIM905
 )
 """Words of announcements that are common words whatever case a title writes them in: the
 rules' prior, beside the words the window's titles and the author's notes write in lowercase."""
@@ -1360,6 +1421,10 @@ def _common(word: str, common: frozenset[str]) -> bool:
         return True
     if word.endswith("ies") and word[:-3] + "y" in common:
         return True
+    if word in _NUMBERS or word in _STATE_WORDS:
+        return True  # "Two", "Compliant": a number, a state
+    if len(word) > 5 and _adjective(word):
+        return True  # "Distributed", "General", "Advanced": adjectives and participles
     return len(word) > 6 and word.endswith(_COMMON_ENDINGS)
 
 
@@ -1379,10 +1444,17 @@ def _sentence_case(words: Sequence[str], protected: set[str], common: frozenset[
     return out
 
 
-def _protected(text: str, names: ServiceNames, vocab: Vocabulary, proper: Iterable[str]) -> set[str]:
+def _protected(
+    text: str, names: ServiceNames, vocab: Vocabulary, proper: Iterable[str], common: frozenset[str] = frozenset()
+) -> set[str]:
     """The words of a text a clause keeps capitalized: names of services, topics and Regions,
-    the author's capitalized words, names the window's sentence-case titles capitalize."""
-    keep = set(vocab.capitalized) | set(proper)
+    the author's capitalized words, names the window's sentence-case titles capitalize but for
+    common words (one week's "now supports Event Notifications" names nothing)."""
+    keep = set(vocab.capitalized) | {w for w in proper if not _common(w.lower(), common)}
+    if _sentence_cased(text):  # a capitalized run with a name in it is a name whole: "Incident Manager"
+        for run in re.findall(r"(?:(?<=\s)[A-Z][\w'-]*(?:\s+|$))+", text):
+            if any(not _common(w.lower(), common) and w.lower() not in CONNECTORS for w in run.split()):
+                keep.update(run.split())
     for start, end, _ in _spans(text, names.registry, services=False):
         keep.update(text[start:end].split())
     for region in REGIONS.values():
@@ -1633,12 +1705,17 @@ def clause(
         full = heading(story, names, vocab)  # the service's full name, or the product's ("Amazon Connect Voice ID")
         return f"{full} {_agree(state, _plural([full], full))}" if state else f"AWS releases {full}"
     text, _ = clean_title(story.primary.title)
-    keep = _protected(text, names, vocab, proper)
     lower = frozenset(common) | vocab.lowercase
+    keep = _protected(text, names, vocab, proper, lower)
     if story.kind == "region-expansion" and subj.name:
         head = heading(story, names, vocab)
         what, _, where = head.partition(" in ")
-        feature = _sentence_case(what[len(subj.name) :].split(), keep, lower) if what.startswith(subj.name) else []
+        feature = what[len(subj.name) :].split() if what.startswith(subj.name) else []
+        names_one = [
+            w for w in feature if w.isalpha() and not _common(w.lower(), lower) and w.lower() not in CONNECTORS
+        ]
+        if not names_one:
+            feature = _sentence_case(feature, keep, lower)  # else a name whole: "EC2 Auto Recovery"
         subject_words = [subj.name, *feature] if what.startswith(subj.name) else [what]
         said = _agree("is available", _plural(subject_words, subj.name, lower))
         where = "more regions" if not where or where == "More Regions" else where
