@@ -185,6 +185,42 @@ def test_an_archive_from_before_post_links_gets_them_from_its_stored_links(tmp_p
     assert [t for t, _u in links_of(upgraded, post.id)] == list(link_ids(urls))
 
 
+def test_an_archive_from_before_the_leaner_indexes_keeps_its_search_and_launches(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = store.open_db(path)
+    store.ensure_feed(db, name="wn", url="https://example.test/wn", kind="aws-whats-new", title="", now=NOW)
+    launch = make_post("launch", title="Introducing Amazon Widgets", published=NOW - dt.timedelta(days=400))
+    save(db, "wn", [launch, make_post("feature", title="Amazon Widgets adds dynamic gizmos")])
+    db.execute("UPDATE posts SET primary_service = 'widgets'")
+    db.execute("UPDATE posts SET kind = 'new-service' WHERE title LIKE 'Introducing%'")
+    # Back to the archive as version 0007 left it: a full-text index with column sizes, the
+    # launches looked up in an index of every post by service and kind.
+    db.execute("DROP INDEX idx_posts_service_launch")
+    db.execute("CREATE INDEX idx_posts_primary_service_kind_date ON posts (primary_service, kind, date)")
+    db.execute("DROP TABLE posts_fts")
+    db.table("posts").enable_fts(["title", "summary"], tokenize="porter")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = '0008_leaner_writes'")
+    db.conn.commit()
+    db.close()
+
+    upgraded = store.open_db(path)
+    assert [r["title"] for r in store.query_posts(upgraded, search="gizmo")] == ["Amazon Widgets adds dynamic gizmos"]
+    assert [r["title"] for r in store.query_posts(upgraded, search="widgets")] == [
+        "Amazon Widgets adds dynamic gizmos",
+        "Introducing Amazon Widgets",
+    ]
+    first = store.service_launch(upgraded, "widgets", before=NOW)
+    assert first is not None and first.title == "Introducing Amazon Widgets"
+    plan = upgraded.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM posts WHERE primary_service = 'widgets' AND kind = 'new-service' AND date < ?",
+        [NOW.isoformat()],
+    ).fetchall()
+    assert "idx_posts_service_launch" in str(plan)
+    # New posts keep the index in step (the triggers outlive the table they name).
+    save(upgraded, "wn", [make_post("later", title="Amazon Widgets gizmos in more Regions")])
+    assert len(store.query_posts(upgraded, search="gizmos")) == 2
+
+
 def test_a_failed_batch_leaves_nothing_half_written(db) -> None:
     save(db, "wn", [make_post("kept")])
     with pytest.raises(RuntimeError), store.write_transaction(db):

@@ -405,8 +405,8 @@ def feed_snapshot(db: Database) -> FeedSnapshot:
 #
 # What the weekly draft reads of the archive, as typed records: the posts of a window (by the
 # ``posts.date`` index) or by id (primary key) with their sources, tags and links; a service's
-# history (``posts (primary_service, date)`` and ``(primary_service, kind, date)``, migration
-# 0005); the fetch log of the window (``fetch_log (started)``, ``(feed, started)``). The digest
+# history (``posts (primary_service, date)``, migration 0005) and launch (a partial index of the
+# launches, 0008); the fetch log of the window (``fetch_log (started)``, ``(feed, started)``). The digest
 # itself holds no SQL.
 
 

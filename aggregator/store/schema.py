@@ -279,6 +279,25 @@ def _m0007(db: Database) -> None:
     db.execute("CREATE TABLE profile_cache (key TEXT NOT NULL UNIQUE, notes INTEGER NOT NULL, data TEXT NOT NULL)")
 
 
+@MIGRATIONS(name="0008_leaner_writes")
+def _m0008(db: Database) -> None:
+    """Less work for every post stored (a cold poll of hundreds of feeds stores about 7 % faster):
+    a service's launch is found in a partial index of the launches alone instead of an index of
+    every post by service and kind, and the full-text index keeps no column sizes
+    (``columnsize=0``: only bm25 ranking reads them, and ``posts --search`` lists newest first;
+    Datasette's ranking still works, measuring the columns as it goes). The full-text index is
+    rebuilt once, in this migration: 0.1 s for 16,577 posts, seconds for a million."""
+    db.execute("DROP INDEX IF EXISTS idx_posts_primary_service_kind_date")
+    db.execute("CREATE INDEX idx_posts_service_launch ON posts (primary_service, date) WHERE kind = 'new-service'")
+    # The triggers name the table, not its definition: they keep working on the new one.
+    db.execute("DROP TABLE posts_fts")
+    db.execute(
+        'CREATE VIRTUAL TABLE "posts_fts" USING FTS5 ("title", "summary", tokenize=\'porter\', content="posts",'
+        " columnsize=0)"
+    )
+    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")
+
+
 def iso(when: dt.datetime | None) -> str | None:
     if when is None:
         return None
