@@ -488,7 +488,23 @@ def test_a_clause_keeps_a_capitalized_name_of_a_sentence_case_title_whole() -> N
         ("Announcing improvements to Amazon Rekognition face search", "Rekognition Face Search"),
         # A modifier whose head is a word of the service's name goes with it.
         ("Quickly review external access using the IAM Access Analyzer console", "IAM Access Analyzer"),
+        # A long form with its acronym is said by the acronym, as people write it.
+        ("Amazon SQS now supports Internet Protocol Version 6 (IPv6)", "SQS IPv6"),
+        ("AWS Lambda now supports the Model Context Protocol (MCP)", "Lambda MCP"),
+        # A one-letter name keeps its prefix; the prefix does not count against the length.
+        ("Amazon Q Business adds document summaries", "Amazon Q Business Document Summaries"),
     ],
 )
 def test_headings_keep_names_whole_and_say_what_is_new(title: str, expected: str) -> None:
     assert w.heading(story(title), NAMES) == expected
+
+
+def test_an_acronym_never_replaces_a_services_own_name() -> None:
+    # "AWS Resource Access Manager (RAM)": the long form is how the service is found and named.
+    assert w.clean_title("AWS Resource Access Manager (RAM) now supports Internet Protocol Version 6 (IPv6)") == (
+        "AWS Resource Access Manager now supports IPv6",
+        False,
+    )
+    # Only an acronym of the words before it: a Region or a note in brackets just goes.
+    assert w.clean_title("Amazon SNS adds message archiving (Preview)")[0] == "Amazon SNS adds message archiving"
+    assert w.clean_title("Announcing Bring Your Own IP (BYOIP) for Amazon VPC")[0] == "BYOIP for Amazon VPC"

@@ -181,6 +181,9 @@ class Vocabulary:
     def name(self, key: str, written: str, names: ServiceNames) -> str:
         """The name a heading gives a service, from the name a title wrote ("Amazon ECS",
         "Application Load Balancer", "Kinesis Analytics")."""
+        return _lettered(self._name(key, written, names), written, names.name(key))
+
+    def _name(self, key: str, written: str, names: ServiceNames) -> str:
         bare = _bare(written)
         if _PREFIX.match(names.short(key)) and written.lower().startswith(names.short(key).lower()):
             bare = written  # "Amazon Linux 2", "AWS IQ": the prefix is part of the name, never torn off
@@ -218,7 +221,7 @@ class Vocabulary:
         for spelling, _ in spellings:
             if any(_same_name(spelling, n) for n in own):
                 return spelling
-        return names.short(key)
+        return _lettered(names.short(key), names.name(key))
 
     def full_name(self, key: str, names: ServiceNames) -> str:
         """A launch's heading: the service's full name as the author writes it ("AWS Security
@@ -539,6 +542,56 @@ class _Subject:
     """The title announces the service itself: new, in preview or generally available."""
 
 
+def _lettered(name: str, *sources: str) -> str:
+    """A name whose first word is one letter ("Q Developer") reads only with the prefix the
+    sources give it: Amazon Q Developer."""
+    first = name.split(" ", 1)[0]
+    if len(first) != 1 or not first.isupper():
+        return name
+    for source in sources:
+        prefix = _PREFIX.match(source)
+        if prefix and _bare(source).split(" ", 1)[0] == first:
+            return f"{prefix.group(1)} {name}"
+    return name
+
+
+def _name_length(words: Sequence[str]) -> int:
+    """A name's words as the heading's length counts them: the prefix a one-letter name needs
+    ("Amazon Q Business") is not one."""
+    lettered = len(words) > 1 and _PREFIX.match(f"{words[0]} ") is not None and len(words[1]) == 1
+    return len(words) - lettered
+
+
+_ACRONYM_AFTER = re.compile(r"\(([A-Za-z0-9]{2,8})\)")
+_WORD = re.compile(r"[^\s()]+")
+
+
+def _initials(words: Sequence[str]) -> str:
+    """ "Internet Protocol version 6" -> IPV6, "Bring Your Own IP" -> BYOIP, "Sign-On" -> SO."""
+    parts = [part for word in words for part in word.split("-") if part]
+    return "".join(p if p.isupper() or p.isdigit() else p[0] for p in parts).upper()
+
+
+def _acronyms(text: str) -> str:
+    """A long form followed by its acronym, said by the acronym as people write it ("Internet
+    Protocol Version 6 (IPv6)" -> IPv6, "Model Context Protocol (MCP)" -> MCP); never a service's
+    own name ("AWS Resource Access Manager (RAM)" stays: the name is how the service is found)."""
+    for found in reversed(list(_ACRONYM_AFTER.finditer(text))):
+        acronym = found.group(1)
+        if not any(c.isupper() for c in acronym):
+            continue
+        words = list(_WORD.finditer(text[: found.start()]))
+        for size in range(2, min(6, len(words)) + 1):
+            span = words[-size:]
+            if _initials([w.group() for w in span]) != acronym.upper():
+                continue
+            if len(words) > size and words[-size - 1].group().lower() in ("amazon", "aws"):
+                break
+            text = text[: span[0].start()] + acronym + text[found.end() :]
+            break
+    return text
+
+
 def clean_title(title: str) -> tuple[str, bool]:
     """A title without press wording, parentheticals or a trailing "- Generally Available"; and
     whether it said the thing is generally available or new."""
@@ -552,7 +605,7 @@ def clean_title(title: str) -> tuple[str, bool]:
         stripped = _PRESS.sub("", text)
         launch = launch or stripped != text
         text = stripped
-    text = _PARENS.sub("", text)
+    text = _PARENS.sub("", _acronyms(text))
     ga = _GA.search(text)
     if ga:
         text = (text[: ga.start()] + " " + text[ga.end() :]).strip()
@@ -1150,8 +1203,9 @@ def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int
             words = words[:i]
             break
     words = [w for w in words if _bare_word(w).lower() not in _REGION_WORDS]
-    what = _noun_phrase(words, max(1, budget - len(subj.name.split()) - 1), vocab, subj.name.split())
-    room = budget + 1 - len(subj.name.split()) - len(where.split())  # the Region counts: "Fargate in Sydney"
+    length = _name_length(subj.name.split())
+    what = _noun_phrase(words, max(1, budget - length - 1), vocab, subj.name.split())
+    room = budget + 1 - length - len(where.split())  # the Region counts: "Fargate in Sydney"
     shed = [w for w in what if w.lower() not in _LOW_INFO]
     if len(what) > max(0, room) and (not shed or (len(shed) <= room and any(_model(w) for w in shed))):
         what = shed  # "EC2 I3en Instances in N. California" -> EC2 I3en; "Direct Connect Location" -> Direct Connect
@@ -1266,7 +1320,7 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
         return _region_heading(story, subj, vocab, budget)
     taken = _short_form(subj, names, vocab).split()
     if subj.name:
-        room = max(2 if len(taken) == 2 else 1, budget - len(taken))
+        room = max(2 if len(taken) == 2 else 1, budget - _name_length(taken))
         prefixed = frozenset(e.short.lower() for e in names.registry.entries.values() if _PREFIX.match(e.short))
         what = _compliance(story.primary.title) or _noun_phrase(
             _what(subj, room), room, vocab, taken, prefixed=prefixed
