@@ -508,3 +508,8 @@ def test_an_acronym_never_replaces_a_services_own_name() -> None:
     # Only an acronym of the words before it: a Region or a note in brackets just goes.
     assert w.clean_title("Amazon SNS adds message archiving (Preview)")[0] == "Amazon SNS adds message archiving"
     assert w.clean_title("Announcing Bring Your Own IP (BYOIP) for Amazon VPC")[0] == "BYOIP for Amazon VPC"
+
+
+def test_a_title_topic_keeps_the_prefix_of_a_one_letter_name() -> None:
+    assert w.topic("AWS CloudFormation StackSets") == "CloudFormation StackSets"
+    assert w.topic("Amazon Q Business Insights") == "Amazon Q Business Insights"

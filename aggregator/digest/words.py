@@ -1354,7 +1354,8 @@ def topic(heading: str) -> str:
     ("AWS CloudFormation StackSets" -> CloudFormation StackSets; "AWS CodeStar" stays), as the
     author shortens their headings in their titles."""
     rest = _PREFIX.sub("", heading)
-    return rest if rest != heading and len(rest.split()) >= 2 else heading
+    one_letter = len(rest.split(" ", 1)[0]) == 1  # "Amazon Q Business" stays whole
+    return rest if rest != heading and len(rest.split()) >= 2 and not one_letter else heading
 
 
 KEYWORD_THRESHOLD = 0.5
