@@ -522,6 +522,7 @@ def clause_classes(o: Outcome, ctx: Context) -> list[str]:
         or (
             x.islower() and x.endswith("s") and not x.endswith("ss") and words[i - 1][:1].isupper()
         )  # "Neptune enforces"
+        or (x.islower() and re.search(r"[a-z]s$", words[i - 1]) and w._third_person(x) != x)  # "Grants simplify"
     ]
     if not verbs or words[-1].lower() in _ENDING_VERBS:
         out.append("no verb")

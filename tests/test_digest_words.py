@@ -535,3 +535,9 @@ def test_a_list_of_models_too_long_for_a_heading_is_left_out_not_halved() -> Non
 def test_a_heading_does_not_start_inside_a_name_the_title_capitalizes() -> None:
     heading = w.heading(story("AWS Glue adds support for Delta Sharing Protocol connectors"), NAMES)
     assert heading == "Glue Delta Sharing Protocol Connectors"
+
+
+def test_a_plural_names_verb_stays_out_of_its_heading() -> None:
+    assert w.heading(story("Amazon S3 Access Points simplify permissions for shared datasets"), NAMES) == (
+        "S3 Access Points Permissions"
+    )

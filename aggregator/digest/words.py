@@ -838,6 +838,8 @@ def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None
         low = _bare_word(word).lower()
         if low in _VERBS or (i > 0 and low in ("is", "are")):
             return i
+        if i > 0 and word.islower() and _third_person(low) != low and re.search(r"[a-z]s$", words[i - 1]):
+            return i  # "(S3) Access Points simplify permissions": a plural name's verb
     low = _bare_word(words[0]).lower() if words else ""
     if (
         right_after
@@ -849,7 +851,27 @@ def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None
         and _bare_word(words[1]).lower() not in _CUT | CONNECTORS  # "instances with ...": a noun
     ):
         return 0  # "signs", "writes": a sentence-case title's verb right after the name
+    if right_after and len(words) > 1 and words[0].islower() and _third_person(low) != low:
+        return 0  # "(S3 Access Grants) simplify authentication": a plural name's verb
     return None
+
+
+_BASE_NOUNS = frozenset(
+    """update release set run use track tag log filter route scan sign preview transfer cut speed store show
+    read write import export scale return record support add launch""".split()  # noqa: SIM905
+)
+"""Verbs in their base form that are nouns as often ("update", "release"): never read as a verb."""
+
+
+def _third_person(verb: str) -> str:
+    """A verb's -s form when it is a title's verb in its base form after a plural subject
+    ("simplify" -> simplifies, "provide" -> provides), else the word itself."""
+    if verb in _BASE_NOUNS or not verb.isalpha() or len(verb) < 4:
+        return verb
+    for form in (verb + "s", verb + "es", verb[:-1] + "ies" if verb.endswith("y") else ""):
+        if form and (form in _VERBS or form in _CHANGE or form in _ACTION):
+            return form
+    return verb
 
 
 _SAYS_NOTHING = frozenset(
@@ -1008,7 +1030,7 @@ def _what(subj: _Subject, room: int) -> list[str]:
             done = next((w.lower() for w in after[verb + 1 :] if w.lower() not in ("now", "also", "been")), "")
             return ([_CHANGED[done]] if done in _CHANGED else []) + _cut(extension)  # "quotas have increased"
         obj = _cut(_strip_lead(after[verb + 1 :]))
-        said = _bare_word(after[verb]).lower()
+        said = _third_person(_bare_word(after[verb]).lower())
         if not extension and said not in _SAYS_NOTHING:
             return _nominal(said, obj)  # "increases limits": the verb is half of what is new
         if extension and extension[0].lower() in ("and", "&"):
