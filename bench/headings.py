@@ -65,6 +65,9 @@ CLASSES = {
     "cut modifier": "a compound cut inside (Defined Radios, Own IP) or a trailing adverb or participle (Dynamically)",
     "compliance": "a programme the title says the service is in scope or eligible for, missing (FinSpace Scope)",
     "wrong noun": "the service after its feature, a bare name, or a generic noun for what the title says is new",
+    "cut name": "a heading starting inside a name the title capitalizes (Level Agreements, Revision 2 of NIST SP 800-171 Revision 2)",
+    "model case": "a model or volume name title-cased against the title's own case (Io1 for io1)",
+    "half list": "one model of a list the title names together (OM2 of OR2 and OM2)",
     "long": "a heading over five words",
     "hanging": "a heading ending on a connector, a parenthetical, Generally Available",
     "title case": "a clause keeping a title's capital on a common word (gets Throttling Logic)",
@@ -298,6 +301,12 @@ def heading_classes(o: Outcome, ctx: Context) -> list[str]:
         out.append("wrong noun")
     if o.story.kind == "region-expansion" and _bad_region(heading, ctx):
         out.append("region")
+    if _cut_name(rest, title, names):
+        out.append("cut name")
+    if _model_case(words, title):
+        out.append("model case")
+    if _half_list(words, title):
+        out.append("half list")
     if len(words) > 5:
         out.append("long")
     if not words or last in _CONNECTORS or "(" in heading or re.search(r"(?i)generally available", heading):
@@ -380,6 +389,51 @@ def _cut_modifier(words: Sequence[str], title: str, names: set[str]) -> bool:
                 and before.lower() not in kept | _FINITE | _IMPERATIVE | _NOT_A_NAME
             ):
                 return True
+    return False
+
+
+def _sentence_case(title: str) -> bool:
+    words = [x.strip(".,;:()\"'") for x in title.split()[1:]]
+    alpha = [x for x in words if x.isalpha()]
+    return bool(alpha) and sum(x[:1].isupper() for x in alpha) <= len(alpha) / 2
+
+
+def _cut_name(rest: Sequence[str], title: str, names: set[str]) -> bool:
+    """What is new starting inside a run of capitalized words of a sentence-case title (a name:
+    "Mail Manager Archives", "NIST SP 800-171 Revision 2") without the run's first words."""
+    if not rest or not rest[0][:1].isupper() or not _sentence_case(title) or f"({rest[0]})" in title:
+        return False  # "Multi-Factor Authentication (MFA)": the name said by its acronym
+    title_words = [x.strip(",;:()") for x in title.split()]
+    kept = {x.lower() for x in rest} | names
+    for i in range(2, len(title_words)):
+        before = title_words[i - 1]
+        if (
+            title_words[i] == rest[0]
+            and (before[:1].isupper() or (re.search(r"\d", before) and not before.isdigit()))
+            and before.lower() not in kept | _FINITE | _IMPERATIVE | _NOT_A_NAME
+            and not re.search(r"(?i)^(amazon|aws)$", title_words[i - 2])  # "Amazon S3": a service before
+        ):
+            return True
+    return False
+
+
+def _model_case(words: Sequence[str], title: str) -> bool:
+    """A word with digits the title writes in lowercase ("gp3", "io1"), capitalized in the heading."""
+    title_words = {x.strip(",;:()").lower(): x.strip(",;:()") for x in title.split()}
+    return any(re.search(r"\d", x) and x[:1].isupper() and title_words.get(x.lower(), x)[:1].islower() for x in words)
+
+
+_LISTED = re.compile(r"(?i)\b([a-z]*\d[a-z0-9.]*)(?:,? (?:and|or) |, )([a-z]*\d[a-z0-9.]*)\b")
+
+
+def _half_list(words: Sequence[str], title: str) -> bool:
+    """One model of a list the title names together ("OR2 and OM2", "gp3 and io1"), the other left out."""
+    low = {x.lower() for x in words}
+    for a, b in _LISTED.findall(title):
+        if not (re.search(r"[a-z]", a, re.I) and re.search(r"[a-z]", b, re.I)):
+            continue  # versions ("16.8, 15.12") are a list of numbers: the newest says it
+        if (a.lower() in low) != (b.lower() in low):
+            return True
     return False
 
 
@@ -468,6 +522,7 @@ def clause_classes(o: Outcome, ctx: Context) -> list[str]:
         or (
             x.islower() and x.endswith("s") and not x.endswith("ss") and words[i - 1][:1].isupper()
         )  # "Neptune enforces"
+        or (x.islower() and re.search(r"[a-z]s$", words[i - 1]) and w._third_person(x) != x)  # "Grants simplify"
     ]
     if not verbs or words[-1].lower() in _ENDING_VERBS:
         out.append("no verb")

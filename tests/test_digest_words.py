@@ -513,3 +513,31 @@ def test_an_acronym_never_replaces_a_services_own_name() -> None:
 def test_a_title_topic_keeps_the_prefix_of_a_one_letter_name() -> None:
     assert w.topic("AWS CloudFormation StackSets") == "CloudFormation StackSets"
     assert w.topic("Amazon Q Business Insights") == "Amazon Q Business Insights"
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Amazon EBS launches st2 and sc3 volumes for AWS Outposts", "EBS st2 and sc3 Volumes"),
+        ("AWS announces XR4 and XM4 instances for Amazon OpenSearch Service", "OpenSearch Service XR4 and XM4"),
+        ("Amazon RDS Custom now supports Q9i and Z9i instances", "RDS Custom Q9i and Z9i"),
+    ],
+)
+def test_a_list_of_models_is_headed_whole_in_its_own_case(title: str, expected: str) -> None:
+    assert w.heading(story(title), NAMES) == expected
+
+
+def test_a_list_of_models_too_long_for_a_heading_is_left_out_not_halved() -> None:
+    heading = w.heading(story("Amazon EC2 Q9a, Q9b, and Q9c instances are now available in Europe (Paris)"), NAMES)
+    assert heading == "EC2 Instances in Paris"
+
+
+def test_a_heading_does_not_start_inside_a_name_the_title_capitalizes() -> None:
+    heading = w.heading(story("AWS Glue adds support for Delta Sharing Protocol connectors"), NAMES)
+    assert heading == "Glue Delta Sharing Protocol Connectors"
+
+
+def test_a_plural_names_verb_stays_out_of_its_heading() -> None:
+    assert w.heading(story("Amazon S3 Access Points simplify permissions for shared datasets"), NAMES) == (
+        "S3 Access Points Permissions"
+    )

@@ -750,11 +750,13 @@ def _cut(words: list[str]) -> list[str]:
     for i, word in enumerate(words):
         low = _bare_word(word).lower()
         if i == 0:
-            if word.endswith((",", ";", ":")):
+            if word.endswith((",", ";", ":")) and not any(start == 0 for start, _ in model_lists(words)):
                 out = [_bare_word(word)]
                 break
             continue
         previous = _bare_word(words[i - 1]).lower()
+        if _in_model_list(words, i):
+            continue  # "gp3 and io1 volumes", "C8gd, M8gd, and R8gd": a list of models is one thing
         if (
             low in _CUT
             or (low in ("and", "&", "or") and (i >= 2 or (previous.endswith("s") and not previous.endswith("ss"))))
@@ -770,10 +772,54 @@ def _cut(words: list[str]) -> list[str]:
             rest = _cut(_strip_lead(words[i + 1 :]))
             return [*rest, *pairing[-1:]] if low == "with" and rest else rest  # "integration with S3": S3 Integration
         break
-    return [_bare_word(w) for w in out]
+    return [w if _listed(out, i) else _bare_word(w) for i, w in enumerate(out)]
 
 
 _VERSION = re.compile(r"^v?\d+(\.[\dx]+)*$", re.I)
+
+
+def _model_word(word: str) -> bool:
+    """A model's name with letters and digits ("gp3", "R7i", "M6idn", "L40S"), not a version."""
+    bare = _bare_word(word)
+    return bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9.-]*\d[A-Za-z0-9.-]*", bare)) and not _VERSION.match(bare)
+
+
+def model_lists(words: Sequence[str]) -> list[tuple[int, int]]:
+    """The spans (start, end) of the lists of models a phrase names ("gp3 and io1", "C8gd, M8gd,
+    and R8gd"): two models or more joined by commas, "and" or "or"."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        if not _model_word(words[i]):
+            i += 1
+            continue
+        end, j = i + 1, i
+        while j < len(words):
+            comma = words[j].endswith(",")
+            k = j + 1
+            if k < len(words) and words[k].lower() in ("and", "or", "&"):
+                k += 1
+            elif not comma and end - i == 1:
+                break  # "Graviton3 R7g and Graviton4 R8g": side by side inside a list
+            if k < len(words) and _model_word(words[k]):
+                end, j = k + 1, k
+            else:
+                break
+        if end - i > 1:
+            spans.append((i, end))
+        i = max(end, i + 1)
+    return spans
+
+
+def _listed(words: Sequence[str], i: int) -> bool:
+    """Whether a word is a model of a list whose comma stays ("C8gd, M8gd, and R8gd")."""
+    after = words[i + 1] if i + 1 < len(words) else ""
+    return words[i].endswith(",") and _model_word(words[i]) and (_model_word(after) or after in ("and", "or"))
+
+
+def _in_model_list(words: Sequence[str], i: int) -> bool:
+    """Whether the word at ``i`` (a connector, or a model after a comma) is inside a list of models."""
+    return any(start < i < end for start, end in model_lists(words))
 
 
 def _versions(words: list[str]) -> list[str]:
@@ -792,6 +838,8 @@ def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None
         low = _bare_word(word).lower()
         if low in _VERBS or (i > 0 and low in ("is", "are")):
             return i
+        if i > 0 and word.islower() and _third_person(low) != low and re.search(r"[a-z]s$", words[i - 1]):
+            return i  # "(S3) Access Points simplify permissions": a plural name's verb
     low = _bare_word(words[0]).lower() if words else ""
     if (
         right_after
@@ -803,7 +851,27 @@ def _find_verb(words: Sequence[str], *, right_after: bool = False) -> int | None
         and _bare_word(words[1]).lower() not in _CUT | CONNECTORS  # "instances with ...": a noun
     ):
         return 0  # "signs", "writes": a sentence-case title's verb right after the name
+    if right_after and len(words) > 1 and words[0].islower() and _third_person(low) != low:
+        return 0  # "(S3 Access Grants) simplify authentication": a plural name's verb
     return None
+
+
+_BASE_NOUNS = frozenset(
+    """update release set run use track tag log filter route scan sign preview transfer cut speed store show
+    read write import export scale return record support add launch""".split()  # noqa: SIM905
+)
+"""Verbs in their base form that are nouns as often ("update", "release"): never read as a verb."""
+
+
+def _third_person(verb: str) -> str:
+    """A verb's -s form when it is a title's verb in its base form after a plural subject
+    ("simplify" -> simplifies, "provide" -> provides), else the word itself."""
+    if verb in _BASE_NOUNS or not verb.isalpha() or len(verb) < 4:
+        return verb
+    for form in (verb + "s", verb + "es", verb[:-1] + "ies" if verb.endswith("y") else ""):
+        if form and (form in _VERBS or form in _CHANGE or form in _ACTION):
+            return form
+    return verb
 
 
 _SAYS_NOTHING = frozenset(
@@ -962,7 +1030,7 @@ def _what(subj: _Subject, room: int) -> list[str]:
             done = next((w.lower() for w in after[verb + 1 :] if w.lower() not in ("now", "also", "been")), "")
             return ([_CHANGED[done]] if done in _CHANGED else []) + _cut(extension)  # "quotas have increased"
         obj = _cut(_strip_lead(after[verb + 1 :]))
-        said = _bare_word(after[verb]).lower()
+        said = _third_person(_bare_word(after[verb]).lower())
         if not extension and said not in _SAYS_NOTHING:
             return _nominal(said, obj)  # "increases limits": the verb is half of what is new
         if extension and extension[0].lower() in ("and", "&"):
@@ -1009,7 +1077,13 @@ def _participle(words: Sequence[str]) -> bool:
 
 
 def _noun_phrase(
-    words: list[str], budget: int, vocab: Vocabulary, taken: Iterable[str], *, prefixed: frozenset[str] = frozenset()
+    words: list[str],
+    budget: int,
+    vocab: Vocabulary,
+    taken: Iterable[str],
+    *,
+    prefixed: frozenset[str] = frozenset(),
+    spare: int = 1,
 ) -> list[str]:
     """What is new as a noun phrase of at most ``budget`` words, its head kept: English noun
     phrases end on their head ("Agentless Network Assessments" -> Network Assessments)."""
@@ -1042,7 +1116,7 @@ def _noun_phrase(
     if len(words) > budget and words[-1].lower() in _NOMINALS and words[-budget - 1][:1].isupper():
         words = words[:-1]  # "Certificate Manager Integration": the name whole, without the noun of its action
     if len(words) > budget:
-        words = _budget(words, budget)
+        words = _budget(words, budget, spare)
     return words
 
 
@@ -1107,23 +1181,55 @@ def _no_verbs(words: list[str]) -> list[str]:
     return out if out else words
 
 
-def _budget(words: list[str], budget: int) -> list[str]:
+def _budget(words: list[str], budget: int, spare: int = 1) -> list[str]:
     """The last ``budget`` words of a phrase (its head), not starting inside a name: a number
     that ends it keeps the word it numbers ("Route 53"), a modifier the compound it opens
     ("Software Defined Radios", "Bring Your Own IP"); one word over the budget for that, else
-    nothing of it ("53 Aliasing" -> Aliasing)."""
+    nothing of it ("53 Aliasing" -> Aliasing). A list of models is kept whole or left out, a name
+    the cut would start inside whole, when ``spare`` words over the budget hold them."""
     last = len(words) - 1
     start = len(words) - budget
+    for first, end in model_lists(words):
+        if first < start < end:  # "gp3 and io1": both models or neither
+            if len(words) - first <= budget + spare:
+                return _trim(words[first:])
+            if end - first <= budget + spare and all(w.lower() in _LOW_INFO for w in words[end:]):
+                return words[first:end]  # "OR2 and OM2 (instances)": the models say the kind
+            rest = words[:first] + words[end:]
+            return _budget(rest, budget, spare) if len(rest) > budget else _trim(rest)
     while start > 0 and ((_numbered(words, start - 1) and start == last) or _opens_compound(words, start)):
         start -= 1  # "Route 53" as the phrase's head; "Software Defined Radios"
     if len(words) - start > budget + 1:
         start = len(words) - budget
+    named = _name_run(words, start)
+    if named is not None and len(words) - named <= budget + spare:
+        start = named  # "Block Device Mapping Overrides", "Game Server Wrapper": a name whole
     while start < last and (_VERSION.match(words[start]) or _opens_compound(words, start)):
         start += 1  # "53 Aliasing", "Defined Radios": the head without the torn piece
     return _trim(words[start:])
 
 
 _POSSESSIVES = frozenset({"own", "your", "my", "our"})
+
+
+def _name_run(words: Sequence[str], i: int) -> int | None:
+    """Where the name a phrase cut at ``i`` would start inside begins: a run of capitalized words
+    in a phrase that writes its other words in lowercase ("Mail Manager Archives" of "... to Mail
+    Manager Archives", "NIST SP 800-171 Revision 2"), else None."""
+
+    def named(word: str) -> bool:
+        return word[:1].isupper() or (bool(re.search(r"\d", word)) and not word.isdigit())
+
+    lower = any(w.isalpha() and w.islower() and w.lower() not in CONNECTORS for w in words)
+    if not (lower and 0 < i < len(words) and named(words[i]) and named(words[i - 1])):
+        return None
+    if words[i - 1].lower() in _CHANGE_WORDS | _UNNAMING or _bare_word(words[i - 1]).lower() in _VERBS:
+        return None
+    if _model_word(words[i]):
+        return None  # "(EC2) P5en Instances": a model is a name of its own
+    while i > 0 and named(words[i - 1]) and words[i - 1].lower() not in _CHANGE_WORDS | _UNNAMING:
+        i -= 1
+    return i
 
 
 def _opens_compound(words: Sequence[str], i: int) -> bool:
@@ -1155,6 +1261,8 @@ def _title_case(word: str) -> str:
     with capitals of their own as they are."""
     if word.lower() in CONNECTORS or any(c.isupper() for c in word[1:]) or re.match(r"v\d", word):
         return word  # "gRPC", "iOS": capitals of their own; "v2.0" a version
+    if re.search(r"\d", word) and re.match(r"[a-z]+\d", word):
+        return word  # "gp3", "io1", "r7g": a model's name in its own case
     return re.sub(r"(^|[-/])([a-z])", lambda m: m.group(1) + m.group(2).upper(), word) if word[:1].islower() else word
 
 
@@ -1204,10 +1312,10 @@ def _region_heading(story: Story, subj: _Subject, vocab: Vocabulary, budget: int
             break
     words = [w for w in words if _bare_word(w).lower() not in _REGION_WORDS]
     length = _name_length(subj.name.split())
-    what = _noun_phrase(words, max(1, budget - length - 1), vocab, subj.name.split())
+    what = _noun_phrase(words, max(1, budget - length - 1), vocab, subj.name.split(), spare=0)
     room = budget + 1 - length - len(where.split())  # the Region counts: "Fargate in Sydney"
     shed = [w for w in what if w.lower() not in _LOW_INFO]
-    if len(what) > max(0, room) and (not shed or (len(shed) <= room and any(_model(w) for w in shed))):
+    if len(what) > max(0, room) and (not shed or (len(shed) <= room and (len(shed) > 1 or _model(shed[0])))):
         what = shed  # "EC2 I3en Instances in N. California" -> EC2 I3en; "Direct Connect Location" -> Direct Connect
     return _tidy(" ".join([subj.name, *(_title_case(w) for w in what), where]))
 
@@ -1217,8 +1325,9 @@ def _tidy(text: str) -> str:
     text = _PARENS.sub("", text)
     text = re.sub(r"\s*[-–—]?\s*generally available\b", "", text, flags=re.I)
     words: list[str] = []
-    for word in text.split():
-        word = _bare_word(word)
+    split = text.split()
+    for i, word in enumerate(split):
+        word = word if _listed(split, i) else _bare_word(word)  # "C8gd, M8gd, and R8gd" keep their commas
         if word and (not words or words[-1].lower() != word.lower()):
             words.append(word)
     while len(words) > 1 and words[-1].lower() in CONNECTORS:
@@ -1322,8 +1431,9 @@ def heading(story: Story, names: ServiceNames, vocab: Vocabulary = PRIOR) -> str
     if subj.name:
         room = max(2 if len(taken) == 2 else 1, budget - _name_length(taken))
         prefixed = frozenset(e.short.lower() for e in names.registry.entries.values() if _PREFIX.match(e.short))
+        spare = 1 - (len(taken) - _name_length(taken))  # "Amazon Q Developer": its prefix is a word too
         what = _compliance(story.primary.title) or _noun_phrase(
-            _what(subj, room), room, vocab, taken, prefixed=prefixed
+            _what(subj, room), room, vocab, taken, prefixed=prefixed, spare=spare
         )
         what = _measured(what, story.primary.title, room, vocab) or what
         if what and subj.key and _names_service(" ".join(what), subj, names, vocab):
