@@ -541,3 +541,13 @@ def test_a_plural_names_verb_stays_out_of_its_heading() -> None:
     assert w.heading(story("Amazon S3 Access Points simplify permissions for shared datasets"), NAMES) == (
         "S3 Access Points Permissions"
     )
+
+
+def test_a_dash_inside_brackets_is_not_the_titles_and_an_unclosed_bracket_goes() -> None:
+    assert w.clean_title("Announcing Widget Editor (based on VS Code – Open Source) in Amazon SageMaker")[0] == (
+        "Widget Editor in Amazon SageMaker"
+    )
+    assert w.clean_title("Amazon SNS adds message archiving (for topics and")[0] == "Amazon SNS adds message archiving"
+    assert "(" not in w.heading(
+        story("Announcing Widget Editor (based on VS Code – Open Source) in Amazon SageMaker"), NAMES
+    )

@@ -562,6 +562,8 @@ def _name_length(words: Sequence[str]) -> int:
     return len(words) - lettered
 
 
+_OPEN_PAREN = re.compile(r"\s*\([^)]*$")
+"""A bracket never closed (a title cut short): it and what follows go."""
 _ACRONYM_AFTER = re.compile(r"\(([A-Za-z0-9]{2,8})\)")
 _WORD = re.compile(r"[^\s()]+")
 
@@ -595,7 +597,8 @@ def _acronyms(text: str) -> str:
 def clean_title(title: str) -> tuple[str, bool]:
     """A title without press wording, parentheticals or a trailing "- Generally Available"; and
     whether it said the thing is generally available or new."""
-    text = _SPACES.sub(" ", title).strip().rstrip(".!")
+    # Brackets first: a dash inside them ("(based on VS Code – Open Source)") is not the title's.
+    text = _OPEN_PAREN.sub("", _PARENS.sub("", _acronyms(_SPACES.sub(" ", title).strip().rstrip(".!"))))
     launch = False
     parts = [p for p in _DASHES.split(text) if p.strip()]
     kept = [p for p in parts if not _PRESS_PART.match(_PARENS.sub("", p).strip())]
@@ -605,7 +608,6 @@ def clean_title(title: str) -> tuple[str, bool]:
         stripped = _PRESS.sub("", text)
         launch = launch or stripped != text
         text = stripped
-    text = _PARENS.sub("", _acronyms(text))
     ga = _GA.search(text)
     if ga:
         text = (text[: ga.start()] + " " + text[ga.end() :]).strip()
